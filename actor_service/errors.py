@@ -1,0 +1,122 @@
+"""Errors that cross layers: the state machine, the actor, the runtimes and the gateway.
+
+Each carries the HTTP status and the ``SNAKE_CASE`` code of ``shared/API.md`` so that
+the gateway never has to guess, and so that an error raised inside an actor can be
+sent over the Dapr actor boundary as plain data (``to_dict``/``from_dict``): the
+SDK turns exceptions into opaque 500s, which would lose the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PushpopError(Exception):
+    """Base of every error that maps to an API error body."""
+
+    status = 500
+    code = "INTERNAL"
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "code": self.code, "message": self.message}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> PushpopError:
+        cls = _BY_CODE.get(data.get("code", ""), PushpopError)
+        err = cls(str(data.get("message", "")))
+        if cls is PushpopError:  # unknown code: keep what the other side said
+            err.status = int(data.get("status", 500))
+            err.code = str(data.get("code", "INTERNAL"))
+        return err
+
+
+class InvalidRequest(PushpopError):
+    """A 400 whose code is chosen by the validator (INVALID_ITEM, INVALID_DEPTH, ...)."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ItemTooLarge(PushpopError):
+    status = 413
+    code = "ITEM_TOO_LARGE"
+
+
+class BodyTooLarge(PushpopError):
+    status = 413
+    code = "BODY_TOO_LARGE"
+
+
+class LockNotFound(PushpopError):
+    status = 404
+    code = "LOCK_NOT_FOUND"
+
+
+class LockExpired(PushpopError):
+    status = 410
+    code = "LOCK_EXPIRED"
+
+
+class QueueFull(PushpopError):
+    status = 429
+    code = "QUEUE_FULL"
+
+
+class TooManyLocks(PushpopError):
+    status = 429
+    code = "TOO_MANY_LOCKS"
+
+
+class StoreUnavailable(PushpopError):
+    """The state store is down, saturated or too slow; the client should retry."""
+
+    status = 503
+    code = "STORE_UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+class RuntimeUnavailable(PushpopError):
+    """The actor runtime (the Dapr sidecar or placement) cannot be reached."""
+
+    status = 503
+    code = "RUNTIME_UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+class Unauthenticated(PushpopError):
+    status = 401
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(PushpopError):
+    status = 403
+    code = "FORBIDDEN"
+
+
+_BY_CODE: dict[str, type[PushpopError]] = {
+    cls.code: cls
+    for cls in (
+        ItemTooLarge,
+        BodyTooLarge,
+        LockNotFound,
+        LockExpired,
+        QueueFull,
+        TooManyLocks,
+        StoreUnavailable,
+        RuntimeUnavailable,
+        Unauthenticated,
+        Forbidden,
+    )
+}

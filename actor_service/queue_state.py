@@ -1,0 +1,546 @@
+"""The queue as a pure state machine over a key-value state: no I/O, no clock, no randomness.
+
+Layout of one queue's state (one actor's keys):
+
+``meta``
+    small: per non-empty priority ``[head, tail, head_enqueued_at]`` positions, the
+    next message id, open locks (expiry and counts, not their items), tombstones
+    of expired locks, pending dead-letter transfers and the transfers received.
+``s:{priority}:{k}``
+    segment ``k`` of a priority: the items at positions ``[k*S, (k+1)*S)`` that are
+    live, as ``{"start": first_position, "items": [[id, item, enqueued_at], ...]}``.
+    Live positions of a priority are the contiguous range ``[head, tail)``, so a
+    segment's live items are contiguous too.
+``l:{lock_id}``
+    the items a pop-with-ack handed out, ``[[priority, id, item, enqueued_at], ...]``.
+``x:{seq}``
+    a dead-letter transfer not yet confirmed delivered (an outbox entry).
+
+Why positions: push appends at ``tail`` and pop takes from ``head``, so each touches
+only the segment(s) that hold those positions: O(1) push and O(depth) pop whatever
+the queue length. Items given back by a lock go *before* ``head`` (positions may be
+negative) and are merged by message id with other given-back items there, so every
+priority stays sorted by id: FIFO always holds, even when locks end out of order.
+
+Operations are generators (sans-I/O): they ``yield`` a list of keys they need and
+are sent back a dict of those keys' values (``None`` when absent). The driver (the
+actor, or a dict in unit tests) does the I/O, then applies :meth:`QueueState.changes`
+in one transaction. This keeps the logic a plain state machine that property tests
+can hammer, and lets the actor load exactly the keys an operation touches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from actor_service.errors import LockExpired, LockNotFound, QueueFull, TooManyLocks
+
+META = "meta"
+DELETED: Any = object()  # marker in changes(): remove this key
+
+Need = list[str]
+Op = Generator[Need, dict[str, Any], Any]
+
+# An item inside the queue: [message id, item, enqueued_at]. Inside a lock or a
+# transfer it is prefixed with its priority: [priority, id, item, enqueued_at].
+Entry = list[Any]
+
+MAX_TOMBSTONES = 1024
+
+
+def format_id(n: int) -> str:
+    """Message ids are decimal, zero-padded so that they sort the same as text and as ints."""
+    return f"{n:016d}"
+
+
+def seg_key(priority: int, k: int) -> str:
+    return f"s:{priority}:{k}"
+
+
+def lock_key(lock_id: str) -> str:
+    return f"l:{lock_id}"
+
+
+def transfer_key(seq: int) -> str:
+    return f"x:{seq}"
+
+
+def new_meta() -> dict[str, Any]:
+    return {
+        "next_id": 1,
+        "pri": {},  # str(priority) -> [head, tail, head_enqueued_at]
+        "locks": {},  # lock_id -> {"exp": float, "n": int}
+        "gone": {},  # lock_id -> expired_at   (tombstones, so late acks get 410)
+        "xseq": 0,  # last dead-letter transfer sequence number issued
+        "out": [],  # transfer sequence numbers not yet confirmed delivered
+        "recv": {},  # source queue -> last transfer sequence number applied
+    }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Configurable limits; ``0`` means unlimited."""
+
+    segment_size: int = 100
+    max_depth: int = 0
+    max_locks: int = 0
+
+
+@dataclass
+class PoppedItem:
+    id: str
+    item: dict[str, Any]
+    priority: int
+    enqueued_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "item": self.item,
+            "priority": self.priority,
+            "enqueued_at": self.enqueued_at,
+        }
+
+
+@dataclass
+class Transfer:
+    """A dead-letter move recorded in the source's outbox, to be delivered idempotently."""
+
+    seq: int
+    target: str
+    entries: list[Entry] = field(default_factory=list)
+
+
+class QueueState:
+    """One actor call's view of a queue: the keys it loaded and the changes it made.
+
+    A new instance is made per call; ``now`` is the call's clock reading and
+    ``new_lock_id`` makes lock ids, both injected so that tests control them.
+    """
+
+    def __init__(
+        self,
+        queue_id: str,
+        now: float,
+        new_lock_id: Callable[[], str],
+        limits: Limits | None = None,
+    ) -> None:
+        self.queue_id = queue_id
+        self.now = now
+        self.new_lock_id = new_lock_id
+        self.limits = limits or Limits()
+        self._values: dict[str, Any] = {}
+        self._dirty: set[str] = set()
+
+    # ------------------------------------------------------------------ key access
+    def _load(self, keys: Iterable[str]) -> Generator[Need, dict[str, Any], None]:
+        missing = [k for k in dict.fromkeys(keys) if k not in self._values]
+        if missing:
+            got = yield missing
+            for k in missing:
+                self._values[k] = got.get(k)
+
+    def _set(self, key: str, value: Any) -> None:
+        self._values[key] = value
+        self._dirty.add(key)
+
+    def _delete(self, key: str) -> None:
+        self._values[key] = None
+        self._dirty.add(key)
+
+    def changes(self) -> dict[str, Any]:
+        """Keys written by the operation: value, or :data:`DELETED`."""
+        return {k: (DELETED if self._values[k] is None else self._values[k]) for k in self._dirty}
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self._values[META]
+
+    def hot_keys(self) -> set[str]:
+        """Keys worth keeping cached for the next call: meta and each priority's ends."""
+        keys = {META}
+        s = self.limits.segment_size
+        for p, (head, tail, _) in self.meta["pri"].items():
+            keys.add(seg_key(int(p), head // s))
+            keys.add(seg_key(int(p), (tail - 1) // s))
+            keys.add(seg_key(int(p), tail // s))
+        return keys
+
+    def _begin(self) -> Generator[Need, dict[str, Any], None]:
+        """Load meta and return every lock whose expiry has passed (lazy expiry)."""
+        yield from self._load([META])
+        if self._values[META] is None:
+            self._set(META, new_meta())
+        expired = [lid for lid, lk in self.meta["locks"].items() if lk["exp"] <= self.now]
+        if expired:
+            yield from self._load(lock_key(lid) for lid in expired)
+            for lid in expired:
+                exp = self.meta["locks"][lid]["exp"]
+                yield from self._end_lock(lid, give_back=True)
+                self._tombstone(lid, exp)
+
+    def _touch_meta(self) -> None:
+        self._dirty.add(META)
+
+    # ------------------------------------------------------------------ segments
+    def _seg(self, priority: int, k: int) -> dict[str, Any]:
+        """The loaded segment, or a fresh empty one (stored only when ``_set``)."""
+        seg = self._values.get(seg_key(priority, k))
+        if seg is None:
+            seg = {"start": k * self.limits.segment_size, "items": []}
+        return seg
+
+    def _segs_for(self, priority: int, lo: int, hi: int) -> list[str]:
+        """Segment keys that hold positions ``[lo, hi)``."""
+        if hi <= lo:
+            return []
+        s = self.limits.segment_size
+        return [seg_key(priority, k) for k in range(lo // s, (hi - 1) // s + 1)]
+
+    def _append(self, priority: int, entries: list[Entry]) -> Generator[Need, Any, None]:
+        """Put entries at the tail of a priority (push)."""
+        pri = self.meta["pri"]
+        p = str(priority)
+        if p not in pri:
+            pri[p] = [0, 0, entries[0][2]]
+        tail = pri[p][1]
+        yield from self._load(self._segs_for(priority, tail, tail + len(entries)))
+        s = self.limits.segment_size
+        pos = tail
+        i = 0
+        while i < len(entries):
+            k = pos // s
+            room = (k + 1) * s - pos
+            chunk = entries[i : i + room]
+            seg = self._seg(priority, k)
+            if not seg["items"]:
+                seg["start"] = pos
+            seg["items"].extend(chunk)
+            self._set(seg_key(priority, k), seg)
+            pos += len(chunk)
+            i += len(chunk)
+        pri[p][1] = pos
+
+    def _take_front(self, priority: int, n: int) -> Generator[Need, Any, list[Entry]]:
+        """Remove and return up to ``n`` entries from the front of a priority."""
+        pri = self.meta["pri"]
+        p = str(priority)
+        head, tail, _ = pri[p]
+        n = min(n, tail - head)
+        yield from self._load(self._segs_for(priority, head, head + n))
+        s = self.limits.segment_size
+        out: list[Entry] = []
+        pos = head
+        while len(out) < n:
+            k = pos // s
+            seg = self._seg(priority, k)
+            take = min(n - len(out), len(seg["items"]))
+            out.extend(seg["items"][:take])
+            del seg["items"][:take]
+            seg["start"] += take
+            if seg["items"]:
+                self._set(seg_key(priority, k), seg)
+            else:
+                self._delete(seg_key(priority, k))
+            pos += take
+        if pos == tail:
+            del pri[p]
+        else:
+            pri[p][0] = pos
+            yield from self._load([seg_key(priority, pos // s)])
+            pri[p][2] = self._seg(priority, pos // s)["items"][0][2]
+        return out
+
+    def _peek_front_id(self, priority: int) -> Generator[Need, Any, int | None]:
+        pri = self.meta["pri"].get(str(priority))
+        if pri is None:
+            return None
+        k = pri[0] // self.limits.segment_size
+        yield from self._load([seg_key(priority, k)])
+        return int(self._seg(priority, k)["items"][0][0])
+
+    def _put_front(self, priority: int, entries: list[Entry]) -> Generator[Need, Any, None]:
+        """Give entries back before the head, keeping the priority sorted by id.
+
+        Everything still queued that has a smaller id than a given-back item was
+        itself given back earlier (items leave from the front in id order), so
+        only that short run at the front is taken out and merged.
+        """
+        entries = sorted(entries, key=lambda e: e[0])
+        top = entries[-1][0]
+        merged = list(entries)
+        while True:
+            front = yield from self._peek_front_id(priority)
+            if front is None or front > top:
+                break
+            merged.extend((yield from self._take_front(priority, 1)))
+        merged.sort(key=lambda e: e[0])
+        pri = self.meta["pri"]
+        p = str(priority)
+        if p not in pri:
+            pri[p] = [0, 0, merged[0][2]]
+        head = pri[p][0]
+        new_head = head - len(merged)
+        yield from self._load(self._segs_for(priority, new_head, head))
+        s = self.limits.segment_size
+        pos = head
+        i = len(merged)
+        while i > 0:
+            k = (pos - 1) // s
+            room = pos - k * s
+            chunk = merged[max(0, i - room) : i]
+            seg = self._seg(priority, k)
+            if not seg["items"]:
+                seg["start"] = pos
+            seg["items"][0:0] = chunk
+            seg["start"] -= len(chunk)
+            self._set(seg_key(priority, k), seg)
+            pos -= len(chunk)
+            i -= len(chunk)
+        pri[p][0] = new_head
+        pri[p][2] = merged[0][2]
+
+    # ------------------------------------------------------------------ locks
+    def _tombstone(self, lock_id: str, expired_at: float) -> None:
+        gone = self.meta["gone"]
+        gone[lock_id] = expired_at
+        while len(gone) > MAX_TOMBSTONES:
+            del gone[next(iter(gone))]
+
+    def _end_lock(self, lock_id: str, give_back: bool) -> Generator[Need, Any, list[Entry]]:
+        """Close a lock; with ``give_back`` its items return to the front."""
+        key = lock_key(lock_id)
+        yield from self._load([key])
+        entries: list[Entry] = (self._values.get(key) or {}).get("items", [])
+        del self.meta["locks"][lock_id]
+        self._delete(key)
+        self._touch_meta()
+        if give_back:
+            by_priority: dict[int, list[Entry]] = {}
+            for p, *entry in entries:
+                by_priority.setdefault(p, []).append(entry)
+            for p, group in by_priority.items():
+                yield from self._put_front(p, group)
+        return entries
+
+    def _open_lock(self, lock_id: str) -> Generator[Need, Any, dict[str, Any]]:
+        """The open lock ``lock_id``, or 404/410 (expiry already ran in ``_begin``)."""
+        lock = self.meta["locks"].get(lock_id)
+        if lock is not None:
+            return lock
+        if lock_id in self.meta["gone"]:
+            raise LockExpired(f"lock {lock_id!r} expired; its items are back in the queue")
+        raise LockNotFound(f"no open lock {lock_id!r} on queue {self.queue_id!r}")
+        yield  # pragma: no cover - makes this a generator
+
+    # ------------------------------------------------------------------ queries
+    def depth(self) -> int:
+        return sum(t - h for h, t, _ in self.meta["pri"].values())
+
+    def in_flight(self) -> int:
+        return sum(lk["n"] for lk in self.meta["locks"].values())
+
+    # ------------------------------------------------------------------ operations
+    def push(self, items: list[tuple[dict[str, Any], int]]) -> Op:
+        """Append items; returns ``(ids, depth_after)``. All or nothing."""
+        yield from self._begin()
+        depth = self.depth()
+        if self.limits.max_depth and depth + len(items) > self.limits.max_depth:
+            raise QueueFull(
+                f"queue {self.queue_id!r} holds {depth} items; pushing {len(items)} would "
+                f"exceed its max depth of {self.limits.max_depth}"
+            )
+        ids, groups = self._number(items)
+        for priority, entries in groups.items():
+            yield from self._append(priority, entries)
+        self._touch_meta()
+        return ids, depth + len(items)
+
+    def _number(
+        self, items: list[tuple[dict[str, Any], int]]
+    ) -> tuple[list[str], dict[int, list[Entry]]]:
+        meta = self.meta
+        ids: list[str] = []
+        groups: dict[int, list[Entry]] = {}
+        for item, priority in items:
+            n = meta["next_id"]
+            meta["next_id"] = n + 1
+            ids.append(format_id(n))
+            groups.setdefault(priority, []).append([n, item, self.now])
+        return ids, groups
+
+    def pop(self, depth: int, lock_ttl: float | None = None) -> Op:
+        """Take up to ``depth`` items in priority order.
+
+        Returns ``(items, lock)`` where ``lock`` is ``(lock_id, expires_at)`` when
+        ``lock_ttl`` is given and items were returned, else ``None``.
+        """
+        yield from self._begin()
+        if (
+            lock_ttl is not None
+            and self.limits.max_locks
+            and len(self.meta["locks"]) >= self.limits.max_locks
+        ):
+            raise TooManyLocks(
+                f"queue {self.queue_id!r} has {len(self.meta['locks'])} open locks, the "
+                f"configured maximum; acknowledge or release some first"
+            )
+        taken: list[PoppedItem] = []
+        lock_entries: list[Entry] = []
+        for p in sorted(self.meta["pri"], key=int):
+            if len(taken) >= depth:
+                break
+            for n, item, enq in (yield from self._take_front(int(p), depth - len(taken))):
+                taken.append(PoppedItem(format_id(n), item, int(p), enq))
+                lock_entries.append([int(p), n, item, enq])
+        if not taken:
+            return [], None
+        self._touch_meta()
+        if lock_ttl is None:
+            return taken, None
+        lock_id = self.new_lock_id()
+        expires = self.now + lock_ttl
+        self.meta["locks"][lock_id] = {"exp": expires, "n": len(taken)}
+        self._set(lock_key(lock_id), {"items": lock_entries})
+        return taken, (lock_id, expires)
+
+    def acknowledge(self, lock_id: str) -> Op:
+        """Drop a lock's items for good; returns how many."""
+        yield from self._begin()
+        lock = yield from self._open_lock(lock_id)
+        del self.meta["locks"][lock_id]
+        self._delete(lock_key(lock_id))  # no need to read the items to forget them
+        self._touch_meta()
+        return int(lock["n"])
+
+    def extend(self, lock_id: str, seconds: float) -> Op:
+        """Move a lock's expiry later by ``seconds``; returns the new expiry."""
+        yield from self._begin()
+        lock = yield from self._open_lock(lock_id)
+        lock["exp"] = lock["exp"] + seconds
+        self._touch_meta()
+        return lock["exp"]
+
+    def release(self, lock_id: str) -> Op:
+        """Give a lock's items back to the front now; returns how many."""
+        yield from self._begin()
+        lock = yield from self._open_lock(lock_id)
+        yield from self._end_lock(lock_id, give_back=True)
+        return int(lock["n"])
+
+    def dead_letter(self, lock_id: str) -> Op:
+        """Close a lock into an outbox transfer to ``{queue}-deadletter``.
+
+        The caller delivers the transfer (see :meth:`deliver_pending` and
+        :meth:`receive`) and then confirms it with :meth:`confirm`; the outbox entry
+        is written in the same save that closes the lock, so a crash in between
+        loses nothing and the receiver's sequence check drops duplicates.
+        """
+        yield from self._begin()
+        lock = yield from self._open_lock(lock_id)
+        entries = yield from self._end_lock(lock_id, give_back=False)
+        seq = self.meta["xseq"] + 1
+        self.meta["xseq"] = seq
+        self.meta["out"].append(seq)
+        target = dead_letter_queue(self.queue_id)
+        self._set(transfer_key(seq), {"target": target, "items": entries})
+        return int(lock["n"]), target
+
+    def pending_transfers(self) -> Op:
+        """Transfers recorded but not yet confirmed, oldest first."""
+        yield from self._begin()
+        seqs = list(self.meta["out"])
+        yield from self._load(transfer_key(s) for s in seqs)
+        out = []
+        for s in seqs:
+            rec = self._values.get(transfer_key(s)) or {"target": "", "items": []}
+            out.append(Transfer(s, rec["target"], rec["items"]))
+        return out
+
+    def confirm(self, seqs: list[int]) -> Op:
+        """Forget delivered transfers."""
+        yield from self._begin()
+        done = set(seqs)
+        self.meta["out"] = [s for s in self.meta["out"] if s not in done]
+        for s in done:
+            self._delete(transfer_key(s))
+        self._touch_meta()
+        return len(done)
+
+    def receive(self, source: str, seq: int, entries: list[Entry]) -> Op:
+        """Apply a transfer from ``source`` once: a sequence already seen is a no-op.
+
+        Transfers from one source arrive in sequence order (the source delivers its
+        outbox oldest first and stops at the first failure), so remembering the last
+        sequence per source is an exact duplicate check in constant space. A
+        transfer is never refused for depth: refusing would strand the items.
+        """
+        yield from self._begin()
+        recv = self.meta["recv"]
+        if recv.get(source, 0) >= seq:
+            return 0
+        recv[source] = seq
+        groups: dict[int, list[Entry]] = {}
+        for p, _old_id, item, enq in entries:
+            n = self.meta["next_id"]
+            self.meta["next_id"] = n + 1
+            groups.setdefault(int(p), []).append([n, item, enq])
+        for p, group in groups.items():
+            yield from self._append(p, group)
+        self._touch_meta()
+        return len(entries)
+
+    def stats(self) -> Op:
+        yield from self._begin()
+        pri = self.meta["pri"]
+        oldest = min((v[2] for v in pri.values()), default=None)
+        return {
+            "queue_id": self.queue_id,
+            "depth": self.depth(),
+            "by_priority": {p: pri[p][1] - pri[p][0] for p in sorted(pri, key=int)},
+            "in_flight": self.in_flight(),
+            "locks": len(self.meta["locks"]),
+            "oldest_enqueued_at": oldest,
+        }
+
+    def purge(self) -> Op:
+        """Remove every queued and locked item; returns how many.
+
+        Touches O(items / segment size) keys: purge is the one operation whose cost
+        grows with the queue, as removing N items must.
+        """
+        yield from self._begin()
+        purged = self.depth() + self.in_flight()
+        for p, (head, tail, _) in self.meta["pri"].items():
+            for key in self._segs_for(int(p), head, tail):
+                self._delete(key)
+        for lid in self.meta["locks"]:
+            self._delete(lock_key(lid))
+        self.meta["pri"] = {}
+        self.meta["locks"] = {}
+        self._touch_meta()
+        return purged
+
+
+def dead_letter_queue(queue_id: str) -> str:
+    return f"{queue_id}-deadletter"
+
+
+def run_sync(op: Op, store: dict[str, Any]) -> Any:
+    """Drive an operation against a plain dict (unit tests and the in-memory twin)."""
+    try:
+        need = next(op)
+        while True:
+            need = op.send({k: store.get(k) for k in need})
+    except StopIteration as stop:
+        return stop.value
+
+
+def apply_changes(store: dict[str, Any], changes: dict[str, Any]) -> None:
+    for k, v in changes.items():
+        if v is DELETED:
+            store.pop(k, None)
+        else:
+            store[k] = v
