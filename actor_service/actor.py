@@ -1,0 +1,259 @@
+"""``QueueActor``: one Dapr virtual actor per queue id, driving the pure state machine.
+
+The same class runs under ``daprd`` (Dapr mode) and under the embedded runtime; it
+only talks to the SDK's actor state manager and to ``runtime_ctx.dapr_client`` (for
+the dead-letter hand-over to another actor), both of which each runtime provides.
+
+Every method does one :meth:`save_state` (one store transaction) and answers with
+plain JSON data: ``{"ok": result}`` or ``{"error": {status, code, message}}``. Errors
+travel as data because the SDK turns exceptions raised in an actor into opaque
+HTTP 500s on the way back through the sidecar.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from dapr.actor import Actor, ActorInterface, actormethod
+from dapr.actor.runtime.state_change import StateChangeKind
+
+from actor_service.errors import PushpopError, StoreUnavailable
+from actor_service.queue_state import DELETED, Limits, Op, QueueState, dead_letter_queue
+
+log = logging.getLogger("pushpop.actor")
+
+ACTOR_TYPE = "QueueActor"
+
+Reply = dict[str, Any]
+
+
+class QueueActorInterface(ActorInterface):
+    """The actor's methods; each takes and returns a JSON object."""
+
+    @actormethod(name="Push")
+    async def push(self, request: dict) -> dict: ...
+
+    @actormethod(name="Pop")
+    async def pop(self, request: dict) -> dict: ...
+
+    @actormethod(name="PopWithAck")
+    async def pop_with_ack(self, request: dict) -> dict: ...
+
+    @actormethod(name="Acknowledge")
+    async def acknowledge(self, request: dict) -> dict: ...
+
+    @actormethod(name="ExtendLock")
+    async def extend_lock(self, request: dict) -> dict: ...
+
+    @actormethod(name="Release")
+    async def release(self, request: dict) -> dict: ...
+
+    @actormethod(name="DeadLetter")
+    async def dead_letter(self, request: dict) -> dict: ...
+
+    @actormethod(name="Stats")
+    async def stats(self, request: dict) -> dict: ...
+
+    @actormethod(name="Purge")
+    async def purge(self, request: dict) -> dict: ...
+
+    @actormethod(name="Receive")
+    async def receive(self, request: dict) -> dict: ...
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the state store (or the sidecar in front of it) failed"."""
+    errors: list[type[BaseException]] = [StoreUnavailable, ConnectionError, TimeoutError]
+    try:
+        from dapr.clients.exceptions import DaprInternalError
+
+        errors.append(DaprInternalError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import aiohttp
+
+        errors.append(aiohttp.ClientError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+_STORE_ERRORS = store_errors()
+
+
+class QueueActor(Actor, QueueActorInterface):
+    """A priority queue with locks; its state is the key layout of :mod:`queue_state`.
+
+    ``limits`` and ``clock`` are class-wide settings the host sets at start-up (the
+    SDK builds actors itself, so there is no constructor to pass them through).
+    """
+
+    limits: ClassVar[Limits] = Limits()
+    clock: ClassVar[Callable[[], float]] = time.time
+
+    # ------------------------------------------------------------------ plumbing
+    def _state(self) -> QueueState:
+        return QueueState(self.id.id, type(self).clock(), lambda: uuid.uuid4().hex, self.limits)
+
+    async def _drive(self, st: QueueState, op: Op) -> Any:
+        """Run a state-machine operation, loading the keys it asks for, then save once."""
+        sm = self._state_manager
+        try:
+            need = next(op)
+            while True:
+                values = {}
+                for key in need:
+                    _, values[key] = await sm.try_get_state(key)
+                need = op.send(values)
+        except StopIteration as stop:
+            result = stop.value
+        except BaseException:
+            # the operation may have mutated cached values in place: forget them
+            await sm.clear_cache()
+            raise
+        try:
+            for key, value in st.changes().items():
+                if value is DELETED:
+                    await sm.try_remove_state(key)
+                else:
+                    await sm.set_state(key, value)
+            await sm.save_state()
+        except BaseException:
+            await sm.clear_cache()
+            raise
+        self._evict_cold(st)
+        return result
+
+    def _evict_cold(self, st: QueueState) -> None:
+        """Keep only meta and the queue ends cached, so memory per actor stays bounded.
+
+        Relies on the SDK's private ``_default_state_change_tracker`` (dapr 1.19): the
+        public API has no way to drop single keys from the cache.
+        """
+        tracker = getattr(self._state_manager, "_default_state_change_tracker", None)
+        if tracker is None:
+            return
+        hot = st.hot_keys() if st._values.get("meta") else set()
+        for key in [k for k, m in tracker.items() if k not in hot]:
+            if tracker[key].change_kind == StateChangeKind.none:
+                del tracker[key]
+
+    async def _call(self, make: Callable[[QueueState], Op], render: Callable[[Any], Any]) -> Reply:
+        st = self._state()
+        try:
+            result = await self._drive(st, make(st))
+        except PushpopError as err:
+            return {"error": err.to_dict()}
+        except _STORE_ERRORS as exc:
+            log.warning("state store failed for queue %s: %s", self.id.id, exc)
+            return {"error": StoreUnavailable(f"state store failed: {exc}").to_dict()}
+        if st.meta.get("out"):
+            await self._flush_outbox()
+        return {"ok": render(result)}
+
+    # ------------------------------------------------------------------ lifecycle
+    async def _on_activate(self) -> None:
+        # finish a dead-letter hand-over that a crash interrupted
+        try:
+            await self._flush_outbox()
+        except Exception as exc:  # the next call retries
+            log.warning("could not finish dead-letter transfers for %s: %s", self.id.id, exc)
+
+    async def _flush_outbox(self) -> None:
+        """Deliver pending transfers oldest first; confirm those the target took.
+
+        Delivery is idempotent on the receiving side (sequence numbers), so a retry
+        after a crash between delivery and confirmation cannot duplicate items.
+        """
+        st = self._state()
+        pending = await self._drive(st, st.pending_transfers())
+        delivered: list[int] = []
+        client = self.runtime_ctx.dapr_client
+        import json
+
+        for t in pending:
+            body = json.dumps({"source": self.id.id, "seq": t.seq, "entries": t.entries}).encode()
+            try:
+                raw = await client.invoke_method(ACTOR_TYPE, t.target, "Receive", body)
+            except Exception as exc:
+                log.warning("dead-letter delivery %s->%s failed: %s", self.id.id, t.target, exc)
+                break
+            reply = json.loads(raw) if raw else {}
+            if "error" in reply:
+                log.warning(
+                    "dead-letter delivery %s->%s refused: %s", self.id.id, t.target, reply["error"]
+                )
+                break
+            delivered.append(t.seq)
+        if delivered:
+            st = self._state()
+            await self._drive(st, st.confirm(delivered))
+
+    # ------------------------------------------------------------------ methods
+    async def push(self, request: dict) -> dict:
+        items = [(e["item"], int(e["priority"])) for e in request["items"]]
+        return await self._call(
+            lambda st: st.push(items),
+            lambda r: {"pushed": len(r[0]), "ids": r[0], "depth": r[1]},
+        )
+
+    async def pop(self, request: dict) -> dict:
+        return await self._call(
+            lambda st: st.pop(int(request.get("depth", 1))),
+            lambda r: {"items": [i.to_dict() for i in r[0]]},
+        )
+
+    async def pop_with_ack(self, request: dict) -> dict:
+        def render(r: Any) -> dict:
+            out: dict[str, Any] = {"items": [i.to_dict() for i in r[0]]}
+            if r[1] is not None:
+                out["lock_id"], out["lock_expires_at"] = r[1]
+            return out
+
+        return await self._call(
+            lambda st: st.pop(int(request.get("depth", 1)), float(request["ttl_seconds"])),
+            render,
+        )
+
+    async def acknowledge(self, request: dict) -> dict:
+        return await self._call(
+            lambda st: st.acknowledge(request["lock_id"]), lambda n: {"acknowledged": n}
+        )
+
+    async def extend_lock(self, request: dict) -> dict:
+        return await self._call(
+            lambda st: st.extend(request["lock_id"], float(request["additional_ttl_seconds"])),
+            lambda exp: {"lock_id": request["lock_id"], "lock_expires_at": exp},
+        )
+
+    async def release(self, request: dict) -> dict:
+        return await self._call(
+            lambda st: st.release(request["lock_id"]), lambda n: {"released": n}
+        )
+
+    async def dead_letter(self, request: dict) -> dict:
+        return await self._call(
+            lambda st: st.dead_letter(request["lock_id"]),
+            lambda r: {"dead_lettered": r[0], "dead_letter_queue": r[1]},
+        )
+
+    async def stats(self, request: dict) -> dict:
+        return await self._call(lambda st: st.stats(), lambda r: r)
+
+    async def purge(self, request: dict) -> dict:
+        return await self._call(lambda st: st.purge(), lambda n: {"purged": n})
+
+    async def receive(self, request: dict) -> dict:
+        """Internal: apply a dead-letter transfer from another queue's actor."""
+        return await self._call(
+            lambda st: st.receive(request["source"], int(request["seq"]), request["entries"]),
+            lambda n: {"received": n},
+        )
+
+
+__all__ = ["ACTOR_TYPE", "QueueActor", "QueueActorInterface", "dead_letter_queue"]

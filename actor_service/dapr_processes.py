@@ -1,0 +1,594 @@
+"""Run Dapr's control plane and sidecars as child processes on loopback.
+
+pushpop's "real Dapr" mode runs the same actors behind a genuine ``daprd``
+instead of the embedded runtime. There is no Docker engine and no ``dapr``
+CLI here, so the tests, the CLI and the benchmarks start the binaries built by
+``scripts/build_dapr.sh`` themselves:
+
+* :class:`Placement` -- distributes actor ids over the sidecars that host them;
+* :class:`Scheduler` -- stores actor reminders (embedded etcd);
+* :class:`Sidecar`   -- ``daprd`` next to one app.
+
+Every process binds only to 127.0.0.1 and gets its own free ports for *all* of
+its listeners (API, health, metrics, raft/etcd), because Dapr's defaults (3500,
+50001, 9090, 8080, 8201, 2379, ...) collide as soon as two of them run on one
+machine, and several listeners default to all interfaces. Each process writes
+its output to a log file in a caller-chosen directory, which is what one reads
+when a test fails.
+
+Only the standard library and ``httpx`` are used, so this module can be
+imported by test fixtures without pulling in the service itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypedDict, Unpack
+
+import httpx
+
+__all__ = [
+    "COMPONENTS_DIR",
+    "DAPR_VERSION",
+    "DaprProcess",
+    "DaprProcessError",
+    "Placement",
+    "Scheduler",
+    "Sidecar",
+    "dapr_bin_dir",
+    "dapr_install_dir",
+    "dapr_is_built",
+    "ensure_dapr_built",
+    "free_port",
+]
+
+DAPR_VERSION = "1.18.2"
+"""The Dapr release ``scripts/build_dapr.sh`` builds (see tools/dapr-build/go.mod)."""
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_dapr.sh"
+COMPONENTS_DIR = REPO_ROOT / "components"
+"""``postgres/`` and ``sqlite/`` hold one actor state store each; ``config.yaml`` is shared."""
+
+BINARIES = ("daprd", "placement", "scheduler")
+LOOPBACK = "127.0.0.1"
+
+# Env vars daprd reads as credentials. They are never inherited from our own
+# environment, only set from explicit arguments, so a token exported in the
+# developer's shell cannot silently switch API authentication on.
+_TOKEN_ENV_VARS = ("DAPR_API_TOKEN", "APP_API_TOKEN")
+
+
+class DaprProcessError(RuntimeError):
+    """A Dapr binary is missing, failed to build, exited early or never became ready."""
+
+
+def dapr_install_dir() -> Path:
+    """Where ``scripts/build_dapr.sh`` installs this Dapr version.
+
+    ``PUSHPOP_DAPR_DIR`` overrides the default ``~/.cache/pushpop/dapr/<version>``;
+    the script and this module must agree, so both read the same variable.
+    """
+    override = os.environ.get("PUSHPOP_DAPR_DIR")
+    if override:
+        return Path(override).expanduser()
+    return Path.home() / ".cache" / "pushpop" / "dapr" / DAPR_VERSION
+
+
+def dapr_bin_dir() -> Path:
+    """The directory holding ``daprd``, ``placement`` and ``scheduler``."""
+    return dapr_install_dir() / "bin"
+
+
+def dapr_is_built() -> bool:
+    """True if all three binaries exist (what the build script checks to skip)."""
+    bin_dir = dapr_bin_dir()
+    return all(os.access(bin_dir / name, os.X_OK) for name in BINARIES)
+
+
+def ensure_dapr_built(*, timeout: float = 1800.0) -> Path:
+    """Return :func:`dapr_bin_dir`, building Dapr first if a binary is missing.
+
+    The build takes several minutes on a cold Go cache, so its progress is left
+    on our stderr rather than captured. Raises :class:`DaprProcessError` if the
+    script fails (e.g. ``go`` is not installed).
+    """
+    if dapr_is_built():
+        return dapr_bin_dir()
+    if not BUILD_SCRIPT.is_file():
+        raise DaprProcessError(f"build script not found: {BUILD_SCRIPT}")
+    try:
+        result = subprocess.run(
+            ["bash", str(BUILD_SCRIPT)],
+            stdout=subprocess.DEVNULL,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DaprProcessError(f"{BUILD_SCRIPT} did not finish in {timeout:.0f} s") from exc
+    if result.returncode != 0 or not dapr_is_built():
+        raise DaprProcessError(
+            f"{BUILD_SCRIPT} failed (exit code {result.returncode}); see its output above"
+        )
+    return dapr_bin_dir()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now.
+
+    Racy by nature (someone may take it before the child binds it), which is
+    acceptable for tests; the alternative, letting each binary pick port 0, is
+    not offered by Dapr for most of its listeners.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+class ProcessOptions(TypedDict, total=False):
+    """Keyword options every :class:`DaprProcess` accepts (see its constructor)."""
+
+    name: str | None
+    bin_dir: Path | str | None
+    cwd: Path | str | None
+    log_level: str
+    extra_args: Sequence[str]
+
+
+class ProcessEnvOptions(ProcessOptions, total=False):
+    """:class:`ProcessOptions` plus ``env`` (which :class:`Sidecar` takes positionally)."""
+
+    env: Mapping[str, str] | None
+
+
+class DaprProcess:
+    """One Dapr binary run as a child process, with its output in a log file.
+
+    Subclasses fill in :meth:`command` and :meth:`health_url`. Instances pick
+    their ports when constructed and keep them across ``stop()``/``start()``,
+    so a fault test can kill a process and bring it back at the same address.
+    Usable as a context manager: ``with Placement(log_dir) as p: ...`` starts
+    it, waits until it is ready and stops it on exit.
+    """
+
+    binary: str = ""
+    ready_timeout: float = 30.0
+
+    def __init__(
+        self,
+        log_dir: Path | str,
+        *,
+        name: str | None = None,
+        bin_dir: Path | str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | str | None = None,
+        log_level: str = "info",
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        """``log_dir`` receives ``<name>.log``; ``bin_dir`` defaults to the built Dapr
+        (building it on first use); ``env`` is added to the inherited environment;
+        ``cwd`` defaults to ``log_dir``; ``extra_args`` are appended to the command.
+        """
+        self.log_dir = Path(log_dir)
+        self.name = name or self.binary
+        self.bin_dir = Path(bin_dir) if bin_dir is not None else None
+        self.env = dict(env or {})
+        self.cwd = Path(cwd) if cwd is not None else self.log_dir
+        self.log_level = log_level
+        self.extra_args = list(extra_args)
+        self.log_path = self.log_dir / f"{self.name}.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- to be provided by subclasses -------------------------------------
+
+    def command(self) -> list[str]:
+        """Arguments after the binary path."""
+        raise NotImplementedError
+
+    def health_url(self) -> str:
+        """URL that answers 2xx once the process is ready."""
+        raise NotImplementedError
+
+    def health_headers(self) -> dict[str, str]:
+        """Extra headers for the readiness probe."""
+        return {}
+
+    def child_env(self) -> dict[str, str]:
+        """Environment of the child: ours, minus Dapr tokens, plus ``env``."""
+        child = {k: v for k, v in os.environ.items() if k not in _TOKEN_ENV_VARS}
+        child.update(self.env)
+        return child
+
+    # -- lifecycle ------------------------------------------------------------
+
+    @property
+    def executable(self) -> Path:
+        """Path of the binary (building Dapr first if ``bin_dir`` was not given)."""
+        bin_dir = self.bin_dir if self.bin_dir is not None else ensure_dapr_built()
+        return bin_dir / self.binary
+
+    @property
+    def pid(self) -> int | None:
+        """Process id while a child exists (running or not yet reaped)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit status once the child has exited, else ``None``."""
+        return self._proc.poll() if self._proc is not None else None
+
+    def is_running(self) -> bool:
+        """True while the child process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def argv(self) -> list[str]:
+        """The full command line (useful in logs and error messages)."""
+        return [str(self.executable), *self.command(), *self.extra_args]
+
+    def start(self) -> Self:
+        """Spawn the process (no-op if it is already running); does not wait."""
+        if self.is_running():
+            return self
+        argv = self.argv()
+        executable = Path(argv[0])
+        if not os.access(executable, os.X_OK):
+            raise DaprProcessError(f"{executable} not found; run scripts/build_dapr.sh")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        # Append, so the log of a restarted process keeps what came before.
+        with self.log_path.open("ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"--- {stamp} starting: {' '.join(argv)}\n".encode())
+            log.flush()
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.child_env(),
+                cwd=self.cwd,
+            )
+        return self
+
+    def wait_ready(self, timeout: float | None = None) -> Self:
+        """Poll :meth:`health_url` until it answers 2xx.
+
+        Raises :class:`DaprProcessError`, with the end of the log, if the process
+        exits or the deadline passes first.
+        """
+        self._poll(self.health_url(), self.ready_timeout if timeout is None else timeout)
+        return self
+
+    def _poll(self, url: str, timeout: float) -> None:
+        """Wait until ``url`` answers 2xx while the process stays alive."""
+        if self._proc is None:
+            raise DaprProcessError(f"{self.name} was not started")
+        deadline = time.monotonic() + timeout
+        last_error = "no answer yet"
+        with httpx.Client(timeout=2.0, headers=self.health_headers()) as client:
+            while True:
+                code = self._proc.poll()
+                if code is not None:
+                    raise DaprProcessError(
+                        f"{self.name} exited with code {code} before {url} was ready\n"
+                        + self.log_tail()
+                    )
+                try:
+                    response = client.get(url)
+                    if response.is_success:
+                        return
+                    last_error = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    last_error = f"{type(exc).__name__}: {exc}"
+                if time.monotonic() >= deadline:
+                    raise DaprProcessError(
+                        f"{self.name} not ready at {url} after {timeout} s ({last_error})\n"
+                        + self.log_tail()
+                    )
+                time.sleep(0.1)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM (graceful shutdown), then SIGKILL after ``timeout`` seconds.
+
+        Returns the exit code, or ``None`` if the process was never started.
+        """
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            try:
+                self._proc.send_signal(signal.SIGTERM)
+                return self._proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        return self.kill()
+
+    def kill(self) -> int | None:
+        """SIGKILL at once: simulates a crash. Returns the exit code."""
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            self._proc.kill()
+        return self._proc.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the log file (for error messages)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return f"(no log at {self.log_path})"
+        tail = text.splitlines()[-lines:]
+        return f"--- last {len(tail)} lines of {self.log_path}:\n" + "\n".join(tail)
+
+    def __enter__(self) -> Self:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running() else "stopped"
+        return f"<{type(self).__name__} {self.name} pid={self.pid} {state}>"
+
+
+class Placement(DaprProcess):
+    """Dapr's actor placement service (single node, in-memory raft log).
+
+    Ports: ``port`` (gRPC, what sidecars connect to), ``healthz_port``,
+    ``metrics_port`` and ``raft_port`` (raft binds it even with one node).
+    """
+
+    binary = "placement"
+
+    def __init__(
+        self,
+        log_dir: Path | str,
+        *,
+        port: int | None = None,
+        healthz_port: int | None = None,
+        metrics_port: int | None = None,
+        raft_port: int | None = None,
+        **kwargs: Unpack[ProcessEnvOptions],
+    ) -> None:
+        super().__init__(log_dir, **kwargs)
+        self.port = port or free_port()
+        self.healthz_port = healthz_port or free_port()
+        self.metrics_port = metrics_port or free_port()
+        self.raft_port = raft_port or free_port()
+
+    @property
+    def address(self) -> str:
+        """``host:port`` for ``daprd --placement-host-address``."""
+        return f"{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            "--id", "dapr-placement-0",
+            "--initial-cluster", f"dapr-placement-0={LOOPBACK}:{self.raft_port}",
+            "--port", str(self.port),
+            "--listen-address", LOOPBACK,
+            "--healthz-port", str(self.healthz_port),
+            "--healthz-listen-address", LOOPBACK,
+            "--metrics-port", str(self.metrics_port),
+            "--metrics-listen-address", LOOPBACK,
+            "--log-level", self.log_level,
+        ]  # fmt: skip
+
+    def health_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.healthz_port}/healthz"
+
+
+class Scheduler(DaprProcess):
+    """Dapr's scheduler (actor reminders and jobs) with an embedded etcd.
+
+    ``data_dir`` holds the etcd data; it defaults to ``<log_dir>/<name>-data``
+    and survives ``stop()``/``start()`` so reminders survive a restart.
+    Ports: ``port`` (gRPC), ``healthz_port``, ``metrics_port``, and the etcd
+    ``etcd_client_port`` and ``etcd_peer_port``.
+    """
+
+    binary = "scheduler"
+    ready_timeout = 60.0  # embedded etcd elects itself leader first
+
+    def __init__(
+        self,
+        log_dir: Path | str,
+        *,
+        data_dir: Path | str | None = None,
+        port: int | None = None,
+        healthz_port: int | None = None,
+        metrics_port: int | None = None,
+        etcd_client_port: int | None = None,
+        etcd_peer_port: int | None = None,
+        **kwargs: Unpack[ProcessEnvOptions],
+    ) -> None:
+        super().__init__(log_dir, **kwargs)
+        self.data_dir = Path(data_dir) if data_dir else self.log_dir / f"{self.name}-data"
+        self.port = port or free_port()
+        self.healthz_port = healthz_port or free_port()
+        self.metrics_port = metrics_port or free_port()
+        self.etcd_client_port = etcd_client_port or free_port()
+        self.etcd_peer_port = etcd_peer_port or free_port()
+
+    @property
+    def address(self) -> str:
+        """``host:port`` for ``daprd --scheduler-host-address``."""
+        return f"{LOOPBACK}:{self.port}"
+
+    def start(self) -> Self:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return super().start()
+
+    def command(self) -> list[str]:
+        return [
+            "--id", "dapr-scheduler-server-0",
+            "--port", str(self.port),
+            # A loopback listen address is also what the scheduler tells
+            # sidecars to connect to (otherwise it advertises the host's IP).
+            "--listen-address", LOOPBACK,
+            "--healthz-port", str(self.healthz_port),
+            "--healthz-listen-address", LOOPBACK,
+            "--metrics-port", str(self.metrics_port),
+            "--metrics-listen-address", LOOPBACK,
+            "--etcd-data-dir", str(self.data_dir / "etcd"),
+            "--etcd-client-port", str(self.etcd_client_port),
+            "--etcd-client-listen-address", LOOPBACK,
+            "--etcd-initial-cluster",
+            f"dapr-scheduler-server-0=http://{LOOPBACK}:{self.etcd_peer_port}",
+            "--identity-directory-write", str(self.data_dir / "identity"),
+            "--log-level", self.log_level,
+        ]  # fmt: skip
+
+    def health_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.healthz_port}/healthz"
+
+
+class Sidecar(DaprProcess):
+    """``daprd`` for one app in self-hosted mode.
+
+    ``resources_path`` is a components folder (``components/postgres`` or
+    ``components/sqlite``: exactly one actor state store), ``config_path`` a
+    Dapr Configuration (``components/config.yaml``). ``env`` is added to the
+    sidecar's environment; the PostgreSQL component reads
+    ``PUSHPOP_DATABASE_URL`` from there. ``app_api_token`` is sent by daprd to
+    the app (header ``dapr-api-token``); ``dapr_api_token`` is required from
+    callers of the Dapr API. ``cwd`` (default ``log_dir``) is where relative
+    SQLite files of the components land.
+
+    Ports: ``http_port``, ``grpc_port`` (Dapr API), ``internal_grpc_port``
+    (sidecar-to-sidecar actor calls) and ``metrics_port``.
+    """
+
+    binary = "daprd"
+
+    def __init__(
+        self,
+        app_id: str,
+        app_port: int | None,
+        resources_path: Path | str,
+        config_path: Path | str | None,
+        env: Mapping[str, str] | None,
+        placement_address: str | None,
+        scheduler_address: str | None,
+        app_api_token: str | None = None,
+        dapr_api_token: str | None = None,
+        *,
+        log_dir: Path | str,
+        http_port: int | None = None,
+        grpc_port: int | None = None,
+        internal_grpc_port: int | None = None,
+        metrics_port: int | None = None,
+        app_max_concurrency: int | None = None,
+        graceful_shutdown_seconds: int | None = None,
+        **kwargs: Unpack[ProcessOptions],
+    ) -> None:
+        kwargs.setdefault("name", f"daprd-{app_id}")
+        super().__init__(log_dir, env=env, **kwargs)
+        self.app_id = app_id
+        self.app_port = app_port
+        self.resources_path = Path(resources_path)
+        self.config_path = Path(config_path) if config_path is not None else None
+        self.placement_address = placement_address
+        self.scheduler_address = scheduler_address
+        self.app_api_token = app_api_token
+        self.dapr_api_token = dapr_api_token
+        self.app_max_concurrency = app_max_concurrency
+        self.graceful_shutdown_seconds = graceful_shutdown_seconds
+        self.http_port = http_port or free_port()
+        self.grpc_port = grpc_port or free_port()
+        self.internal_grpc_port = internal_grpc_port or free_port()
+        self.metrics_port = metrics_port or free_port()
+
+    @property
+    def http_endpoint(self) -> str:
+        """Base URL of the Dapr HTTP API (``DAPR_HTTP_ENDPOINT`` for the SDK)."""
+        return f"http://{LOOPBACK}:{self.http_port}"
+
+    @property
+    def grpc_endpoint(self) -> str:
+        """``host:port`` of the Dapr gRPC API (``DAPR_GRPC_ENDPOINT`` for the SDK)."""
+        return f"{LOOPBACK}:{self.grpc_port}"
+
+    def sdk_env(self) -> dict[str, str]:
+        """Env vars that point the Python SDK in the *app* process at this sidecar."""
+        env = {
+            "DAPR_HTTP_PORT": str(self.http_port),
+            "DAPR_GRPC_PORT": str(self.grpc_port),
+            "DAPR_HTTP_ENDPOINT": self.http_endpoint,
+            "DAPR_GRPC_ENDPOINT": self.grpc_endpoint,
+        }
+        if self.dapr_api_token:
+            env["DAPR_API_TOKEN"] = self.dapr_api_token
+        if self.app_api_token:
+            env["APP_API_TOKEN"] = self.app_api_token
+        return env
+
+    def child_env(self) -> dict[str, str]:
+        env = super().child_env()
+        if self.app_api_token:
+            env["APP_API_TOKEN"] = self.app_api_token
+        if self.dapr_api_token:
+            env["DAPR_API_TOKEN"] = self.dapr_api_token
+        return env
+
+    def command(self) -> list[str]:
+        args = [
+            "--mode", "standalone",
+            "--app-id", self.app_id,
+            "--dapr-listen-addresses", LOOPBACK,
+            "--dapr-http-port", str(self.http_port),
+            "--dapr-grpc-port", str(self.grpc_port),
+            "--dapr-internal-grpc-listen-address", LOOPBACK,
+            "--dapr-internal-grpc-port", str(self.internal_grpc_port),
+            "--metrics-port", str(self.metrics_port),
+            "--metrics-listen-address", LOOPBACK,
+            "--resources-path", str(self.resources_path),
+            "--log-level", self.log_level,
+        ]  # fmt: skip
+        if self.app_port is not None:
+            args += [
+                "--app-port", str(self.app_port),
+                "--app-protocol", "http",
+                "--app-channel-address", LOOPBACK,
+            ]  # fmt: skip
+        if self.config_path is not None:
+            args += ["--config", str(self.config_path)]
+        if self.placement_address:
+            args += ["--placement-host-address", self.placement_address]
+        if self.scheduler_address:
+            args += ["--scheduler-host-address", self.scheduler_address]
+        if self.app_max_concurrency is not None:
+            args += ["--app-max-concurrency", str(self.app_max_concurrency)]
+        if self.graceful_shutdown_seconds is not None:
+            args += ["--dapr-graceful-shutdown-seconds", str(self.graceful_shutdown_seconds)]
+        return args
+
+    def health_url(self) -> str:
+        # "outbound" is ready once components are loaded and the API serves;
+        # the plain /v1.0/healthz also waits for the app (see wait_app_ready).
+        return f"{self.http_endpoint}/v1.0/healthz/outbound"
+
+    def health_headers(self) -> dict[str, str]:
+        return {"dapr-api-token": self.dapr_api_token} if self.dapr_api_token else {}
+
+    def wait_app_ready(self, timeout: float = 30.0) -> Self:
+        """Wait for ``/v1.0/healthz``: the sidecar *and* its app channel are up."""
+        self._poll(f"{self.http_endpoint}/v1.0/healthz", timeout)
+        return self

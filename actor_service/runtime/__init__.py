@@ -1,0 +1,1 @@
+"""Actor hosts: :mod:`.embedded` (in-process, the default) and :mod:`.dapr` (under daprd)."""

@@ -1,0 +1,232 @@
+"""The embedded runtime: hosts ``QueueActor`` in-process with Dapr's actor guarantees.
+
+Reused from the SDK: ``ActorRuntimeContext`` (actor construction, serializers),
+``ActorManager`` (activation, method dispatch, deactivation), ``ActorStateManager``
+(the per-actor cache and change tracking). Added here, because ``daprd`` provides
+them in Dapr mode and the SDK does not:
+
+* **turn-based concurrency**: one call at a time per actor id, different ids in
+  parallel (an ``asyncio.Lock`` per active id);
+* **idle deactivation**: actors unused for ``idle_timeout`` seconds are deactivated
+  and forgotten, so memory stays bounded however many queues were touched;
+* **state**: :class:`StoreActorClient` saves each actor transaction in one store
+  transaction and serves actor-to-actor calls (the dead-letter hand-over).
+
+SDK internals this module depends on (dapr 1.19): ``ActorRuntimeContext._provider``
+is replaced by our provider (to serialise each value once instead of three times),
+and ``ActorManager._active_actors`` is read for the active-actor count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from dapr.actor.id import ActorId
+from dapr.actor.runtime._state_provider import StateProvider
+from dapr.actor.runtime._type_information import ActorTypeInformation
+from dapr.actor.runtime.context import ActorRuntimeContext
+from dapr.actor.runtime.manager import ActorManager
+from dapr.actor.runtime.state_change import ActorStateChange, StateChangeKind
+from dapr.clients.base import DaprActorClientBase
+
+from actor_service.actor import ACTOR_TYPE, QueueActor
+from actor_service.errors import StoreUnavailable
+from actor_service.serializer import PlainJSONSerializer, dumps
+from actor_service.stores.base import StateStore, Transaction, actor_key
+
+log = logging.getLogger("pushpop.embedded")
+
+
+class StoreActorClient(DaprActorClientBase):
+    """The SDK's actor-client seam, backed by our store instead of the sidecar."""
+
+    def __init__(self, store: StateStore, app_id: str, host: EmbeddedRuntime) -> None:
+        self.store = store
+        self.app_id = app_id
+        self.host = host
+
+    async def invoke_method(
+        self, actor_type: str, actor_id: str, method: str, data: bytes | None = None
+    ) -> bytes:
+        return await self.host.invoke_raw(actor_type, actor_id, method, data or b"")
+
+    async def save_state_transactionally(self, actor_type: str, actor_id: str, data: bytes) -> None:
+        import json
+
+        tx = Transaction()
+        for op in json.loads(data):
+            key = actor_key(self.app_id, actor_type, actor_id, op["request"]["key"])
+            if op["operation"] == "delete":
+                tx.deletes.append(key)
+            else:
+                tx.upserts.append((key, dumps(op["request"]["value"])))
+        await self.store.transact(tx)
+
+    async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
+        return await self.store.get(actor_key(self.app_id, actor_type, actor_id, name)) or b""
+
+    async def register_reminder(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("reminders need Dapr mode; QueueActor does not use them")
+
+    async def unregister_reminder(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("reminders need Dapr mode; QueueActor does not use them")
+
+    async def register_timer(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("timers need Dapr mode; QueueActor does not use them")
+
+    async def unregister_timer(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("timers need Dapr mode; QueueActor does not use them")
+
+
+class StoreStateProvider(StateProvider):
+    """Maps one ``save_state()`` to one store transaction, serialising each value once."""
+
+    def __init__(self, client: StoreActorClient) -> None:
+        super().__init__(client, PlainJSONSerializer())
+        self.client = client
+
+    async def save_state(
+        self, actor_type: str, actor_id: str, state_changes: list[ActorStateChange]
+    ) -> None:
+        tx = Transaction()
+        app = self.client.app_id
+        for change in state_changes:
+            key = actor_key(app, actor_type, actor_id, change.state_name)
+            if change.change_kind == StateChangeKind.remove:
+                tx.deletes.append(key)
+            elif change.value is not None:
+                tx.upserts.append((key, dumps(change.value)))
+        await self.client.store.transact(tx)
+
+
+@dataclass
+class _Turn:
+    """Per-actor-id turn lock; ``users`` counts calls holding or waiting for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+
+class EmbeddedRuntime:
+    """Hosts actors of one type in this process, on top of a :class:`StateStore`."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        app_id: str = "pushpop",
+        actor_class: type[QueueActor] = QueueActor,
+        idle_timeout: float = 60.0,
+        scan_interval: float | None = None,
+        turn_timeout: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.app_id = app_id
+        self.idle_timeout = idle_timeout
+        self.scan_interval = scan_interval or max(0.05, min(10.0, idle_timeout / 4))
+        self.turn_timeout = turn_timeout
+        self.actor_type = actor_class.__name__
+        self.client = StoreActorClient(store, app_id, self)
+        serializer = PlainJSONSerializer()
+        self.ctx = ActorRuntimeContext(
+            ActorTypeInformation.create(actor_class), serializer, serializer, self.client
+        )
+        self.ctx._provider = StoreStateProvider(self.client)  # SDK internal, see module doc
+        self.manager = ActorManager(self.ctx)
+        self._turns: dict[str, _Turn] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.store.open()
+        self._reaper = asyncio.create_task(self._reap_forever(), name="pushpop-actor-reaper")
+
+    async def stop(self) -> None:
+        if self._reaper:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for actor_id in list(self._turns):
+            await self._deactivate(actor_id, force=True)
+        await self.store.close()
+
+    @property
+    def active_actors(self) -> int:
+        return len(self.manager._active_actors)  # SDK internal, see module doc
+
+    async def invoke(self, actor_id: str, method: str, payload: Any) -> Any:
+        """Call ``method`` on actor ``actor_id`` with a JSON-able payload."""
+        raw = await self.invoke_raw(self.actor_type, actor_id, method, dumps(payload))
+        return PlainJSONSerializer().deserialize(raw)
+
+    async def invoke_raw(self, actor_type: str, actor_id: str, method: str, body: bytes) -> bytes:
+        if actor_type != self.actor_type:
+            raise ValueError(f"actor type {actor_type!r} is not hosted here")
+        turn = self._turns.get(actor_id)
+        if turn is None:
+            turn = self._turns[actor_id] = _Turn()
+        turn.users += 1
+        try:
+            try:
+                await asyncio.wait_for(turn.lock.acquire(), self.turn_timeout)
+            except TimeoutError as exc:
+                raise StoreUnavailable(
+                    f"queue {actor_id!r} is busy: no turn within {self.turn_timeout:g}s"
+                ) from exc
+            try:
+                return await self.manager.dispatch(ActorId(actor_id), method, body)
+            finally:
+                turn.last_used = time.monotonic()
+                turn.lock.release()
+        finally:
+            turn.users -= 1
+
+    async def _deactivate(self, actor_id: str, force: bool = False) -> None:
+        turn = self._turns.get(actor_id)
+        if turn is None:
+            return
+        turn.users += 1  # hold the entry while we wait for the turn
+        try:
+            async with turn.lock:
+                idle = time.monotonic() - turn.last_used >= self.idle_timeout
+                if (force or idle) and actor_id in self.manager._active_actors:
+                    try:
+                        await self.manager.deactivate_actor(ActorId(actor_id))
+                    except Exception as exc:  # never let one actor stop the reaper
+                        log.warning("deactivating %s failed: %s", actor_id, exc)
+        finally:
+            turn.users -= 1
+        if turn.users == 0 and (force or time.monotonic() - turn.last_used >= self.idle_timeout):
+            if self._turns.get(actor_id) is turn:
+                del self._turns[actor_id]
+
+    async def reap_idle(self) -> int:
+        """Deactivate every actor idle for ``idle_timeout``; returns how many were found."""
+        now = time.monotonic()
+        idle = [
+            aid
+            for aid, t in self._turns.items()
+            if t.users == 0 and now - t.last_used >= self.idle_timeout
+        ]
+        for aid in idle:
+            await self._deactivate(aid)
+        return len(idle)
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.scan_interval)
+            try:
+                await self.reap_idle()
+            except Exception:  # pragma: no cover - keep reaping
+                log.exception("actor reaper failed")
+
+    async def ready(self) -> None:
+        await self.store.ping()
+
+
+__all__ = ["ACTOR_TYPE", "EmbeddedRuntime", "StoreActorClient"]

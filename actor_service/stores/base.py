@@ -1,0 +1,119 @@
+"""The storage interface every backend implements, and the key layout they share.
+
+Deliberately narrow (get one key, apply one transaction, ping): it is exactly what a
+Dapr actor state store offers, so the embedded runtime cannot grow a dependency on
+something ``daprd`` could not give us in Dapr mode.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from dataclasses import dataclass, field
+
+from actor_service.errors import StoreUnavailable
+
+KEY_SEPARATOR = "||"
+
+
+def actor_key(app_id: str, actor_type: str, actor_id: str, name: str) -> str:
+    """The row key Dapr's state stores use for actor state, so both runtimes share data."""
+    return KEY_SEPARATOR.join((app_id, actor_type, actor_id, name))
+
+
+@dataclass
+class Transaction:
+    """Writes of one actor save: applied all together or not at all."""
+
+    upserts: list[tuple[str, bytes]] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.upserts or self.deletes)
+
+
+def needs_binary(value: bytes) -> bool:
+    """PostgreSQL's jsonb cannot hold U+0000; such values are stored as base64 like Dapr does."""
+    return b"\\u0000" in value
+
+
+class StateStore(abc.ABC):
+    """A transactional key-value store of JSON values (as UTF-8 bytes)."""
+
+    name: str = "abstract"
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect and create the schema if needed."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files."""
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> bytes | None:
+        """The value of ``key``, or ``None`` when absent."""
+
+    @abc.abstractmethod
+    async def transact(self, tx: Transaction) -> None:
+        """Apply every upsert and delete in one transaction; raise StoreUnavailable if down."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` unless the store answers now."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where the state lives, for the start-up log line (never a password)."""
+
+    async def __aenter__(self) -> StateStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def open_store(
+    kind: str, *, database_url: str | None = None, sqlite_path: str | None = None, **options: object
+) -> StateStore:
+    """Build (not yet open) the store named by the CLI's ``--store``."""
+    if kind == "postgres":
+        from actor_service.stores.postgres import PostgresStore
+
+        if not database_url:
+            raise ValueError("--store postgres needs --database-url (or PUSHPOP_DATABASE_URL)")
+        return PostgresStore(database_url, **options)  # type: ignore[arg-type]
+    if kind == "sqlite":
+        from actor_service.stores.sqlite import SqliteStore
+
+        return SqliteStore(sqlite_path or "pushpop.sqlite3")
+    if kind == "memory":
+        from actor_service.stores.memory import MemoryStore
+
+        return MemoryStore()
+    raise ValueError(f"unknown store {kind!r}: use sqlite, postgres or memory")
+
+
+def redact(url: str) -> str:
+    """A connection URL without its password, for logs."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def json_bytes(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+__all__ = [
+    "StateStore",
+    "StoreUnavailable",
+    "Transaction",
+    "actor_key",
+    "json_bytes",
+    "needs_binary",
+    "open_store",
+    "redact",
+]

@@ -1,0 +1,163 @@
+"""Builds the FastAPI gateway: settings -> store -> runtime -> invoker -> routes.
+
+Everything that can go wrong answers with ``{"error": {"code", "message"}}``: our own
+errors with their status, unknown routes and methods with 404/405, and anything
+unexpected with a 500 that carries no stack trace (the log has it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from actor_service.actor import QueueActor
+from actor_service.errors import PushpopError
+from actor_service.queue_state import Limits
+from api.invoker import ActorInvoker, EmbeddedInvoker
+from api.metrics import Metrics
+from api.routes import Json, router
+from api.settings import Settings
+
+log = logging.getLogger("pushpop")
+
+
+def configure_actor(settings: Settings) -> None:
+    """Class-wide actor settings: the SDK constructs actors, so they cannot be passed in."""
+    QueueActor.limits = Limits(
+        segment_size=settings.segment_size,
+        max_depth=settings.max_depth,
+        max_locks=settings.max_locks,
+    )
+
+
+def build_invoker(settings: Settings) -> ActorInvoker:
+    configure_actor(settings)
+    if settings.runtime == "dapr":
+        from api.dapr_invoker import DaprInvoker
+
+        return DaprInvoker(settings)
+    from actor_service.runtime.embedded import EmbeddedRuntime
+    from actor_service.stores.base import open_store
+
+    options: dict[str, object] = {}
+    if settings.store == "postgres":
+        options = {
+            "max_size": settings.pool_size,
+            "pool_timeout": min(5.0, settings.request_timeout),
+            "statement_timeout": min(5.0, settings.request_timeout),
+        }
+    store = open_store(
+        settings.store,
+        database_url=settings.database_url,
+        sqlite_path=settings.sqlite_path,
+        **options,
+    )
+    runtime = EmbeddedRuntime(
+        store,
+        app_id=settings.app_id,
+        idle_timeout=settings.idle_timeout,
+        turn_timeout=settings.request_timeout,
+    )
+    return EmbeddedInvoker(runtime)
+
+
+def error_response(err: PushpopError) -> Json:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
+    return Json(
+        {"error": {"code": err.code, "message": err.message}},
+        status_code=err.status,
+        headers=headers,
+    )
+
+
+def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    invoker = invoker or build_invoker(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await invoker.start()
+        log.info(
+            "pushpop serving on http://%s:%s with %s",
+            settings.host,
+            settings.port,
+            invoker.describe(),
+        )
+        try:
+            yield
+        finally:
+            await invoker.stop()
+
+    app = FastAPI(
+        title="pushpop",
+        version="0.1.0",
+        summary="A durable priority queue on Dapr virtual actors",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.invoker = invoker
+    metrics = app.state.metrics = Metrics(invoker.active_actors)
+    app.include_router(router)
+
+    @app.exception_handler(PushpopError)
+    async def pushpop_error(request: Request, err: PushpopError) -> Json:
+        metrics.errors.labels(err.code).inc()
+        return error_response(err)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Json:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+        return Json(
+            {"error": {"code": code, "message": message}},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Json:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return Json(
+            {
+                "error": {
+                    "code": "INVALID_REQUEST",
+                    "message": f"{where}: {first.get('msg', 'invalid')}",
+                }
+            },
+            status_code=400,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Json:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        metrics.errors.labels("INTERNAL").inc()
+        return Json(
+            {"error": {"code": "INTERNAL", "message": "internal error; see server log"}},
+            status_code=500,
+        )
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.observe_request(
+            request.method, path, response.status_code, time.perf_counter() - start
+        )
+        return response
+
+    @app.get("/metrics", include_in_schema=True, summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

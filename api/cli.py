@@ -1,0 +1,80 @@
+"""``pushpop serve``: run the gateway (and, in Dapr mode, the sidecar set-up)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from api.settings import Settings
+
+app = typer.Typer(add_completion=False, help="pushpop: a durable priority queue on Dapr actors")
+
+
+@app.callback()
+def main() -> None:
+    """pushpop command line."""
+
+
+@app.command()
+def serve(
+    store: Annotated[
+        str, typer.Option(envvar="PUSHPOP_STORE", help="sqlite | postgres")
+    ] = "sqlite",
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="PUSHPOP_DATABASE_URL", help="PostgreSQL URL for --store postgres"),
+    ] = None,
+    sqlite_path: Annotated[
+        str, typer.Option(envvar="PUSHPOP_SQLITE_PATH", help="SQLite file for --store sqlite")
+    ] = "pushpop.sqlite3",
+    host: Annotated[str, typer.Option(envvar="PUSHPOP_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PUSHPOP_PORT")] = 8000,
+    runtime: Annotated[
+        str,
+        typer.Option(
+            envvar="PUSHPOP_RUNTIME", help="embedded (in-process actors) | dapr (daprd sidecar)"
+        ),
+    ] = "embedded",
+    log_level: Annotated[str, typer.Option(envvar="PUSHPOP_LOG_LEVEL")] = "info",
+) -> None:
+    """Serve the queue API."""
+    import uvicorn
+
+    if store not in ("sqlite", "postgres", "memory"):
+        raise typer.BadParameter("--store must be sqlite or postgres")
+    if runtime not in ("embedded", "dapr"):
+        raise typer.BadParameter("--runtime must be embedded or dapr")
+    if store == "postgres" and not database_url:
+        raise typer.BadParameter("--store postgres needs --database-url or PUSHPOP_DATABASE_URL")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings.from_env(
+        store=store,
+        database_url=database_url,
+        sqlite_path=sqlite_path,
+        host=host,
+        port=port,
+        runtime=runtime,
+    )
+    if runtime == "dapr":
+        from api.dapr_launcher import serve_with_sidecar
+
+        serve_with_sidecar(settings, log_level)
+        return
+    from api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,71 @@
+"""How the gateway reaches a queue's actor: one interface, one implementation per runtime.
+
+Routes call :meth:`ActorInvoker.call` and get the actor's result or a raised
+:class:`PushpopError`; whether the actor lives in this process or behind ``daprd``
+is this module's business only.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from actor_service.errors import PushpopError
+from actor_service.runtime.embedded import EmbeddedRuntime
+
+
+def unwrap(reply: Any) -> dict[str, Any]:
+    """The actor answers ``{"ok": ...}`` or ``{"error": ...}``; raise the latter."""
+    if isinstance(reply, dict):
+        if "error" in reply:
+            raise PushpopError.from_dict(reply["error"])
+        if "ok" in reply:
+            return reply["ok"]
+    raise PushpopError(f"unexpected actor reply: {str(reply)[:200]}")
+
+
+class ActorInvoker(abc.ABC):
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def call(self, queue_id: str, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Invoke ``method`` on the queue's actor; return its result or raise."""
+
+    @abc.abstractmethod
+    async def ready(self) -> None:
+        """Raise a 503-mapped error unless the runtime and its state store answer."""
+
+    def active_actors(self) -> float:
+        return float("nan")
+
+    def describe(self) -> str:
+        return self.__class__.__name__
+
+
+class EmbeddedInvoker(ActorInvoker):
+    """Calls actors hosted in this process."""
+
+    def __init__(self, runtime: EmbeddedRuntime) -> None:
+        self.runtime = runtime
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+    async def call(self, queue_id: str, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return unwrap(await self.runtime.invoke(queue_id, method, payload))
+
+    async def ready(self) -> None:
+        await self.runtime.ready()
+
+    def active_actors(self) -> float:
+        return float(self.runtime.active_actors)
+
+    def describe(self) -> str:
+        return f"embedded runtime, state in {self.runtime.store.describe()}"

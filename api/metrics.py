@@ -1,0 +1,88 @@
+"""Prometheus metrics of the gateway, on a registry per app (tests build many apps)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# sub-millisecond resolution: the service answers in about a millisecond
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+QUEUE_TIME_BUCKETS = (
+    0.001,
+    0.01,
+    0.1,
+    0.5,
+    1,
+    5,
+    10,
+    30,
+    60,
+    300,
+    900,
+    3600,
+    4 * 3600,
+    24 * 3600,
+)
+
+
+class Metrics:
+    def __init__(self, active_actors: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "pushpop_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "pushpop_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.pushed = Counter("pushpop_items_pushed", "Items pushed", registry=self.registry)
+        self.popped = Counter("pushpop_items_popped", "Items popped", registry=self.registry)
+        self.time_in_queue = Histogram(
+            "pushpop_time_in_queue_seconds",
+            "Pop time minus enqueue time, per item",
+            buckets=QUEUE_TIME_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "pushpop_errors", "Error responses by code", ["code"], registry=self.registry
+        )
+        gauge = Gauge(
+            "pushpop_active_actors", "Actors active in this process", registry=self.registry
+        )
+        gauge.set_function(active_actors)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def observe_popped(self, items: list[dict], now: float) -> None:
+        if not items:
+            return
+        self.popped.inc(len(items))
+        for it in items:
+            self.time_in_queue.observe(max(0.0, now - float(it["enqueued_at"])))

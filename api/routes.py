@@ -1,0 +1,176 @@
+"""The HTTP endpoints of ``shared/API.md``: parse, call the queue's actor, answer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from actor_service.errors import BodyTooLarge, StoreUnavailable
+from actor_service.serializer import dumps
+from api import schemas as s
+from api import validation as v
+
+router = APIRouter()
+
+
+class Json(JSONResponse):
+    """JSONResponse with our serializer (compact, UTF-8, no NaN)."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+async def read_body(request: Request) -> bytes:
+    """Read the body, refusing it as soon as it passes the limit (never buffered whole)."""
+    limit = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def call(request: Request, queue_id: str, method: str, payload: dict) -> dict[str, Any]:
+    v.queue_id(queue_id)
+    return await request.app.state.invoker.call(queue_id, method, payload)
+
+
+@router.post(
+    "/queue/{queue_id}/push",
+    response_model=s.PushResponse,
+    responses=s.errors(400, 401, 403, 413, 429, 503),
+    openapi_extra=s.request_body(s.PushBulk, s.PushEntry),
+    summary="Push one item or up to 1000 items (atomic, durable)",
+)
+async def push(queue_id: str, request: Request) -> Json:
+    v.queue_id(queue_id)
+    entries = v.push_body(await read_body(request), request.app.state.settings.max_item_bytes)
+    result = await call(request, queue_id, "Push", {"items": entries})
+    request.app.state.metrics.pushed.inc(result["pushed"])
+    return Json(result)
+
+
+@router.post(
+    "/queue/{queue_id}/pop",
+    response_model=s.PopResponse,
+    responses=s.errors(400, 401, 403, 429, 503),
+    summary="Pop up to depth items: strict priority, FIFO within a priority",
+)
+async def pop(
+    queue_id: str,
+    request: Request,
+    depth: str | None = Query(None, description=s.DEPTH_DOC),
+    require_ack: str | None = Query(None, description="lock the items until acknowledged"),
+    ttl_seconds: str | None = Query(None, description=s.TTL_DOC),
+) -> Json:
+    v.queue_id(queue_id)
+    n = v.int_param(depth, "depth", "INVALID_DEPTH", 1, v.MAX_DEPTH, 1)
+    if v.bool_param(require_ack, "require_ack"):
+        ttl = v.int_param(ttl_seconds, "ttl_seconds", "INVALID_TTL", 1, v.MAX_TTL, v.DEFAULT_TTL)
+        result = await call(request, queue_id, "PopWithAck", {"depth": n, "ttl_seconds": ttl})
+    else:
+        result = await call(request, queue_id, "Pop", {"depth": n})
+    request.app.state.metrics.observe_popped(result["items"], time.time())
+    return Json(result)
+
+
+async def _lock_op(request: Request, queue_id: str, method: str, extra: bool = False) -> Json:
+    v.queue_id(queue_id)
+    body = v.lock_body(await read_body(request))
+    payload: dict[str, Any] = {"lock_id": body["lock_id"]}
+    if extra:
+        payload["additional_ttl_seconds"] = v.ttl_value(
+            body.get("additional_ttl_seconds", v.DEFAULT_TTL), "additional_ttl_seconds"
+        )
+    return Json(await call(request, queue_id, method, payload))
+
+
+@router.post(
+    "/queue/{queue_id}/acknowledge",
+    response_model=s.AckResponse,
+    responses=s.errors(400, 401, 403, 404, 410, 503),
+    openapi_extra=s.request_body(s.LockRequest),
+    summary="Acknowledge a lock: its items are done",
+)
+async def acknowledge(queue_id: str, request: Request) -> Json:
+    return await _lock_op(request, queue_id, "Acknowledge")
+
+
+@router.post(
+    "/queue/{queue_id}/extend-lock",
+    response_model=s.ExtendResponse,
+    responses=s.errors(400, 401, 403, 404, 410, 503),
+    openapi_extra=s.request_body(s.ExtendRequest),
+    summary="Push a lock's expiry later",
+)
+async def extend_lock(queue_id: str, request: Request) -> Json:
+    return await _lock_op(request, queue_id, "ExtendLock", extra=True)
+
+
+@router.post(
+    "/queue/{queue_id}/release",
+    response_model=s.ReleaseResponse,
+    responses=s.errors(400, 401, 403, 404, 410, 503),
+    openapi_extra=s.request_body(s.LockRequest),
+    summary="Give a lock's items back to the front of their priorities",
+)
+async def release(queue_id: str, request: Request) -> Json:
+    return await _lock_op(request, queue_id, "Release")
+
+
+@router.post(
+    "/queue/{queue_id}/dead-letter",
+    response_model=s.DeadLetterResponse,
+    responses=s.errors(400, 401, 403, 404, 410, 503),
+    openapi_extra=s.request_body(s.LockRequest),
+    summary="Move a lock's items to the queue {queue_id}-deadletter",
+)
+async def dead_letter(queue_id: str, request: Request) -> Json:
+    return await _lock_op(request, queue_id, "DeadLetter")
+
+
+@router.get(
+    "/queue/{queue_id}",
+    response_model=s.StatsResponse,
+    responses=s.errors(400, 401, 403, 503),
+    summary="Queue statistics",
+)
+async def stats(queue_id: str, request: Request) -> Json:
+    return Json(await call(request, queue_id, "Stats", {}))
+
+
+@router.delete(
+    "/queue/{queue_id}",
+    response_model=s.PurgeResponse,
+    responses=s.errors(400, 401, 403, 503),
+    summary="Purge a queue (items and locks)",
+)
+async def purge(queue_id: str, request: Request) -> Json:
+    return Json(await call(request, queue_id, "Purge", {}))
+
+
+@router.get("/health", summary="Liveness: 200 while the process serves")
+async def health() -> Json:
+    return Json({"status": "ok"})
+
+
+@router.get(
+    "/ready", summary="Readiness: 200 when the state store answers", responses=s.errors(503)
+)
+async def ready(request: Request) -> Json:
+    try:
+        await request.app.state.invoker.ready()
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        raise StoreUnavailable(f"state store not reachable: {exc.__class__.__name__}") from exc
+    return Json({"status": "ready"})

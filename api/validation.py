@@ -1,0 +1,179 @@
+"""Strict parsing of requests into plain values, with the error codes of ``API.md``.
+
+Hand-written rather than left to pydantic/FastAPI because the contract wants a
+specific code per field (``INVALID_PRIORITY``, ``INVALID_DEPTH`` ...), rejects
+booleans and floats where an integer is due, measures item size as stored, and
+must never answer FastAPI's default 422.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from actor_service.errors import InvalidRequest, ItemTooLarge
+from actor_service.serializer import dumps
+
+QUEUE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+MAX_PRIORITY = 2**31 - 1
+MAX_PUSH = 1000
+MAX_DEPTH = 100
+MAX_TTL = 3600
+DEFAULT_PRIORITY = 1
+DEFAULT_TTL = 30
+
+
+def queue_id(value: str) -> str:
+    if not QUEUE_ID.fullmatch(value):
+        raise InvalidRequest(
+            "INVALID_QUEUE_ID",
+            "queue_id must be 1-128 characters of A-Z a-z 0-9 . _ : -",
+        )
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate key {dup!r} in a JSON object")
+    return obj
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Decode a request body; anything that is not exactly one valid JSON value is 400."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(
+            "MALFORMED_JSON", f"body is not valid UTF-8 (byte {exc.start})"
+        ) from exc
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_float=_finite,
+            parse_constant=_no_constant,
+        )
+    except RecursionError as exc:
+        raise InvalidRequest("MALFORMED_JSON", "body is nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        raise InvalidRequest("MALFORMED_JSON", f"body is not valid JSON: {exc}") from exc
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    data = parse_json(body)
+    if not isinstance(data, dict):
+        raise InvalidRequest("MALFORMED_JSON", "request body must be a JSON object")
+    return data
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def priority(value: Any, where: str) -> int:
+    if value is None:
+        return DEFAULT_PRIORITY
+    if not _int(value) or not 0 <= value <= MAX_PRIORITY:
+        raise InvalidRequest(
+            "INVALID_PRIORITY",
+            f"{where}priority must be an integer from 0 to {MAX_PRIORITY}, got {value!r:.40}",
+        )
+    return value
+
+
+def item(value: Any, where: str, max_bytes: int) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidRequest(
+            "INVALID_ITEM", f"{where}item must be a JSON object, got {type(value).__name__}"
+        )
+    try:
+        size = len(dumps(value))
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest("INVALID_ITEM", f"{where}item holds an unpaired surrogate") from exc
+    except ValueError as exc:
+        raise InvalidRequest("INVALID_ITEM", f"{where}item is not storable JSON: {exc}") from exc
+    if size > max_bytes:
+        raise ItemTooLarge(f"{where}item is {size} bytes serialized; the limit is {max_bytes}")
+    return value
+
+
+def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
+    """``{"items": [...]}`` or ``{"item": ..., "priority": ...}`` -> list of entries."""
+    data = json_object(body)
+    if "items" in data:
+        entries = data["items"]
+        if not isinstance(entries, list):
+            raise InvalidRequest("NO_ITEMS", "items must be a list of {item, priority} objects")
+        if not entries:
+            raise InvalidRequest("NO_ITEMS", f"items must hold 1 to {MAX_PUSH} entries, got 0")
+        if len(entries) > MAX_PUSH:
+            raise InvalidRequest(
+                "TOO_MANY_ITEMS", f"items must hold 1 to {MAX_PUSH} entries, got {len(entries)}"
+            )
+    elif "item" in data:
+        entries = [data]
+    else:
+        raise InvalidRequest("NO_ITEMS", "body must have 'item' (single) or 'items' (bulk)")
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"items[{i}]." if "items" in data else ""
+        if not isinstance(entry, dict):
+            raise InvalidRequest("INVALID_ITEM", f"items[{i}] must be an object with 'item'")
+        out.append(
+            {
+                "item": item(entry.get("item"), where, max_item_bytes),
+                "priority": priority(entry.get("priority"), where),
+            }
+        )
+    return out
+
+
+def int_param(raw: str | None, name: str, code: str, lo: int, hi: int, default: int) -> int:
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,10}", raw) or not lo <= int(raw) <= hi:
+        raise InvalidRequest(code, f"{name} must be an integer from {lo} to {hi}, got {raw!r:.40}")
+    return int(raw)
+
+
+def bool_param(raw: str | None, name: str) -> bool:
+    if raw is None:
+        return False
+    lowered = raw.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise InvalidRequest("INVALID_PARAMETER", f"{name} must be true or false, got {raw!r:.40}")
+
+
+def lock_body(body: bytes) -> dict[str, Any]:
+    data = json_object(body)
+    lock_id = data.get("lock_id")
+    if not isinstance(lock_id, str) or not 1 <= len(lock_id) <= 128:
+        raise InvalidRequest("INVALID_LOCK_ID", "lock_id must be a string of 1-128 characters")
+    return data
+
+
+def ttl_value(value: Any, name: str) -> int:
+    if not _int(value) or not 1 <= value <= MAX_TTL:
+        raise InvalidRequest(
+            "INVALID_TTL", f"{name} must be an integer from 1 to {MAX_TTL}, got {value!r:.40}"
+        )
+    return value
