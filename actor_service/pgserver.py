@@ -172,11 +172,11 @@ class PostgresServer:
             return
         sig = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode]
         if self._proc.poll() is None:
-            os.kill(self._proc.pid, sig)
+            os.killpg(self._proc.pid, sig)
             try:
                 self._proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.kill(self._proc.pid, signal.SIGKILL)
+                os.killpg(self._proc.pid, signal.SIGKILL)
                 self._proc.wait()
         self._proc = None
 

@@ -172,7 +172,7 @@ class QueueState:
         """Load meta and return every lock whose expiry has passed (lazy expiry)."""
         yield from self._load([META])
         if self._values[META] is None:
-            self._set(META, new_meta())
+            self._values[META] = new_meta()  # not dirty: an untouched queue costs no row
         expired = [lid for lid, lk in self.meta["locks"].items() if lk["exp"] <= self.now]
         if expired:
             yield from self._load(lock_key(lid) for lid in expired)

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actor_service.actor import QueueActor
 from actor_service.errors import PushpopError
@@ -67,6 +68,35 @@ def build_invoker(settings: Settings) -> ActorInvoker:
         turn_timeout=settings.request_timeout,
     )
     return EmbeddedInvoker(runtime)
+
+
+class ObserveMiddleware:
+    """Per-route request counts and latency; plain ASGI (BaseHTTPMiddleware costs ~0.3 ms)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.observe_request(
+                scope["method"], route, status, time.perf_counter() - start
+            )
 
 
 def error_response(err: PushpopError) -> Json:
@@ -145,16 +175,7 @@ def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = 
             status_code=500,
         )
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.observe_request(
-            request.method, path, response.status_code, time.perf_counter() - start
-        )
-        return response
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
 
     @app.get("/metrics", include_in_schema=True, summary="Prometheus metrics")
     async def prometheus() -> Response:

@@ -213,8 +213,10 @@ class EmbeddedRuntime:
             for aid, t in self._turns.items()
             if t.users == 0 and now - t.last_used >= self.idle_timeout
         ]
-        for aid in idle:
-            await self._deactivate(aid)
+        # in chunks, concurrently: deactivation awaits I/O, and the reaper must keep
+        # up with a stream of short-lived queues
+        for i in range(0, len(idle), 256):
+            await asyncio.gather(*(self._deactivate(aid) for aid in idle[i : i + 256]))
         return len(idle)
 
     async def _reap_forever(self) -> None:
