@@ -8,6 +8,7 @@ unexpected with a 500 that carries no stack trace (the log has it).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from actor_service.actor import QueueActor
 from actor_service.errors import PushpopError
 from actor_service.queue_state import Limits
+from api.auth import KeyRing, presented_key
 from api.invoker import ActorInvoker, EmbeddedInvoker
 from api.metrics import Metrics
 from api.routes import Json, router
@@ -116,10 +118,13 @@ def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await invoker.start()
         log.info(
-            "pushpop serving on http://%s:%s with %s",
+            "pushpop serving on http://%s:%s with %s; %s",
             settings.host,
             settings.port,
             invoker.describe(),
+            f"{len(keys.grants)} API key(s) required"
+            if keys.enabled
+            else "no API keys: open to anyone who can reach this address",
         )
         try:
             yield
@@ -134,6 +139,8 @@ def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = 
     )
     app.state.settings = settings
     app.state.invoker = invoker
+    app.state.keys = keys = KeyRing.from_env()
+    protect_metrics = os.environ.get("PUSHPOP_PROTECT_METRICS", "") in ("1", "true")
     metrics = app.state.metrics = Metrics(invoker.active_actors)
     app.include_router(router)
 
@@ -178,7 +185,9 @@ def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = 
     app.add_middleware(ObserveMiddleware, metrics=metrics)
 
     @app.get("/metrics", include_in_schema=True, summary="Prometheus metrics")
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        if protect_metrics:
+            keys.check(presented_key(request.headers), None, "admin")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
 
 from api.settings import Settings
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 app = typer.Typer(add_completion=False, help="pushpop: a durable priority queue on Dapr actors")
 
@@ -51,6 +54,16 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from api.auth import KeyRing
+
+    if not KeyRing.from_env().enabled and host not in LOOPBACK:
+        if os.environ.get("PUSHPOP_ALLOW_OPEN", "") not in ("1", "true"):
+            logging.getLogger("pushpop").warning(
+                "no API keys configured (PUSHPOP_API_KEYS): binding to 127.0.0.1 instead of %s; "
+                "configure keys, or set PUSHPOP_ALLOW_OPEN=1 behind a trusted proxy",
+                host,
+            )
+            host = "127.0.0.1"
     settings = Settings.from_env(
         store=store,
         database_url=database_url,

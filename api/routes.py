@@ -12,6 +12,7 @@ from actor_service.errors import BodyTooLarge, StoreUnavailable
 from actor_service.serializer import dumps
 from api import schemas as s
 from api import validation as v
+from api.auth import METHOD_OPERATION, presented_key
 
 router = APIRouter()
 
@@ -39,8 +40,13 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-async def call(request: Request, queue_id: str, method: str, payload: dict) -> dict[str, Any]:
+def guard(request: Request, queue_id: str, method: str) -> None:
+    """Authorize first (401/403 before any 400), then check the queue id."""
+    request.app.state.keys.check(presented_key(request.headers), queue_id, METHOD_OPERATION[method])
     v.queue_id(queue_id)
+
+
+async def call(request: Request, queue_id: str, method: str, payload: dict) -> dict[str, Any]:
     return await request.app.state.invoker.call(queue_id, method, payload)
 
 
@@ -52,7 +58,7 @@ async def call(request: Request, queue_id: str, method: str, payload: dict) -> d
     summary="Push one item or up to 1000 items (atomic, durable)",
 )
 async def push(queue_id: str, request: Request) -> Json:
-    v.queue_id(queue_id)
+    guard(request, queue_id, "Push")
     entries = v.push_body(await read_body(request), request.app.state.settings.max_item_bytes)
     result = await call(request, queue_id, "Push", {"items": entries})
     request.app.state.metrics.pushed.inc(result["pushed"])
@@ -72,9 +78,10 @@ async def pop(
     require_ack: str | None = Query(None, description="lock the items until acknowledged"),
     ttl_seconds: str | None = Query(None, description=s.TTL_DOC),
 ) -> Json:
-    v.queue_id(queue_id)
+    guard(request, queue_id, "Pop")
+    want_ack = v.bool_param(require_ack, "require_ack")
     n = v.int_param(depth, "depth", "INVALID_DEPTH", 1, v.MAX_DEPTH, 1)
-    if v.bool_param(require_ack, "require_ack"):
+    if want_ack:
         ttl = v.int_param(ttl_seconds, "ttl_seconds", "INVALID_TTL", 1, v.MAX_TTL, v.DEFAULT_TTL)
         result = await call(request, queue_id, "PopWithAck", {"depth": n, "ttl_seconds": ttl})
     else:
@@ -84,7 +91,7 @@ async def pop(
 
 
 async def _lock_op(request: Request, queue_id: str, method: str, extra: bool = False) -> Json:
-    v.queue_id(queue_id)
+    guard(request, queue_id, method)
     body = v.lock_body(await read_body(request))
     payload: dict[str, Any] = {"lock_id": body["lock_id"]}
     if extra:
@@ -145,6 +152,7 @@ async def dead_letter(queue_id: str, request: Request) -> Json:
     summary="Queue statistics",
 )
 async def stats(queue_id: str, request: Request) -> Json:
+    guard(request, queue_id, "Stats")
     return Json(await call(request, queue_id, "Stats", {}))
 
 
@@ -155,6 +163,7 @@ async def stats(queue_id: str, request: Request) -> Json:
     summary="Purge a queue (items and locks)",
 )
 async def purge(queue_id: str, request: Request) -> Json:
+    guard(request, queue_id, "Purge")
     return Json(await call(request, queue_id, "Purge", {}))
 
 
