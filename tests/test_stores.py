@@ -1,0 +1,137 @@
+"""One contract, every backend: PostgreSQL and SQLite for real, the memory twin alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from actor_service.errors import StoreUnavailable
+from actor_service.pgserver import PostgresServer
+from actor_service.stores.base import StateStore, Transaction, actor_key
+from actor_service.stores.memory import MemoryStore
+from actor_service.stores.postgres import PostgresStore
+from actor_service.stores.sqlite import SqliteStore
+
+
+@pytest.fixture(params=["postgres", "sqlite", "memory"])
+async def store(
+    request: pytest.FixtureRequest, pg: PostgresServer, tmp_path: Path
+) -> AsyncIterator[StateStore]:
+    s: StateStore
+    if request.param == "postgres":
+        s = PostgresStore(pg.url)
+    elif request.param == "sqlite":
+        s = SqliteStore(tmp_path / "s.sqlite3")
+    else:
+        s = MemoryStore()
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_missing_key_is_none(store: StateStore) -> None:
+    assert await store.get("never-written-" + store.name) is None
+
+
+async def test_upsert_delete_and_isolation(store: StateStore, qid: str) -> None:
+    a = actor_key("pushpop", "QueueActor", qid, "meta")
+    b = actor_key("pushpop", "QueueActor", qid + "x", "meta")
+    await store.transact(Transaction([(a, b'{"v":1}'), (b, b'{"v":2}')]))
+    await store.transact(Transaction([(a, b'{"v":3}')]))
+    assert _json(await store.get(a)) == {"v": 3}
+    assert _json(await store.get(b)) == {"v": 2}
+    await store.transact(Transaction(deletes=[a]))
+    assert await store.get(a) is None
+    assert _json(await store.get(b)) == {"v": 2}
+
+
+async def test_values_with_nul_round_trip(store: StateStore, qid: str) -> None:
+    """jsonb cannot hold U+0000: such values must still come back exactly."""
+    key = actor_key("pushpop", "QueueActor", qid, "s:1:0")
+    value = '{"items":[[1,{"k\\u0000":"a\\u0000b","é":"ü"},1.5]]}'.encode()
+    await store.transact(Transaction([(key, value)]))
+    assert _json(await store.get(key)) == _json(value)
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+async def real_store(
+    request: pytest.FixtureRequest, pg: PostgresServer, tmp_path: Path
+) -> AsyncIterator[StateStore]:
+    s: StateStore = (
+        PostgresStore(pg.url)
+        if request.param == "postgres"
+        else SqliteStore(tmp_path / "s.sqlite3")
+    )
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_failed_transaction_applies_nothing(real_store: StateStore, qid: str) -> None:
+    store = real_store
+    good = actor_key("pushpop", "QueueActor", qid, "a")
+    await store.transact(Transaction([(good, b'{"v":1}')]))
+    # the second upsert is not JSON: PostgreSQL's jsonb rejects it; make SQLite fail too
+    bad = b"not json" if isinstance(store, PostgresStore) else None
+    with pytest.raises((psycopg.Error, StoreUnavailable, Exception)):
+        await store.transact(Transaction([(good, b'{"v":2}'), ("k2", bad)]))  # type: ignore[list-item]
+    assert _json(await store.get(good)) == {"v": 1}
+
+
+async def test_postgres_table_is_daprs_v1_layout(pg: PostgresServer) -> None:
+    """Same table, columns and migration marker as Dapr's state.postgresql v1."""
+    s = PostgresStore(pg.url)
+    await s.open()
+    await s.close()
+    with psycopg.connect(pg.url) as conn:
+        cols = {
+            r[0]: r[1]
+            for r in conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'state'"
+            )
+        }
+        marker = conn.execute("SELECT value FROM dapr_metadata WHERE key = 'migrations'").fetchone()
+    assert cols["key"] == "text" and cols["value"] == "jsonb" and cols["isbinary"] == "boolean"
+    assert {"insertdate", "updatedate", "expiredate", "row_id"} <= set(cols)
+    assert marker == ("3",)
+
+
+async def test_postgres_down_is_store_unavailable() -> None:
+    server = PostgresServer()
+    server.start()
+    s = PostgresStore(server.url, pool_timeout=1.0)
+    await s.open()
+    try:
+        server.stop()
+        with pytest.raises(StoreUnavailable):
+            await s.get("k")
+        with pytest.raises(StoreUnavailable):
+            await s.ping()
+        server.start()
+        for _ in range(50):  # the pool reconnects on its own
+            try:
+                await s.ping()
+                break
+            except StoreUnavailable:
+                import asyncio
+
+                await asyncio.sleep(0.1)
+        await s.ping()
+    finally:
+        await s.close()
+        server.cleanup()
+
+
+def _json(raw: bytes | None) -> object:
+    import json
+
+    assert raw is not None
+    return json.loads(raw)
