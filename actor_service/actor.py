@@ -12,6 +12,7 @@ HTTP 500s on the way back through the sidecar.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -157,25 +158,18 @@ class QueueActor(Actor, QueueActorInterface):
         return {"ok": render(result)}
 
     # ------------------------------------------------------------------ lifecycle
-    async def _on_activate(self) -> None:
-        # finish a dead-letter hand-over that a crash interrupted
-        try:
-            await self._flush_outbox()
-        except Exception as exc:  # the next call retries
-            log.warning("could not finish dead-letter transfers for %s: %s", self.id.id, exc)
-
     async def _flush_outbox(self) -> None:
         """Deliver pending transfers oldest first; confirm those the target took.
 
         Delivery is idempotent on the receiving side (sequence numbers), so a retry
-        after a crash between delivery and confirmation cannot duplicate items.
+        after a crash between delivery and confirmation cannot duplicate items. It is
+        retried by the next call to this queue whose meta shows pending transfers (no
+        extra read at activation, so activation stays one key read).
         """
         st = self._state()
         pending = await self._drive(st, st.pending_transfers())
         delivered: list[int] = []
         client = self.runtime_ctx.dapr_client
-        import json
-
         for t in pending:
             body = json.dumps({"source": self.id.id, "seq": t.seq, "entries": t.entries}).encode()
             try:

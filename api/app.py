@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actor_service.actor import QueueActor
-from actor_service.errors import PushpopError
+from actor_service.errors import InvalidRequest, PushpopError
 from actor_service.queue_state import Limits
 from api.auth import KeyRing, presented_key
 from api.invoker import ActorInvoker, EmbeddedInvoker
@@ -151,6 +151,14 @@ def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = 
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Json:
+        raw = request.scope.get("raw_path", b"").lower()
+        if exc.status_code == 404 and raw.startswith(b"/queue/") and b"%2f" in raw:
+            # "/" inside a queue id (sent as %2F) splits the path before routing
+            return error_response(
+                InvalidRequest(
+                    "INVALID_QUEUE_ID", "queue_id must be 1-128 characters of A-Z a-z 0-9 . _ : -"
+                )
+            )
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
         return Json(
@@ -190,4 +198,23 @@ def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = 
             keys.check(presented_key(request.headers), None, "admin")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_without_422(app: FastAPI) -> dict:
+    """FastAPI documents a 422 on every route with parameters; this service never sends one
+    (bad input is a 400 with the contract's error code), so the document must not say so."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        for path in schema.get("paths", {}).values():
+            for op in path.values():
+                op.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -27,7 +27,8 @@ class Settings:
     max_depth: int = 0
     max_locks: int = 0
     max_item_bytes: int = 64 * 1024
-    max_body_bytes: int = 8 * 1024 * 1024
+    # the largest push the contract allows (1000 items of 64 KiB) plus JSON overhead
+    max_body_bytes: int = 72 * 1024 * 1024
     # deadlines and pool
     request_timeout: float = 10.0
     pool_size: int = 16

@@ -17,6 +17,7 @@ from actor_service.errors import InvalidRequest, ItemTooLarge
 from actor_service.serializer import dumps
 
 QUEUE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+DEAD_LETTER_SUFFIX = "-deadletter"
 MAX_PRIORITY = 2**31 - 1
 MAX_PUSH = 1000
 MAX_DEPTH = 100
@@ -26,7 +27,11 @@ DEFAULT_TTL = 30
 
 
 def queue_id(value: str) -> str:
-    if not QUEUE_ID.fullmatch(value):
+    """1-128 allowed characters; a dead-letter queue of a valid id is valid whatever its length."""
+    base = value
+    while base.endswith(DEAD_LETTER_SUFFIX) and len(base) > 128:
+        base = base[: -len(DEAD_LETTER_SUFFIX)]
+    if not QUEUE_ID.fullmatch(base):
         raise InvalidRequest(
             "INVALID_QUEUE_ID",
             "queue_id must be 1-128 characters of A-Z a-z 0-9 . _ : -",
