@@ -483,10 +483,12 @@ class QueueState:
             return 0
         recv[source] = seq
         groups: dict[int, list[Entry]] = {}
-        for p, _old_id, item, enq in entries:
+        # enqueued_at restarts at arrival in this queue: it is what time-in-queue and
+        # oldest_enqueued_at mean here, and it keeps enqueued_at ordered like ids
+        for p, _old_id, item, _enq in entries:
             n = self.meta["next_id"]
             self.meta["next_id"] = n + 1
-            groups.setdefault(int(p), []).append([n, item, enq])
+            groups.setdefault(int(p), []).append([n, item, self.now])
         for p, group in groups.items():
             yield from self._append(p, group)
         self._touch_meta()
