@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
+import uvloop
 import typer
 from hdrh.histogram import HdrHistogram
 from rich.console import Console
@@ -262,7 +263,7 @@ def main(seconds: float = 15.0, rate: float = 200.0) -> None:
     with PostgresServer() as pg:
         server = ServerProcess(store="postgres", database_url=pg.url).start()
         try:
-            asyncio.run(run(server.url, pg, seconds, rate))
+            uvloop.run(run(server.url, pg, seconds, rate))
         finally:
             server.stop()
 
