@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
-import uvloop
 import typer
+import uvloop
 from hdrh.histogram import HdrHistogram
 from rich.console import Console
 from rich.table import Table
