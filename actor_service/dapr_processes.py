@@ -86,6 +86,17 @@ def _stop_all_at_exit() -> None:
             process.stop(timeout=5.0)
 
 
+def _die_with_parent() -> None:
+    """In the forked child: ask Linux for SIGKILL when the parent thread exits."""
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except Exception:  # not Linux or no libc: the atexit hook is the fallback
+        pass
+
+
 class DaprProcessError(RuntimeError):
     """A Dapr binary is missing, failed to build, exited early or never became ready."""
 
@@ -160,6 +171,8 @@ class ProcessOptions(TypedDict, total=False):
     cwd: Path | str | None
     log_level: str
     extra_args: Sequence[str]
+    die_with_parent: bool
+    new_session: bool
 
 
 class ProcessEnvOptions(ProcessOptions, total=False):
@@ -191,10 +204,19 @@ class DaprProcess:
         cwd: Path | str | None = None,
         log_level: str = "info",
         extra_args: Sequence[str] = (),
+        die_with_parent: bool = False,
+        new_session: bool = False,
     ) -> None:
         """``log_dir`` receives ``<name>.log``; ``bin_dir`` defaults to the built Dapr
         (building it on first use); ``env`` is added to the inherited environment;
         ``cwd`` defaults to ``log_dir``; ``extra_args`` are appended to the command.
+        ``die_with_parent`` (Linux): the child gets SIGKILL when the thread that started
+        it dies, so a launcher killed with SIGKILL leaves no sidecar holding its ports
+        and its place in the placement table. Start such children from a long-lived
+        thread (the main thread): the signal follows the starting *thread*.
+        ``new_session``: run in a process group of its own, so that a signal to the
+        parent's group (Ctrl-C in a terminal, ``kill -- -PGID``) does not reach it and
+        the parent decides when and in which order to stop it.
         """
         self.log_dir = Path(log_dir)
         self.name = name or self.binary
@@ -203,6 +225,8 @@ class DaprProcess:
         self.cwd = Path(cwd) if cwd is not None else self.log_dir
         self.log_level = log_level
         self.extra_args = list(extra_args)
+        self.die_with_parent = die_with_parent
+        self.new_session = new_session
         self.log_path = self.log_dir / f"{self.name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -274,6 +298,8 @@ class DaprProcess:
                 stderr=subprocess.STDOUT,
                 env=self.child_env(),
                 cwd=self.cwd,
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
+                start_new_session=self.new_session,
             )
         _STARTED.add(self)
         return self

@@ -37,9 +37,15 @@ from dapr.clients.base import DaprActorClientBase
 from actor_service.actor import ACTOR_TYPE, QueueActor
 from actor_service.errors import StoreUnavailable
 from actor_service.serializer import PlainJSONSerializer, dumps
-from actor_service.stores.base import StateStore, Transaction, actor_key
+from actor_service.stores.base import StateStore, Transaction, actor_key, call_deadline
 
 log = logging.getLogger("pushpop.embedded")
+
+
+def _consume_result(task: asyncio.Future[bytes]) -> None:
+    """Retrieve the outcome of a call its caller gave up on, so asyncio logs no warning."""
+    if not task.cancelled():
+        task.exception()
 
 
 class StoreActorClient(DaprActorClientBase):
@@ -165,15 +171,44 @@ class EmbeddedRuntime:
         return PlainJSONSerializer().deserialize(raw)
 
     async def invoke_raw(self, actor_type: str, actor_id: str, method: str, body: bytes) -> bytes:
+        """Run one actor call, answering within ``turn_timeout`` whatever the store does.
+
+        The call runs as its own task and the caller stops waiting at the deadline: a
+        call already inside the actor is never cancelled half-way (its cached state
+        would no longer match the store), it finishes in the background while the
+        stores refuse to start work, or to commit, after the deadline
+        (:data:`~actor_service.stores.base.call_deadline`).
+        """
         if actor_type != self.actor_type:
             raise ValueError(f"actor type {actor_type!r} is not hosted here")
+        outer = call_deadline.get()
+        deadline = time.monotonic() + self.turn_timeout
+        if outer is not None:  # an actor-to-actor call inherits its caller's deadline
+            deadline = min(deadline, outer)
+        token = call_deadline.set(deadline)
+        try:
+            task = asyncio.ensure_future(self._turn(actor_id, method, body, deadline))
+        finally:
+            call_deadline.reset(token)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(task), max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            task.add_done_callback(_consume_result)
+            raise StoreUnavailable(
+                f"queue {actor_id!r} did not answer within {self.turn_timeout:g}s "
+                "(state store slow or queue busy)"
+            ) from None
+
+    async def _turn(self, actor_id: str, method: str, body: bytes, deadline: float) -> bytes:
         turn = self._turns.get(actor_id)
         if turn is None:
             turn = self._turns[actor_id] = _Turn()
         turn.users += 1
         try:
             try:
-                await asyncio.wait_for(turn.lock.acquire(), self.turn_timeout)
+                await asyncio.wait_for(turn.lock.acquire(), deadline - time.monotonic())
             except TimeoutError as exc:
                 raise StoreUnavailable(
                     f"queue {actor_id!r} is busy: no turn within {self.turn_timeout:g}s"

@@ -8,7 +8,9 @@ something ``daprd`` could not give us in Dapr mode.
 from __future__ import annotations
 
 import abc
+import contextvars
 import json
+import time
 from dataclasses import dataclass, field
 
 from actor_service.errors import StoreUnavailable
@@ -19,6 +21,30 @@ KEY_SEPARATOR = "||"
 def actor_key(app_id: str, actor_type: str, actor_id: str, name: str) -> str:
     """The row key Dapr's state stores use for actor state, so both runtimes share data."""
     return KEY_SEPARATOR.join((app_id, actor_type, actor_id, name))
+
+
+# The monotonic time by which the caller of the current actor call stops waiting. The
+# runtime sets it per call; stores read it so that a call answered "503, too slow"
+# starts no store work after its deadline and cannot commit after it either (a commit
+# that landed after the client gave up would turn a refused push into a stored one).
+call_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "pushpop_call_deadline", default=None
+)
+
+
+def time_left(default: float) -> float:
+    """Seconds until the current call's deadline, capped at ``default``.
+
+    Raises :class:`StoreUnavailable` once the deadline has passed: nobody waits for the
+    answer any more, so the store must not be touched.
+    """
+    deadline = call_deadline.get()
+    if deadline is None:
+        return default
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise StoreUnavailable("the call's deadline passed before the state store answered")
+    return min(default, left)
 
 
 @dataclass
@@ -112,8 +138,10 @@ __all__ = [
     "StoreUnavailable",
     "Transaction",
     "actor_key",
+    "call_deadline",
     "json_bytes",
     "needs_binary",
     "open_store",
     "redact",
+    "time_left",
 ]

@@ -23,7 +23,13 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from actor_service.errors import StoreUnavailable
-from actor_service.stores.base import StateStore, Transaction, needs_binary, redact
+from actor_service.stores.base import (
+    StateStore,
+    Transaction,
+    needs_binary,
+    redact,
+    time_left,
+)
 
 TABLE = "state"
 
@@ -59,6 +65,7 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, isbinary = excluded.isbi
 """
 
 DELETE = f"DELETE FROM {TABLE} WHERE key = ANY(%s)"
+SET_LOCAL_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
 
 
 class PostgresStore(StateStore):
@@ -75,6 +82,7 @@ class PostgresStore(StateStore):
     ) -> None:
         self.url = url
         self.pool_timeout = pool_timeout
+        self.statement_timeout = statement_timeout
         self._checking: asyncio.Task[None] | None = None
         self._pool = AsyncConnectionPool(
             url,
@@ -104,7 +112,7 @@ class PostgresStore(StateStore):
         return _Guard(self)
 
     async def get(self, key: str) -> bytes | None:
-        async with self._guard(), self._pool.connection() as conn:
+        async with self._guard(), self._pool.connection(time_left(self.pool_timeout)) as conn:
             cur = await conn.execute(GET, (key,), prepare=True)
             row = await cur.fetchone()
         if row is None:
@@ -121,11 +129,15 @@ class PostgresStore(StateStore):
         # BEGIN, the statements and COMMIT leave in one pipeline: one round trip
         async with (
             self._guard(),
-            self._pool.connection() as conn,
+            self._pool.connection(time_left(self.pool_timeout)) as conn,
             conn.pipeline(),
             conn.transaction(),
         ):
             async with conn.cursor() as cur:
+                left = time_left(self.statement_timeout)
+                if left < self.statement_timeout:
+                    # close to the caller's deadline: the commit must not land after it
+                    await cur.execute(SET_LOCAL_TIMEOUT, (str(max(1, int(left * 1000))),))
                 if rows:
                     await cur.executemany(UPSERT, rows)
                 if tx.deletes:
