@@ -1,0 +1,53 @@
+"""S5 -- queue depth: does a long queue make pops slower?
+
+The queue is prepopulated to a depth, then every arrival pops 10 items *and pushes 10
+back* (one bulk push). Why the refill: at 50 pops/s of 10 items a 1K-item queue would
+be empty in two seconds, and the run would measure an empty queue, not a deep one.
+The refill keeps the depth at its label for the whole run; the pop latency is the
+number reported against depth.
+"""
+
+from __future__ import annotations
+
+from load_tests.scenarios.base import Arrival, Prepopulation, QueueUser
+
+
+class DepthProbeUser(QueueUser):
+    """One arrival = pop 10, then push 10 back (timed separately)."""
+
+    abstract = True
+    pop_depth = 10
+    priorities = (1,)
+
+    def arrival(self, ctx: Arrival) -> None:
+        queue = self.pick_queue()
+        self.pop(queue, self.pop_depth, ctx)
+        self.push(queue, self.make_entries(self.pop_depth), ctx, name="push-refill")
+
+
+class S5aEmptyQueue(DepthProbeUser):
+    """S5a: starts empty (depth oscillates between 0 and 10)."""
+
+
+class S5bThousandItems(DepthProbeUser):
+    """S5b: 1K items."""
+
+    prepopulate = Prepopulation(items=1_000)
+
+
+class S5cTenThousandItems(DepthProbeUser):
+    """S5c: 10K items."""
+
+    prepopulate = Prepopulation(items=10_000)
+
+
+class S5dHundredThousandItems(DepthProbeUser):
+    """S5d: 100K items."""
+
+    prepopulate = Prepopulation(items=100_000)
+
+
+class S5eMillionItems(DepthProbeUser):
+    """S5e (extra point): 1M items -- API.md promises it pops as fast as an empty queue."""
+
+    prepopulate = Prepopulation(items=1_000_000)

@@ -1,0 +1,248 @@
+"""Run one variant end to end: monitor, fault, Locust child, analysis, report, verdict.
+
+The orchestrating process never imports Locust (see ``load_tests/headless.py`` for
+why); it starts the headless child, samples resources in a thread, injects the
+variant's fault in another thread, then analyses what the child left behind.
+
+One variant's directory ends up with the Locust CSVs/JSON/HTML, our histograms,
+``resources.csv``/``postgres.csv``, ``ledger.json``, ``summary.json``,
+``report.html`` (+ ``plots/``), ``verdict.json`` and ``verdict.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.console import Console
+
+from load_tests.catalog import FULL_DURATION, Variant
+from load_tests.faults import FAULTS, FaultThread
+from load_tests.harness import SIDECAR_NAMES, Harness
+from load_tests.scripts.analyze_results import analyze
+from load_tests.scripts.check_thresholds import (
+    EXIT_ERRORS,
+    EXIT_OK,
+    Verdict,
+    evaluate,
+    load_thresholds,
+    thresholds_for,
+)
+from load_tests.utils.resource_monitor import ResourceMonitor, tree_of
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHILD_GRACE = 300.0  # seconds beyond the schedule for setup, drain and writing files
+
+
+@dataclass
+class RunSettings:
+    """How to run variants (the command line's options, minus what to run)."""
+
+    duration: float | None = None  # steady variants' length; None = the catalogue's 60 s
+    time_scale: float = 1.0  # shrinks the intrinsic shapes (S6)
+    bucket: float = 1.0  # histogram bucket width (s)
+    workers: int = 0  # Locust workers (0 = one local process)
+    model: str = "open"
+    users: int = 8  # closed model only
+    drain_limit: int = 20_000
+    monitor_interval: float = 1.0
+    thresholds: Path | None = None
+    overrides: list[str] = field(default_factory=list)  # user class attributes k=v
+    report: bool = True
+    label: str = ""  # prefix of queue ids (unique per invocation)
+    fault_outage: float | None = None  # seconds a fault keeps its component down
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["thresholds"] = str(self.thresholds) if self.thresholds else None
+        return d
+
+
+@dataclass
+class Outcome:
+    variant: Variant
+    dir: Path
+    summary: dict[str, Any] | None
+    verdict: Verdict
+    seconds: float
+
+    def row(self, root: Path) -> dict[str, Any]:
+        """What the index page and ``results.json`` need."""
+        return {
+            "variant": self.variant.id,
+            "group": self.variant.group,
+            "title": self.variant.title,
+            "rel": os.path.relpath(self.dir, root),
+            "summary": self.summary,
+            "verdict": self.verdict.to_dict(),
+            "skipped": "; ".join(self.verdict.reasons) if self.verdict.status == "SKIP" else "",
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def machine() -> str:
+    mem = psutil.virtual_memory().total / 2**30
+    return f"{psutil.cpu_count()} CPUs, {mem:.0f} GB RAM, {platform.platform(terse=True)}"
+
+
+def monitor_roles(harness: Harness) -> dict[str, Any]:
+    roles: dict[str, Any] = {"server": tree_of(harness.server_pid, exclude=SIDECAR_NAMES)}
+    if harness.runtime == "dapr":
+        for name in SIDECAR_NAMES:
+            roles[name] = lambda n=name: harness.sidecar_pids(n)
+    if harness.database_url or harness.pg is not None:
+        roles["postgres"] = tree_of(harness.postgres_pid)
+    return roles
+
+
+def _finish(out_dir: Path, verdict: Verdict, console: Console) -> None:
+    (out_dir / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=1))
+    (out_dir / "verdict.txt").write_text(
+        verdict.line + "\n" + "".join(f"  - {r}\n" for r in verdict.reasons)
+    )
+    style = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}.get(verdict.status, "")
+    console.print(f"[{style}]{verdict.line}[/{style}]")
+    for r in verdict.reasons:
+        console.print(f"    - {r}", highlight=False)
+
+
+def run_variant(
+    variant: Variant,
+    harness: Harness,
+    out_dir: Path,
+    settings: RunSettings,
+    console: Console | None = None,
+) -> Outcome:
+    console = console or Console()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    fault = FAULTS[variant.fault]() if variant.fault else None
+    reason = fault.skip_reason(harness) if fault else None
+    if reason:
+        (out_dir / "faults.json").write_text(json.dumps({"name": fault.name, "skipped": reason}))
+        verdict = Verdict(variant.id, "SKIP", EXIT_OK, [reason], "not run")
+        _finish(out_dir, verdict, console)
+        return Outcome(variant, out_dir, None, verdict, time.time() - t0)
+
+    schedule = (
+        variant.build_schedule(settings.duration, settings.time_scale)
+        if settings.model == "open"
+        else None
+    )
+    duration = schedule.duration if schedule else (settings.duration or FULL_DURATION)
+    run_id = f"{settings.label or time.strftime('b%m%d%H%M%S')}-{variant.id}"
+    (out_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "variant": variant.id,
+                "title": variant.title,
+                "group": variant.group,
+                "user_class": variant.user,
+                "schedule": schedule.to_spec() if schedule else None,
+                "fault": variant.fault,
+                "settings": settings.to_dict(),
+                "harness": harness.describe(),
+                "machine": machine(),
+                "python": sys.version.split()[0],
+                "run_id": run_id,
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+            indent=1,
+        )
+    )
+    cmd = [
+        sys.executable, "-m", "load_tests.headless",
+        "--variant", variant.id,
+        "--host", harness.base_url,
+        "--out", str(out_dir),
+        "--time-scale", str(settings.time_scale),
+        "--bucket", str(settings.bucket),
+        "--model", settings.model,
+        "--users", str(settings.users),
+        "--run-id", run_id,
+        "--workers", str(settings.workers),
+        "--drain-limit", str(settings.drain_limit),
+    ]  # fmt: skip
+    if settings.duration is not None:
+        cmd += ["--duration", str(settings.duration)]
+    for o in settings.overrides:
+        cmd += ["--set", o]
+    monitor = ResourceMonitor(
+        out_dir,
+        monitor_roles(harness),
+        database_url=harness.database_url,
+        interval=settings.monitor_interval,
+    ).start()
+    fault_thread = (
+        FaultThread(fault, harness, out_dir, duration, settings.fault_outage) if fault else None
+    )
+    if fault_thread:
+        fault_thread.start()
+    rc: int | None = None
+    try:
+        with open(out_dir / "locust.log", "wb") as log:
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=_child_env()
+            )
+            monitor.add_role("loadgen", tree_of(lambda: proc.pid))
+            with console.status(f"{variant.id}: {variant.title} ({duration:g} s of load)"):
+                try:
+                    rc = proc.wait(timeout=duration + CHILD_GRACE)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    rc = proc.wait()
+    finally:
+        if fault_thread:
+            fault_thread.cancelled.set()
+            fault_thread.join(timeout=duration + 180)
+        monitor.stop()
+    summary = None
+    if (out_dir / "started.json").exists():
+        summary = analyze(out_dir, variant.expected_errors)
+    base, overrides = load_thresholds(settings.thresholds)
+    if summary is None or rc != 0:
+        why = f"load generator exited with {rc}; see {out_dir / 'locust.log'}"
+        err = out_dir / "setup_error.txt"
+        if err.exists():
+            why += f" ({err.read_text()[:300]})"
+        verdict = Verdict(variant.id, "FAIL", EXIT_ERRORS, [why], "")
+        if summary is not None:
+            verdict.reasons += evaluate(
+                summary, thresholds_for(variant.id, base, overrides)
+            ).reasons
+    else:
+        verdict = evaluate(summary, thresholds_for(variant.id, base, overrides))
+    if summary is not None and settings.report:
+        from load_tests.report import write_run_report
+
+        write_run_report(out_dir, summary, verdict.to_dict())
+    _finish(out_dir, verdict, console)
+    return Outcome(variant, out_dir, summary, verdict, time.time() - t0)
+
+
+def _child_env() -> dict[str, str]:
+    """The child must import this checkout's ``load_tests`` even when installed elsewhere."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def main() -> None:
+    """``python -m load_tests.scripts.run_scenario ...`` is ``pushpop-bench run ...``."""
+    import sys
+
+    from load_tests.cli import app
+
+    app(["run", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    main()
