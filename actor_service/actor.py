@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from dapr.actor import Actor, ActorInterface, actormethod
 from dapr.actor.runtime.state_change import StateChangeKind
 
+from actor_service.actor_ids import actor_id_for, queue_id_of
 from actor_service.errors import PushpopError, StoreUnavailable
 from actor_service.queue_state import DELETED, Limits, Op, QueueState, dead_letter_queue
 
@@ -99,7 +100,9 @@ class QueueActor(Actor, QueueActorInterface):
 
     # ------------------------------------------------------------------ plumbing
     def _state(self) -> QueueState:
-        return QueueState(self.id.id, type(self).clock(), lambda: uuid.uuid4().hex, self.limits)
+        return QueueState(
+            queue_id_of(self.id.id), type(self).clock(), lambda: uuid.uuid4().hex, self.limits
+        )
 
     async def _drive(self, st: QueueState, op: Op) -> Any:
         """Run a state-machine operation, loading the keys it asks for, then save once."""
@@ -173,7 +176,9 @@ class QueueActor(Actor, QueueActorInterface):
         for t in pending:
             body = json.dumps({"source": self.id.id, "seq": t.seq, "entries": t.entries}).encode()
             try:
-                raw = await client.invoke_method(ACTOR_TYPE, t.target, "Receive", body)
+                raw = await client.invoke_method(
+                    ACTOR_TYPE, actor_id_for(t.target), "Receive", body
+                )
             except Exception as exc:
                 log.warning("dead-letter delivery %s->%s failed: %s", self.id.id, t.target, exc)
                 break

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -137,6 +138,8 @@ def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = 
         summary="A durable priority queue on Dapr virtual actors",
         lifespan=lifespan,
     )
+    # "/queue/x%2F" must not be redirected to "/queue/x": that is another queue
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.invoker = invoker
     app.state.keys = keys = KeyRing.from_env()
@@ -152,7 +155,7 @@ def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Json:
         raw = request.scope.get("raw_path", b"").lower()
-        if exc.status_code == 404 and raw.startswith(b"/queue/") and b"%2f" in raw:
+        if exc.status_code in (404, 405) and raw.startswith(b"/queue/") and b"%2f" in raw:
             # "/" inside a queue id (sent as %2F) splits the path before routing
             return error_response(
                 InvalidRequest(
@@ -192,7 +195,12 @@ def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = 
 
     app.add_middleware(ObserveMiddleware, metrics=metrics)
 
-    @app.get("/metrics", include_in_schema=True, summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        include_in_schema=True,
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
     async def prometheus(request: Request) -> Response:
         if protect_metrics:
             keys.check(presented_key(request.headers), None, "admin")

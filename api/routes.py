@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from actor_service.actor_ids import actor_id_for
 from actor_service.errors import BodyTooLarge, StoreUnavailable
 from actor_service.serializer import dumps
 from api import schemas as s
@@ -47,7 +48,7 @@ def guard(request: Request, queue_id: str, method: str) -> None:
 
 
 async def call(request: Request, queue_id: str, method: str, payload: dict) -> dict[str, Any]:
-    return await request.app.state.invoker.call(queue_id, method, payload)
+    return await request.app.state.invoker.call(actor_id_for(queue_id), method, payload)
 
 
 @router.post(

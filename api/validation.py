@@ -24,6 +24,9 @@ MAX_DEPTH = 100
 MAX_TTL = 3600
 DEFAULT_PRIORITY = 1
 DEFAULT_TTL = 30
+# Deeper items could not be serialised back by the actor (Python's recursion limit sits
+# near 1000 frames, some already used by the call); real payloads stay far below this.
+MAX_NESTING = 128
 
 
 def queue_id(value: str) -> str:
@@ -102,10 +105,39 @@ def priority(value: Any, where: str) -> int:
     return value
 
 
-def item(value: Any, where: str, max_bytes: int) -> dict[str, Any]:
+def _utf8(text: str) -> bool:
+    """False for strings holding lone surrogates (JSON ``"\\ud800"``): not storable text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def nesting_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests at most ``limit`` arrays/objects deep (iteratively: no
+    recursion limit to hit on the way)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return False
+                stack.append((child, depth + 1))
+    return True
+
+
+def item(value: Any, where: str, max_bytes: int, check_nesting: bool = True) -> dict[str, Any]:
+    """``check_nesting=False`` when the caller knows the body cannot nest that deep."""
     if not isinstance(value, dict):
         raise InvalidRequest(
             "INVALID_ITEM", f"{where}item must be a JSON object, got {type(value).__name__}"
+        )
+    if check_nesting and not nesting_within(value, MAX_NESTING):
+        raise InvalidRequest(
+            "INVALID_ITEM", f"{where}item nests deeper than {MAX_NESTING} arrays/objects"
         )
     try:
         size = len(dumps(value))
@@ -135,6 +167,8 @@ def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
         entries = [data]
     else:
         raise InvalidRequest("NO_ITEMS", "body must have 'item' (single) or 'items' (bulk)")
+    # no item can nest deeper than the body has brackets: skip the walk when few
+    deep = body.count(b"{") + body.count(b"[") > MAX_NESTING
     out = []
     for i, entry in enumerate(entries):
         where = f"items[{i}]." if "items" in data else ""
@@ -142,7 +176,7 @@ def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
             raise InvalidRequest("INVALID_ITEM", f"items[{i}] must be an object with 'item'")
         out.append(
             {
-                "item": item(entry.get("item"), where, max_item_bytes),
+                "item": item(entry.get("item"), where, max_item_bytes, check_nesting=deep),
                 "priority": priority(entry.get("priority"), where),
             }
         )
@@ -171,7 +205,7 @@ def bool_param(raw: str | None, name: str) -> bool:
 def lock_body(body: bytes) -> dict[str, Any]:
     data = json_object(body)
     lock_id = data.get("lock_id")
-    if not isinstance(lock_id, str) or not 1 <= len(lock_id) <= 128:
+    if not isinstance(lock_id, str) or not 1 <= len(lock_id) <= 128 or not _utf8(lock_id):
         raise InvalidRequest("INVALID_LOCK_ID", "lock_id must be a string of 1-128 characters")
     return data
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from http_helpers import drain, err, lock_op, ok, pop, pop_ack, push, push_one, stats
 
 from api.testing import ServerProcess
 
@@ -36,72 +37,6 @@ LOCK_OPS = ["acknowledge", "extend-lock", "release", "dead-letter"]
 
 
 # ---------------------------------------------------------------------- helpers
-def ok(r: httpx.Response) -> Any:
-    assert r.status_code == 200, f"{r.request.method} {r.request.url}: {r.status_code} {r.text}"
-    assert r.headers["content-type"].startswith("application/json"), r.headers
-    return r.json()
-
-
-def err(r: httpx.Response, status: int, code: str, *mentions: str) -> str:
-    """Assert the contract's error shape; ``mentions`` must appear in the message."""
-    where = f"{r.request.method} {r.request.url}"
-    assert r.status_code != 422, f"{where}: bare 422: {r.text}"
-    assert r.status_code == status, f"{where}: want {status} {code}, got {r.status_code} {r.text}"
-    assert r.headers["content-type"].startswith("application/json"), r.headers
-    body = r.json()
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    assert isinstance(body["error"], dict) and set(body["error"]) == {"code", "message"}, body
-    assert body["error"]["code"] == code, body
-    message = body["error"]["message"]
-    assert isinstance(message, str) and message.strip(), body
-    for m in mentions:
-        assert m in message, f"{where}: message {message!r} should mention {m!r}"
-    return message
-
-
-def push(c: httpx.Client, q: str, *entries: tuple[dict, int | None]) -> dict:
-    """Bulk push of ``(item, priority)`` pairs (``None`` priority: left out)."""
-    items = [{"item": i} if p is None else {"item": i, "priority": p} for i, p in entries]
-    return ok(c.post(f"/queue/{q}/push", json={"items": items}))
-
-
-def push_one(c: httpx.Client, q: str, item: dict, priority: int | None = None) -> dict:
-    body: dict[str, Any] = {"item": item}
-    if priority is not None:
-        body["priority"] = priority
-    return ok(c.post(f"/queue/{q}/push", json=body))
-
-
-def pop(c: httpx.Client, q: str, depth: int | None = None, **params: Any) -> dict:
-    if depth is not None:
-        params["depth"] = depth
-    return ok(c.post(f"/queue/{q}/pop", params=params))
-
-
-def pop_ack(c: httpx.Client, q: str, depth: int = 1, ttl: int | None = None) -> dict:
-    params: dict[str, Any] = {"depth": depth, "require_ack": "true"}
-    if ttl is not None:
-        params["ttl_seconds"] = ttl
-    return ok(c.post(f"/queue/{q}/pop", params=params))
-
-
-def stats(c: httpx.Client, q: str) -> dict:
-    return ok(c.get(f"/queue/{q}"))
-
-
-def lock_op(c: httpx.Client, q: str, op: str, lock_id: str, **extra: Any) -> httpx.Response:
-    return c.post(f"/queue/{q}/{op}", json={"lock_id": lock_id, **extra})
-
-
-def drain(c: httpx.Client, q: str) -> list[dict]:
-    out: list[dict] = []
-    while True:
-        got = pop(c, q, depth=100)["items"]
-        if not got:
-            return out
-        out.extend(got)
-
-
 def sleep_until(t: float) -> None:
     """Sleep until wall-clock ``t`` (the server runs on this host's clock)."""
     delay = t - time.time()
