@@ -29,9 +29,11 @@ class ServerProcess:
         runtime: str = "embedded",
         env: dict[str, str] | None = None,
         log_path: str | Path | None = None,
+        log_level: str = "warning",
     ) -> None:
         self.port = port or free_port()
         self.store = store
+        self.log_level = log_level
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path or f"/tmp/pushpop-server-{self.port}.log")
         self.env = {
@@ -51,7 +53,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         log = open(self.log_path, "ab")  # the child owns it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--log-level", "warning"],
+            [sys.executable, "-m", "api.cli", "serve", "--log-level", self.log_level],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

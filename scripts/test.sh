@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-if [ -x scripts/build_dapr.sh ]; then bash scripts/build_dapr.sh; fi
+bash scripts/build_dapr.sh
+bash scripts/k8s_tools.sh >/dev/null  # kubeconform + schema sources for deploy/k8s
 python3 -m ruff check .
 python3 -m pytest -ra "$@"

@@ -20,12 +20,8 @@ from api.testing import ServerProcess
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    try:
+    with PostgresServer() as server:
         yield server
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +45,68 @@ def servers(
             s.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(scope="session")
+def dapr_server(
+    pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """``pushpop serve --runtime dapr --store postgres``: placement, scheduler, daprd, app.
+
+    Its own database in the session's cluster, so that no queue is ever served by this
+    server and by the embedded ``postgres`` one at once (each caches its actors' state).
+    """
+    from actor_service.dapr_processes import ensure_dapr_built
+
+    ensure_dapr_built()
+    tmp = tmp_path_factory.mktemp("dapr")
+    server = ServerProcess(
+        store="postgres",
+        database_url=pg_database(pg, "pushpop_dapr"),
+        runtime="dapr",
+        log_path=tmp / "dapr-server.log",
+        env={"PUSHPOP_DAPR_RUN_DIR": str(tmp / "run"),
+             "PUSHPOP_DAPR_RUNINFO": str(tmp / "runinfo.json")},
+    )  # fmt: skip
+    server.start(timeout=60)
+    try:
+        wait_ready(server.url, 60)
+        yield server
+    finally:
+        server.stop()
+
+
+def pg_database(pg: PostgresServer, name: str) -> str:
+    """The URL of database ``name`` in ``pg``'s cluster, created if missing."""
+    import psycopg
+
+    admin = pg.url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return pg.url.rsplit("/", 1)[0] + "/" + name
+
+
+def wait_ready(url: str, timeout: float) -> None:
+    """Poll ``GET /ready`` until 200: in Dapr mode ``/health`` answers before daprd is up."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(url + "/ready", timeout=10)
+            if r.status_code == 200:
+                return
+            last = f"{r.status_code} {r.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    raise TimeoutError(f"{url}/ready not 200 within {timeout}s: {last}")
+
+
+@pytest.fixture(params=["sqlite", "postgres", pytest.param("dapr", marks=pytest.mark.dapr)])
 def server(request: pytest.FixtureRequest, servers: dict[str, ServerProcess]) -> ServerProcess:
+    if request.param == "dapr":  # started on first use: only runs that select it pay
+        return request.getfixturevalue("dapr_server")
     return servers[request.param]
 
 
@@ -69,3 +125,14 @@ def qid() -> str:
 @pytest.fixture
 def tmp_sqlite(tmp_path: Path) -> Path:
     return tmp_path / "state.sqlite3"
+
+
+@pytest.fixture(scope="module")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """One placement + scheduler that a module's Dapr hosts join (saves their start-up)."""
+    from actor_service.dapr_processes import Placement, Scheduler, ensure_dapr_built
+
+    bin_dir = ensure_dapr_built()
+    logs = tmp_path_factory.mktemp("control-plane")
+    with Placement(logs, bin_dir=bin_dir) as p, Scheduler(logs, bin_dir=bin_dir) as s:
+        yield p.address, s.address

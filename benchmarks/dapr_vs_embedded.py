@@ -1,0 +1,204 @@
+"""What Dapr mode costs: the same requests through the embedded runtime and through daprd.
+
+Run: ``python -m benchmarks.dapr_vs_embedded [--seconds 15] [--rate 200]``. In one run it
+starts a throwaway PostgreSQL (one database per mode, same cluster) and two servers:
+``pushpop serve --store postgres`` (embedded) and ``pushpop serve --runtime dapr
+--store postgres`` (placement, scheduler, daprd, the app). Then, for each mode in turn
+(never both at once, they share two cores), at a fixed arrival rate (open model:
+latency counts from the scheduled send time, see :mod:`benchmarks.core`):
+
+1. push one item;
+2. pop depth 10 from a queue pre-filled with enough items never to run dry.
+
+The table shows p50/p99 per mode and what Dapr adds at p50; the target is at most 3 ms.
+
+``--proxy-calls N`` (default 2000) also compares the two ways the gateway can reach an
+actor through daprd, on the Dapr-mode server: the SDK's ``ActorProxy`` (with our
+``PlainJSONSerializer``) and a direct ``POST /v1.0/actors/...`` on one pooled aiohttp
+session (what :class:`api.dapr_invoker.DaprInvoker` does), sequentially and with 16
+concurrent callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from actor_service.dapr_processes import ensure_dapr_built
+from actor_service.pgserver import PostgresServer
+from api.testing import ServerProcess
+from benchmarks.core import Result, closed_loop, fill, new_hist, open_loop, popper, pusher
+
+console = Console()
+app = typer.Typer(add_completion=False)
+
+
+def database(pg: PostgresServer, name: str) -> str:
+    """URL of database ``name`` in ``pg``'s cluster (created here)."""
+    import psycopg
+
+    base = pg.url.rsplit("/", 1)[0]
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
+
+
+def wait_ready(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/ready", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready in {timeout}s")
+
+
+async def measure(url: str, mode: str, seconds: float, rate: float) -> list[Result]:
+    """Push and pop at ``rate`` against one server."""
+    results = []
+    conn = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        await closed_loop(s, 4, 2, pusher(url, f"warm-{mode}"), "warmup")
+        results.append(
+            await open_loop(s, rate, seconds, pusher(url, f"push-{mode}"), f"{mode}: push")
+        )
+        qid = f"pop-{mode}"
+        await fill(s, url, qid, int(rate * seconds) * 10 + 1000)
+        await closed_loop(s, 2, 1, popper(url, qid), "warmup")
+        results.append(await open_loop(s, rate, seconds, popper(url, qid), f"{mode}: pop depth 10"))
+    return results
+
+
+Call = Callable[[], Awaitable[None]]
+
+
+async def timed_calls(call: Call, n: int, concurrency: int, name: str) -> Result:
+    hist = new_hist()
+    errors = 0
+    per_worker = n // concurrency
+
+    async def worker() -> None:
+        nonlocal errors
+        for _ in range(per_worker):
+            t0 = time.perf_counter()
+            try:
+                await call()
+            except Exception:
+                errors += 1
+            hist.record_value(max(1, int((time.perf_counter() - t0) * 1e6)))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Result(name, hist, per_worker * concurrency, errors, time.perf_counter() - t0)
+
+
+async def proxy_vs_direct(runinfo: dict, n: int) -> list[Result]:
+    """ActorProxy (SDK HTTP client) vs one pooled aiohttp session, on the same actor."""
+    # the SDK reads these at call time (dapr.conf.settings)
+    os.environ["DAPR_HTTP_PORT"] = str(runinfo["dapr_http_port"])
+    os.environ["DAPR_API_TOKEN"] = runinfo["dapr_api_token"]
+    from dapr.actor import ActorId, ActorProxy
+    from dapr.actor.client.proxy import ActorProxyFactory
+
+    from actor_service.actor import QueueActorInterface
+    from actor_service.serializer import PlainJSONSerializer
+
+    factory = ActorProxyFactory(message_serializer=PlainJSONSerializer())
+    proxies = [
+        ActorProxy.create("QueueActor", ActorId(f"bench-proxy-{i}"), QueueActorInterface, factory)
+        for i in range(16)
+    ]
+    base = f"http://127.0.0.1:{runinfo['dapr_http_port']}/v1.0/actors/QueueActor"
+    headers = {"dapr-api-token": runinfo["dapr_api_token"], "content-type": "application/json"}
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), headers=headers)
+    body = {"items": [{"item": {"payload": "x" * 64}, "priority": 1}]}
+    raw = json.dumps(body).encode()
+    counter = iter(range(10**9))
+
+    async def via_proxy() -> None:
+        # RPC style: the proxy exposes the actor methods by their Dapr names
+        reply = await proxies[next(counter) % 16].Push(body)
+        assert "ok" in reply, reply
+
+    async def direct() -> None:
+        i = next(counter) % 16
+        async with session.post(f"{base}/bench-direct-{i}/method/Push", data=raw) as r:
+            reply = json.loads(await r.read())
+            assert "ok" in reply, reply
+
+    results = []
+    try:
+        for conc in (1, 16):
+            for name, call in (("ActorProxy", via_proxy), ("direct aiohttp", direct)):
+                await timed_calls(call, 200, conc, "warmup")
+                results.append(await timed_calls(call, n, conc, f"{name}, {conc} caller(s)"))
+    finally:
+        await session.close()
+    return results
+
+
+def table(title: str, results: list[Result]) -> Table:
+    t = Table(title=title)
+    for col in ("scenario", "req/s", "p50 ms", "p99 ms", "max ms", "errors"):
+        t.add_column(col, justify="right" if col != "scenario" else "left")
+    for r in results:
+        t.add_row(*r.row())
+    return t
+
+
+@app.command()
+def main(seconds: float = 15.0, rate: float = 200.0, proxy_calls: int = 2000) -> None:
+    """Push/pop p50/p99 at a fixed rate, embedded vs Dapr mode, both on PostgreSQL."""
+    ensure_dapr_built()
+    tmp = Path(tempfile.mkdtemp(prefix="pushpop-bench-dapr-"))
+    with PostgresServer() as pg:
+        embedded = ServerProcess(
+            store="postgres", database_url=database(pg, "bench_embedded"),
+            log_path=tmp / "embedded.log",
+        )  # fmt: skip
+        dapr = ServerProcess(
+            store="postgres", database_url=database(pg, "bench_dapr"), runtime="dapr",
+            log_path=tmp / "dapr.log",
+            env={"PUSHPOP_DAPR_RUNINFO": str(tmp / "runinfo.json"),
+                 "PUSHPOP_DAPR_RUN_DIR": str(tmp / "dapr")},
+        )  # fmt: skip
+        try:
+            embedded.start(60)
+            dapr.start(60)
+            wait_ready(embedded.url)
+            wait_ready(dapr.url)
+            results: list[Result] = []
+            for mode, server in (("embedded", embedded), ("dapr", dapr)):
+                results += asyncio.run(measure(server.url, mode, seconds, rate))
+            console.print(table(f"pushpop on PostgreSQL @ {rate:.0f} req/s, open loop", results))
+            by = {r.name: r.hist.get_value_at_percentile(50) / 1000 for r in results}
+            for op in ("push", "pop depth 10"):
+                added = by[f"dapr: {op}"] - by[f"embedded: {op}"]
+                verdict = "meets" if added <= 3.0 else "MISSES"
+                console.print(f"Dapr adds {added:.2f} ms at p50 to {op} ({verdict} the 3 ms goal)")
+            if proxy_calls:
+                runinfo = json.loads((tmp / "runinfo.json").read_text())
+                proxy = asyncio.run(proxy_vs_direct(runinfo, proxy_calls))
+                console.print(table("gateway -> daprd -> actor Push: ActorProxy vs direct", proxy))
+        finally:
+            dapr.stop()
+            embedded.stop()
+    console.print(f"logs in {tmp}")
+
+
+if __name__ == "__main__":
+    app()
