@@ -339,8 +339,11 @@ class QueueUser(FastHttpUser):
         RUN.ready.wait()
         pool = Pool(self.max_in_flight)
         POOLS.append(pool)
-        rate = RUN.generator_rate(time.time(), self.rate_per_user) or 1.0
-        slot = time.time() + random.random() / max(rate, 1e-9)  # random phase per generator
+        # The timetable starts when the run started, not when this generator was spawned:
+        # arrivals due before a late spawn are sent at once and counted late, never lost.
+        start = RUN.started_at or time.time()
+        rate = RUN.generator_rate(start, self.rate_per_user) or 1.0
+        slot = start + random.random() / max(rate, 1e-9)  # random phase per generator
         while self._state != LOCUST_STATE_STOPPING:
             rate = RUN.generator_rate(slot, self.rate_per_user)
             if rate is None:  # the schedule is over: idle until the shape stops us
