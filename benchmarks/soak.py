@@ -53,6 +53,8 @@ class Mix:
 
     async def __call__(self, s: aiohttp.ClientSession) -> int:
         q = self.rng.choice(self.queues)
+        if self.rng.random() < 0.1:  # churn: new queue ids every minute, so actors come and go
+            q = f"churn-{int(time.monotonic() // 60)}-{self.rng.randrange(200)}"
         roll = self.rng.random()
         if roll < 0.45:
             body = {"item": {"n": self.rng.randrange(10**9), "pad": "x" * self.rng.randrange(512)},
