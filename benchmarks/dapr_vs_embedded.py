@@ -67,19 +67,35 @@ def wait_ready(url: str, timeout: float = 60.0) -> None:
     raise TimeoutError(f"{url} not ready in {timeout}s")
 
 
-async def measure(url: str, mode: str, seconds: float, rate: float) -> list[Result]:
-    """Push and pop at ``rate`` against one server."""
+def rotate(requests: list[Callable[[aiohttp.ClientSession], Awaitable[int]]]) -> Callable:
+    """One request callable that takes turns over several (one per queue)."""
+    turn = iter(range(10**12))
+
+    def request(session: aiohttp.ClientSession) -> Awaitable[int]:
+        return requests[next(turn) % len(requests)](session)
+
+    return request
+
+
+async def measure(url: str, mode: str, seconds: float, rate: float, queues: int) -> list[Result]:
+    """Push and pop at ``rate`` against one server, spread over ``queues`` queues.
+
+    Spread, because one queue is one actor doing one call at a time: on one queue the
+    rate would measure that actor's capacity (a few hundred calls/s, less through daprd
+    on a slow day), not what the runtime adds to each call.
+    """
     results = []
     conn = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=conn) as s:
         await closed_loop(s, 4, 2, pusher(url, f"warm-{mode}"), "warmup")
-        results.append(
-            await open_loop(s, rate, seconds, pusher(url, f"push-{mode}"), f"{mode}: push")
-        )
-        qid = f"pop-{mode}"
-        await fill(s, url, qid, int(rate * seconds) * 10 + 1000)
-        await closed_loop(s, 2, 1, popper(url, qid), "warmup")
-        results.append(await open_loop(s, rate, seconds, popper(url, qid), f"{mode}: pop depth 10"))
+        push = rotate([pusher(url, f"push-{mode}-{k}") for k in range(queues)])
+        results.append(await open_loop(s, rate, seconds, push, f"{mode}: push"))
+        pop_queues = [f"pop-{mode}-{k}" for k in range(queues)]
+        for qid in pop_queues:
+            await fill(s, url, qid, int(rate * seconds / queues) * 10 + 1000)
+        pop = rotate([popper(url, qid) for qid in pop_queues])
+        await closed_loop(s, 2, 1, pop, "warmup")
+        results.append(await open_loop(s, rate, seconds, pop, f"{mode}: pop depth 10"))
     return results
 
 
@@ -161,7 +177,9 @@ def table(title: str, results: list[Result]) -> Table:
 
 
 @app.command()
-def main(seconds: float = 15.0, rate: float = 200.0, proxy_calls: int = 2000) -> None:
+def main(
+    seconds: float = 15.0, rate: float = 200.0, queues: int = 10, proxy_calls: int = 2000
+) -> None:
     """Push/pop p50/p99 at a fixed rate, embedded vs Dapr mode, both on PostgreSQL."""
     ensure_dapr_built()
     tmp = Path(tempfile.mkdtemp(prefix="pushpop-bench-dapr-"))
@@ -183,8 +201,10 @@ def main(seconds: float = 15.0, rate: float = 200.0, proxy_calls: int = 2000) ->
             wait_ready(dapr.url)
             results: list[Result] = []
             for mode, server in (("embedded", embedded), ("dapr", dapr)):
-                results += asyncio.run(measure(server.url, mode, seconds, rate))
-            console.print(table(f"pushpop on PostgreSQL @ {rate:.0f} req/s, open loop", results))
+                results += asyncio.run(measure(server.url, mode, seconds, rate, queues))
+            console.print(
+                table(f"PostgreSQL, {rate:.0f} req/s open loop over {queues} queues", results)
+            )
             by = {r.name: r.hist.get_value_at_percentile(50) / 1000 for r in results}
             for op in ("push", "pop depth 10"):
                 added = by[f"dapr: {op}"] - by[f"embedded: {op}"]
