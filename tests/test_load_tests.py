@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -81,7 +82,14 @@ def all_runs(bench: Harness, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     """Every public scenario, a few seconds each, against the shared server."""
     root = tmp_path_factory.mktemp("all")
     variants = catalog.resolve("all")
-    code, outcomes = run_many(variants, bench, root, QUICK, title="test run-all")
+    # a relative results folder from a working directory outside the repository, as
+    # `pushpop-bench run-all` gets by default (the load generator runs from the repo root)
+    cwd = os.getcwd()
+    os.chdir(root.parent)
+    try:
+        code, outcomes = run_many(variants, bench, Path(root.name), QUICK, title="test run-all")
+    finally:
+        os.chdir(cwd)
     return {"root": root, "code": code, "by_id": {o.variant.id: o for o in outcomes}}
 
 

@@ -122,6 +122,7 @@ def run_variant(
     console: Console | None = None,
 ) -> Outcome:
     console = console or Console()
+    out_dir = out_dir.resolve()  # the load generator runs from the repository root
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     fault = FAULTS[variant.fault]() if variant.fault else None
