@@ -105,3 +105,19 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_ready(url: str, timeout: float = 60.0) -> None:
+    """Poll ``GET /ready`` until 200: in Dapr mode ``/health`` answers before daprd is up."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(url + "/ready", timeout=10)  # the first actor call may be slow
+            if r.status_code == 200:
+                return
+            last = f"{r.status_code} {r.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.1)
+    raise TimeoutError(f"{url}/ready not 200 within {timeout:g}s: {last}")

@@ -30,14 +30,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from actor_service.dapr_processes import ensure_dapr_built
 from actor_service.pgserver import PostgresServer
-from api.testing import ServerProcess
+from api.testing import ServerProcess, wait_ready
 from benchmarks.core import Result, closed_loop, fill, new_hist, open_loop, popper, pusher
 
 console = Console()
@@ -53,18 +52,6 @@ def database(pg: PostgresServer, name: str) -> str:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
     return f"{base}/{name}"
-
-
-def wait_ready(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/ready", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} not ready in {timeout}s")
 
 
 def rotate(requests: list[Callable[[aiohttp.ClientSession], Awaitable[int]]]) -> Callable:

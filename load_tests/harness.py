@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import psutil
+
+from api.testing import wait_ready
 
 log = logging.getLogger("pushpop.bench")
 
@@ -94,18 +94,7 @@ class Harness:
 
     # ------------------------------------------------------------------ health
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            try:
-                r = httpx.get(self.base_url + "/ready", timeout=2)
-                if r.status_code == 200:
-                    return
-                last = f"{r.status_code} {r.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.base_url} not ready within {timeout:g}s: {last}")
+        wait_ready(self.base_url, timeout)
 
 
 def listening_pid(port: int) -> int | None:

@@ -126,6 +126,15 @@ def verdict_html(verdict: dict[str, Any] | None) -> str:
 # --------------------------------------------------------------------------- plots
 
 
+def _percentile_axes(ax: Any, ticks: list[float]) -> None:
+    """x on 1/(1-p) log scale, labelled in percentiles, so the tail gets as much room as the
+    median; y logarithmic."""
+    ax.set_xscale("log")
+    ax.set_xticks([1 / (1 - p / 100) for p in ticks], [f"p{p:g}" for p in ticks])
+    ax.minorticks_off()
+    _log_y(ax)
+
+
 def _log_y(ax: Any) -> None:
     """Log scale with plain numbers (1, 2, 5, 10 ...) instead of 10^x labels."""
     ax.set_yscale("log")
@@ -219,11 +228,7 @@ def plot_percentiles(data: RunData) -> Figure:
         svc = s.totals.get(tag(SERVICE, name))
         if svc is not None:
             _percentile_curve(ax, svc, f"{name} (service only)", color=c, lw=1, ls="--")
-    ticks = [50, 90, 99, 99.9, 99.99]
-    ax.set_xscale("log")
-    ax.set_xticks([1 / (1 - p / 100) for p in ticks], [f"p{p:g}" for p in ticks])
-    ax.minorticks_off()
-    _log_y(ax)
+    _percentile_axes(ax, [50, 90, 99, 99.9, 99.99])
     ax.set_ylabel("latency (ms, log)")
     ax.set_title("Latency by percentile (HdrHistogram, microsecond resolution)")
     ax.grid(True, which="both", alpha=0.3)
@@ -261,11 +266,7 @@ def plot_queue_time(data: RunData) -> Figure | None:
     a1.set_title("Time in queue over time")
     a1.grid(True, which="both", alpha=0.3)
     a1.legend(fontsize=8)
-    ticks = [50, 90, 99, 99.9]
-    a2.set_xscale("log")
-    a2.set_xticks([1 / (1 - p / 100) for p in ticks], [f"p{p:g}" for p in ticks])
-    a2.minorticks_off()
-    _log_y(a2)
+    _percentile_axes(a2, [50, 90, 99, 99.9])
     a2.set_ylabel("ms (log)")
     a2.set_title("Time in queue by percentile")
     a2.grid(True, which="both", alpha=0.3)

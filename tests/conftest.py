@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from actor_service.pgserver import PostgresServer
-from api.testing import ServerProcess
+from api.testing import ServerProcess, wait_ready
 
 
 @pytest.fixture(scope="session")
@@ -83,24 +83,6 @@ def pg_database(pg: PostgresServer, name: str) -> str:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
     return pg.url.rsplit("/", 1)[0] + "/" + name
-
-
-def wait_ready(url: str, timeout: float) -> None:
-    """Poll ``GET /ready`` until 200: in Dapr mode ``/health`` answers before daprd is up."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            r = httpx.get(url + "/ready", timeout=10)
-            if r.status_code == 200:
-                return
-            last = f"{r.status_code} {r.text[:200]}"
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        time.sleep(0.2)
-    raise TimeoutError(f"{url}/ready not 200 within {timeout}s: {last}")
 
 
 @pytest.fixture(params=["sqlite", "postgres", pytest.param("dapr", marks=pytest.mark.dapr)])
