@@ -58,6 +58,25 @@ async def test_values_with_nul_round_trip(store: StateStore, qid: str) -> None:
     assert _json(await store.get(key)) == _json(value)
 
 
+async def test_large_transaction_with_deletes_is_all_applied(store: StateStore, qid: str) -> None:
+    """A purge-sized save (many rows, past the prepared-statement shapes) plus deletes."""
+    keys = [actor_key("pushpop", "QueueActor", qid, f"s:1:{n}") for n in range(40)]
+    await store.transact(Transaction([(k, b'{"n":%d}' % n) for n, k in enumerate(keys)]))
+    # rewrite the first 30, delete the last 10, and write one key twice (the last wins)
+    rewrite = [(k, b'{"n":-%d}' % n) for n, k in enumerate(keys[:30])]
+    await store.transact(Transaction([*rewrite, (keys[0], b'{"n":"last"}')], deletes=keys[30:]))
+    assert _json(await store.get(keys[0])) == {"n": "last"}
+    assert [_json(await store.get(k)) for k in keys[1:30]] == [{"n": -n} for n in range(1, 30)]
+    assert [await store.get(k) for k in keys[30:]] == [None] * 10
+
+
+async def test_upsert_then_delete_of_one_key_deletes_it(store: StateStore, qid: str) -> None:
+    key = actor_key("pushpop", "QueueActor", qid, "meta")
+    await store.transact(Transaction([(key, b'{"v":1}')]))
+    await store.transact(Transaction([(key, b'{"v":2}')], deletes=[key]))
+    assert await store.get(key) is None
+
+
 @pytest.fixture(params=["postgres", "sqlite"])
 async def real_store(
     request: pytest.FixtureRequest, pg: PostgresServer, tmp_path: Path
