@@ -59,6 +59,10 @@ def seg_key(priority: int, k: int) -> str:
     return f"s:{priority}:{k}"
 
 
+def is_segment_key(key: str) -> bool:
+    return key.startswith("s:")
+
+
 def lock_key(lock_id: str) -> str:
     return f"l:{lock_id}"
 

@@ -36,7 +36,8 @@ from dapr.clients.base import DaprActorClientBase
 
 from actor_service.actor import ACTOR_TYPE, QueueActor
 from actor_service.errors import StoreUnavailable
-from actor_service.serializer import PlainJSONSerializer, dumps
+from actor_service.queue_state import is_segment_key
+from actor_service.serializer import PlainJSONSerializer, SegmentEncoder, dumps
 from actor_service.stores.base import StateStore, Transaction, actor_key, call_deadline
 
 log = logging.getLogger("pushpop.embedded")
@@ -90,11 +91,13 @@ class StoreActorClient(DaprActorClientBase):
 
 
 class StoreStateProvider(StateProvider):
-    """Maps one ``save_state()`` to one store transaction, serialising each value once."""
+    """Maps one ``save_state()`` to one store transaction, serialising each value once
+    (and a segment's unchanged entries not at all, see :class:`SegmentEncoder`)."""
 
     def __init__(self, client: StoreActorClient) -> None:
         super().__init__(client, PlainJSONSerializer())
         self.client = client
+        self.segments = SegmentEncoder()
 
     async def save_state(
         self, actor_type: str, actor_id: str, state_changes: list[ActorStateChange]
@@ -105,7 +108,12 @@ class StoreStateProvider(StateProvider):
             key = actor_key(app, actor_type, actor_id, change.state_name)
             if change.change_kind == StateChangeKind.remove:
                 tx.deletes.append(key)
-            elif change.value is not None:
+                self.segments.forget(key)
+            elif change.value is None:
+                continue
+            elif is_segment_key(change.state_name):
+                tx.upserts.append((key, self.segments.encode(key, change.value)))
+            else:
                 tx.upserts.append((key, dumps(change.value)))
         await self.client.store.transact(tx)
 
