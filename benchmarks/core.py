@@ -16,13 +16,18 @@ Latencies go into an HDR histogram at microsecond resolution.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
+import psutil
 import psycopg
 import typer
 import uvloop
@@ -207,25 +212,44 @@ async def store_ceiling(url: str, tasks: int, seconds: float) -> float:
     return count / seconds
 
 
-def pgbench(pg: PostgresServer, clients: int, seconds: int) -> float:
-    """TPS of the push transaction (two upserts in one transaction) straight on PostgreSQL."""
-    script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
-    script.write(
-        "\\set q random(1, 1000000000)\n"
-        "BEGIN;\n"
-        "INSERT INTO state (key, value, isbinary) VALUES ('bench||QueueActor||q' || :client_id "
-        '|| \'||meta\', \'{"next_id": 1, "pri": {"1": [0, 1, 1.0]}}\', false) ON CONFLICT (key) '
-        "DO UPDATE SET value = excluded.value, isbinary = excluded.isbinary, "
-        "updatedate = CURRENT_TIMESTAMP;\n"
-        "INSERT INTO state (key, value, isbinary) VALUES ('bench||QueueActor||q' || :client_id "
-        '|| \'||s:1:\' || (:q % 100), \'{"start": 0, "items": [[1, {"payload": "xxxx"}, 1.0]]}\','
-        " false) ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-        "isbinary = excluded.isbinary, updatedate = CURRENT_TIMESTAMP;\n"
-        "END;\n"
-    )
-    script.close()
-    out = subprocess.run(
-        [
+# The push's writes, as pgbench runs them: the meta row and a segment row of the
+# client's own queue. ``TRANSACTION`` is the issue's reference (one transaction of two
+# upserts); ``STATEMENT`` is the same two upserts the way PostgresStore sends them
+# now (one multi-row statement, atomic on its own), which PostgreSQL runs cheaper.
+_UPSERT_ROW = "('bench||QueueActor||q' || :client_id || '||{name}', '{value}', false)"
+_ON_CONFLICT = (
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+    "isbinary = excluded.isbinary, updatedate = CURRENT_TIMESTAMP;\n"
+)
+_META_ROW = _UPSERT_ROW.format(name="meta", value='{"next_id": 1, "pri": {"1": [0, 1, 1.0]}}')
+_SEG_ROW = _UPSERT_ROW.format(
+    name="s:1:0", value='{"start": 0, "items": [[1, {"payload": "xxxx"}, 1.0]]}'
+)
+_INSERT = "INSERT INTO state (key, value, isbinary) VALUES "
+TRANSACTION = f"BEGIN;\n{_INSERT}{_META_ROW}{_ON_CONFLICT}{_INSERT}{_SEG_ROW}{_ON_CONFLICT}END;\n"
+STATEMENT = f"{_INSERT}{_META_ROW}, {_SEG_ROW}{_ON_CONFLICT}"
+
+
+@dataclass
+class PgbenchResult:
+    tps: float
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+
+
+def pgbench(
+    pg: PostgresServer, script: str, clients: int, seconds: float, rate: float | None = None
+) -> PgbenchResult:
+    """Run pgbench with ``script``; with ``rate``, paced and with latency percentiles.
+
+    Paced latencies come from pgbench's per-transaction log; pgbench measures them
+    from the scheduled start, like :func:`open_loop` does for the service.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/push.sql"
+        with open(path, "w") as f:
+            f.write(script)
+        args = [
             "pgbench",
             "-n",
             "-M",
@@ -233,32 +257,94 @@ def pgbench(pg: PostgresServer, clients: int, seconds: int) -> float:
             "-c",
             str(clients),
             "-j",
-            "2",
-            "-T",
-            str(seconds),
-            "-f",
-            script.name,
-            pg.url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    for line in out.splitlines():
-        if line.startswith("tps"):
-            return float(line.split("=")[1].split()[0])
-    raise RuntimeError(out)
+            "2" if clients > 1 else "1",
+        ]
+        args += ["-T", str(max(1, round(seconds))), "-f", path]
+        if rate:
+            args += ["-R", str(rate), "-l"]
+        out = subprocess.run(
+            [*args, pg.url], capture_output=True, text=True, check=True, cwd=tmp
+        ).stdout
+        tps = next(
+            (
+                float(line.split("=")[1].split()[0])
+                for line in out.splitlines()
+                if line.startswith("tps")
+            ),
+            None,
+        )
+        if tps is None:
+            raise RuntimeError(out)
+        if not rate:
+            return PgbenchResult(tps)
+        hist = new_hist()
+        for log in Path(tmp).glob("pgbench_log*"):
+            for line in log.read_text().splitlines():
+                hist.record_value(max(1, int(line.split()[2])))  # µs
+        return PgbenchResult(
+            tps, hist.get_value_at_percentile(50) / 1000, hist.get_value_at_percentile(99) / 1000
+        )
 
 
-async def run(url: str, pg: PostgresServer, seconds: float, rate: float) -> None:
+async def health_probe(url: str) -> callable:  # type: ignore[valid-type]
+    async def req(session: aiohttp.ClientSession) -> int:
+        async with session.get(f"{url}/health") as r:
+            await r.read()
+            return r.status
+
+    return req
+
+
+class CpuMeter:
+    """CPU seconds spent by the server, PostgreSQL and this load generator over a phase.
+
+    On a 2-core host the three share the cores, so a throughput target is also a CPU
+    budget per request; this is what shows where that budget goes.
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        self.server = psutil.Process(server_pid)
+
+    def _now(self) -> dict[str, float]:
+        pg = 0.0
+        for proc in psutil.process_iter(["name"]):
+            if (proc.info["name"] or "").startswith("postgres"):
+                with contextlib.suppress(psutil.Error):
+                    pg += sum(proc.cpu_times()[:2])
+        return {
+            "server": sum(self.server.cpu_times()[:2]),
+            "PostgreSQL": pg,
+            "load generator": sum(os.times()[:2]),
+        }
+
+    @contextlib.contextmanager
+    def measure(self, into: dict[str, float]) -> Iterator[None]:
+        before = self._now()
+        yield
+        after = self._now()
+        into.update({k: after[k] - before[k] for k in before})
+
+
+def verdict(ok: bool) -> str:
+    return "[green]MET[/green]" if ok else "[red]NOT MET[/red]"
+
+
+async def run(url: str, pg: PostgresServer, seconds: float, rate: float, server_pid: int) -> None:
     results: list[Result] = []
+    meter = CpuMeter(server_pid)
+    push_cpu: dict[str, float] = {}
+    health_cpu: dict[str, float] = {}
     conn = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=conn) as s:
         # warm up connections, imports and the pool
         await closed_loop(s, 4, 2, pusher(url, "warm"), "warmup")
-        results.append(
-            await open_loop(s, rate, seconds, pusher(url, "push-rate"), f"push @ {rate:.0f}/s")
+        # the floor: the same client and HTTP stack doing no work, at the same rate
+        health = await open_loop(
+            s, rate, seconds / 3, await health_probe(url), f"GET /health @ {rate:.0f}/s"
         )
+        results.append(health)
+        push = await open_loop(s, rate, seconds, pusher(url, "push-rate"), f"push @ {rate:.0f}/s")
+        results.append(push)
         # pop depth 10 at a steady rate on an empty, a small and a deep queue
         await fill(s, url, "pop-1k", 1_000 + int(rate * seconds) * 10)
         t0 = time.perf_counter()
@@ -286,35 +372,90 @@ async def run(url: str, pg: PostgresServer, seconds: float, rate: float) -> None
                     sum(r.seconds for r in runs),
                 )
             )
-        throughput = await closed_loop_per_client(s, 16, seconds, url)
+        with meter.measure(push_cpu):
+            throughput = await closed_loop_per_client(s, 16, seconds, url)
         results.append(throughput)
+        with meter.measure(health_cpu):
+            health16 = await closed_loop(
+                s, 16, seconds / 3, await health_probe(url), "GET /health, 16 clients"
+            )
+        results.append(health16)
         results.append(
             await closed_loop(s, 16, seconds, pusher(url, "push-16"), "push, 16 clients, one queue")
         )
     store_tps = await store_ceiling(pg.url, 16, seconds)
-    tps = pgbench(pg, 16, int(seconds))
+    db_paced = pgbench(pg, STATEMENT, 1, seconds / 2, rate=rate)
+    tx16 = pgbench(pg, TRANSACTION, 16, seconds)
+    stmt16 = pgbench(pg, STATEMENT, 16, seconds)
 
     table = Table(title="pushpop service core (embedded runtime, PostgreSQL on loopback)")
     for col in ("scenario", "req/s", "p50 ms", "p99 ms", "max ms", "errors"):
         table.add_column(col, justify="right" if col != "scenario" else "left")
     for r in results:
         table.add_row(*r.row())
+    table.add_row(
+        f"pgbench, push statement @ {rate:.0f}/s, 1 client",
+        f"{db_paced.tps:.0f}",
+        f"{db_paced.p50_ms:.2f}",
+        f"{db_paced.p99_ms:.2f}",
+        "",
+        "",
+    )
     console.print(table)
+
+    def p50(name: str) -> float:
+        return by[name].hist.get_value_at_percentile(50) / 1000
+
     by = {r.name: r for r in results}
-    pop_empty = by[f"pop depth 10, empty queue @ {rate:.0f}/s"].hist.get_value_at_percentile(50)
-    pop_1k = by[f"pop depth 10, 1K queue @ {rate:.0f}/s"].hist.get_value_at_percentile(50)
-    pop_deep = by[f"pop depth 10, 100K queue @ {rate:.0f}/s"].hist.get_value_at_percentile(50)
+    pop_empty = p50(f"pop depth 10, empty queue @ {rate:.0f}/s")
+    pop_1k = p50(f"pop depth 10, 1K queue @ {rate:.0f}/s")
+    pop_deep = p50(f"pop depth 10, 100K queue @ {rate:.0f}/s")
+    push_p50 = push.hist.get_value_at_percentile(50) / 1000
+    push_p99 = push.hist.get_value_at_percentile(99) / 1000
+    health_p50 = health.hist.get_value_at_percentile(50) / 1000
     push_tps = throughput.sent / throughput.seconds
-    console.print(f"pop p50, 100K queue / empty queue: {pop_deep / pop_empty:.2f}")
-    console.print(f"pop p50, 100K queue / 1K queue:    {pop_deep / pop_1k:.2f}")
-    console.print(f"pgbench push transaction, 16 clients: {tps:.0f} tps")
+    floor = health_p50 + db_paced.p50_ms
     console.print(
-        f"PostgresStore.transact alone (psycopg, same process model), 16 tasks: "
-        f"{store_tps:.0f} tx/s = {store_tps / tps:.0%} of pgbench"
+        f"push @ {rate:.0f}/s: p50 {push_p50:.2f} ms (target <= 2: {verdict(push_p50 <= 2)}), "
+        f"p99 {push_p99:.2f} ms (target <= 10: {verdict(push_p99 <= 10)})"
     )
     console.print(
-        f"service push, 16 clients: {push_tps:.0f} req/s = {push_tps / tps:.0%} of pgbench, "
+        f"  floor on this host: GET /health p50 {health_p50:.2f} ms (client + HTTP, no work) + "
+        f"pgbench's push statement alone p50 {db_paced.p50_ms:.2f} ms = {floor:.2f} ms; "
+        f"push / floor = {push_p50 / floor:.2f}"
+    )
+    console.print(
+        f"pop p50, 100K queue / empty queue: {pop_deep / pop_empty:.2f} "
+        f"(target <= 1.10: {verdict(pop_deep / pop_empty <= 1.10)}; an empty pop writes nothing)"
+    )
+    console.print(
+        f"pop p50, 100K queue / 1K queue:    {pop_deep / pop_1k:.2f} "
+        f"(same work, 100x the length: {verdict(pop_deep / pop_1k <= 1.10)})"
+    )
+    console.print(
+        f"pgbench, 16 clients: one transaction of two upserts {tx16.tps:.0f} tps; "
+        f"the same two upserts as one statement {stmt16.tps:.0f} tps"
+    )
+    console.print(
+        f"PostgresStore.transact alone (psycopg, one process), 16 tasks: {store_tps:.0f} tx/s = "
+        f"{store_tps / tx16.tps:.0%} of the pgbench transaction"
+    )
+    console.print(
+        f"service push, 16 clients: {push_tps:.0f} req/s = {push_tps / tx16.tps:.0%} of the "
+        f"pgbench transaction (target >= 60%: {verdict(push_tps >= 0.6 * tx16.tps)}), "
+        f"{push_tps / stmt16.tps:.0%} of the statement, "
         f"{push_tps / store_tps:.0%} of the store layer alone"
+    )
+    cores = psutil.cpu_count() or 1
+    budget = cores * 1e6 / (0.6 * tx16.tps)
+    used = {k: v / throughput.sent * 1e6 for k, v in push_cpu.items()}
+    noop = {k: v / health16.sent * 1e6 for k, v in health_cpu.items()}
+    console.print(
+        "CPU per push at 16 clients (µs): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in used.items())
+        + f" = {sum(used.values()):.0f}; 60% of pgbench on {cores} cores allows "
+        f"{budget:.0f} µs per push in all; a GET /health costs "
+        + ", ".join(f"{k} {v:.0f}" for k, v in noop.items() if k != "PostgreSQL")
     )
 
 
@@ -324,7 +465,8 @@ def main(seconds: float = 15.0, rate: float = 200.0) -> None:
     with PostgresServer() as pg:
         server = ServerProcess(store="postgres", database_url=pg.url).start()
         try:
-            uvloop.run(run(server.url, pg, seconds, rate))
+            assert server.pid is not None
+            uvloop.run(run(server.url, pg, seconds, rate, server.pid))
         finally:
             server.stop()
 
