@@ -5,10 +5,13 @@ throwaway PostgreSQL and ``pushpop serve --store postgres`` (embedded runtime),
 then measures, all in the same run:
 
 1. push latency at a fixed arrival rate (open model: latency counts from the
-   scheduled send time, so a slow server cannot hide behind a slow client);
+   scheduled send time, so a slow server cannot hide behind a slow client), next to
+   its floor on this host: ``GET /health`` and pgbench's push statement alone, both
+   at the same rate;
 2. pop depth 10 on an empty queue, a 1,000-item queue and a 100,000-item queue;
-3. ``pgbench`` with the transaction a push performs (two upserts: meta + tail
-   segment) at 16 clients, next to the service's push throughput at 16 clients.
+3. ``pgbench`` with the writes a push performs (two upserts: meta + tail segment, as
+   one transaction and as one statement) at 16 clients, next to the service's push
+   throughput at 16 clients and the CPU each process spends per push.
 
 Latencies go into an HDR histogram at microsecond resolution.
 """
@@ -52,14 +55,16 @@ class Result:
     errors: int
     seconds: float
 
+    def ms(self, percentile: float) -> float:
+        return self.hist.get_value_at_percentile(percentile) / 1000
+
     def row(self) -> list[str]:
-        h = self.hist
         return [
             self.name,
             f"{self.sent / self.seconds:.0f}",
-            f"{h.get_value_at_percentile(50) / 1000:.2f}",
-            f"{h.get_value_at_percentile(99) / 1000:.2f}",
-            f"{h.get_max_value() / 1000:.2f}",
+            f"{self.ms(50):.2f}",
+            f"{self.ms(99):.2f}",
+            f"{self.hist.get_max_value() / 1000:.2f}",
             str(self.errors),
         ]
 
@@ -286,7 +291,7 @@ def pgbench(
         )
 
 
-async def health_probe(url: str) -> callable:  # type: ignore[valid-type]
+def health_probe(url: str) -> callable:  # type: ignore[valid-type]
     async def req(session: aiohttp.ClientSession) -> int:
         async with session.get(f"{url}/health") as r:
             await r.read()
@@ -340,7 +345,7 @@ async def run(url: str, pg: PostgresServer, seconds: float, rate: float, server_
         await closed_loop(s, 4, 2, pusher(url, "warm"), "warmup")
         # the floor: the same client and HTTP stack doing no work, at the same rate
         health = await open_loop(
-            s, rate, seconds / 3, await health_probe(url), f"GET /health @ {rate:.0f}/s"
+            s, rate, seconds / 3, health_probe(url), f"GET /health @ {rate:.0f}/s"
         )
         results.append(health)
         push = await open_loop(s, rate, seconds, pusher(url, "push-rate"), f"push @ {rate:.0f}/s")
@@ -359,25 +364,25 @@ async def run(url: str, pg: PostgresServer, seconds: float, rate: float, server_
         for _ in range(3):
             for label, qid in pops.items():
                 parts[label].append(await open_loop(s, rate, seconds / 3, popper(url, qid), label))
+        pop: dict[str, Result] = {}
         for label, runs in parts.items():
             merged = new_hist()
             for r in runs:
                 merged.add(r.hist)
-            results.append(
-                Result(
-                    f"pop depth 10, {label} queue @ {rate:.0f}/s",
-                    merged,
-                    sum(r.sent for r in runs),
-                    sum(r.errors for r in runs),
-                    sum(r.seconds for r in runs),
-                )
+            pop[label] = Result(
+                f"pop depth 10, {label} queue @ {rate:.0f}/s",
+                merged,
+                sum(r.sent for r in runs),
+                sum(r.errors for r in runs),
+                sum(r.seconds for r in runs),
             )
+            results.append(pop[label])
         with meter.measure(push_cpu):
             throughput = await closed_loop_per_client(s, 16, seconds, url)
         results.append(throughput)
         with meter.measure(health_cpu):
             health16 = await closed_loop(
-                s, 16, seconds / 3, await health_probe(url), "GET /health, 16 clients"
+                s, 16, seconds / 3, health_probe(url), "GET /health, 16 clients"
             )
         results.append(health16)
         results.append(
@@ -403,16 +408,8 @@ async def run(url: str, pg: PostgresServer, seconds: float, rate: float, server_
     )
     console.print(table)
 
-    def p50(name: str) -> float:
-        return by[name].hist.get_value_at_percentile(50) / 1000
-
-    by = {r.name: r for r in results}
-    pop_empty = p50(f"pop depth 10, empty queue @ {rate:.0f}/s")
-    pop_1k = p50(f"pop depth 10, 1K queue @ {rate:.0f}/s")
-    pop_deep = p50(f"pop depth 10, 100K queue @ {rate:.0f}/s")
-    push_p50 = push.hist.get_value_at_percentile(50) / 1000
-    push_p99 = push.hist.get_value_at_percentile(99) / 1000
-    health_p50 = health.hist.get_value_at_percentile(50) / 1000
+    pop_empty, pop_1k, pop_deep = (pop[label].ms(50) for label in ("empty", "1K", "100K"))
+    push_p50, push_p99, health_p50 = push.ms(50), push.ms(99), health.ms(50)
     push_tps = throughput.sent / throughput.seconds
     floor = health_p50 + db_paced.p50_ms
     console.print(

@@ -192,7 +192,7 @@ def main(
             console.print(
                 table(f"PostgreSQL, {rate:.0f} req/s open loop over {queues} queues", results)
             )
-            by = {r.name: r.hist.get_value_at_percentile(50) / 1000 for r in results}
+            by = {r.name: r.ms(50) for r in results}
             for op in ("push", "pop depth 10"):
                 added = by[f"dapr: {op}"] - by[f"embedded: {op}"]
                 verdict = "meets" if added <= 3.0 else "MISSES"

@@ -118,9 +118,7 @@ async def drive(
             window = min(every, end - time.monotonic())
             result = await open_loop(s, rate, window, mix, "soak")
             samples.append(await asyncio.to_thread(sample, proc, pg_url, url))
-            h = result.hist
-            windows.append((result.sent / window, h.get_value_at_percentile(50) / 1000,
-                            h.get_value_at_percentile(99) / 1000))  # fmt: skip
+            windows.append((result.sent / window, result.ms(50), result.ms(99)))
             last = samples[-1]
             console.print(
                 f"{(last.at - samples[0].at) / 60:5.1f} min  RSS {last.rss_mib:6.1f} MiB  "
