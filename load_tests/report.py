@@ -143,6 +143,18 @@ def _log_y(ax: Any) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
+def _time_axis(ax: Any, ylabel: str, title: str, *, log: bool = False, **legend: Any) -> None:
+    """What every plot against run time shares: the x label, a grid, a legend; with
+    ``log``, a log y axis and minor grid lines too."""
+    if log:
+        _log_y(ax)
+    ax.set_xlabel("seconds since load start")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both" if log else "major", alpha=0.3)
+    ax.legend(fontsize=8, **legend)
+
+
 def _rel(data: RunData, ts: Iterable[float]) -> list[float]:
     return [t - data.started_at for t in ts]
 
@@ -169,12 +181,14 @@ def plot_latency_over_time(data: RunData) -> Figure:
         ax.plot(x, s.percentile_series(t, 50), color=c, lw=1, ls="--", label=f"{name} p50")
         ax.plot(x, s.percentile_series(t, 99), color=c, lw=1.6, label=f"{name} p99")
     _shade(ax, data)
-    _log_y(ax)
-    ax.set_xlabel("seconds since load start")
-    ax.set_ylabel("latency (ms, log)")
-    ax.set_title(f"Latency over time ({s.width:g} s buckets, measured from the scheduled send)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, ncol=4, loc="upper left")
+    _time_axis(
+        ax,
+        "latency (ms, log)",
+        f"Latency over time ({s.width:g} s buckets, measured from the scheduled send)",
+        log=True,
+        ncol=4,
+        loc="upper left",
+    )
     return fig
 
 
@@ -198,11 +212,7 @@ def plot_rate(data: RunData) -> Figure:
         rates = [data.schedule.rate_at(t) or 0 for t in ts]
         ax.plot(ts, rates, color="black", lw=1, alpha=0.6, label="target arrivals/s")
     _shade(ax, data)
-    ax.set_xlabel("seconds since load start")
-    ax.set_ylabel("per second")
-    ax.set_title("Rates")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, ncol=3, loc="upper left")
+    _time_axis(ax, "per second", "Rates", ncol=3, loc="upper left")
     return fig
 
 
@@ -260,12 +270,7 @@ def plot_queue_time(data: RunData) -> Figure | None:
             label=f"{name} p99",
         )
         _percentile_curve(a2, s.totals[t], name, color=c)
-    _log_y(a1)
-    a1.set_xlabel("seconds since load start")
-    a1.set_ylabel("time in queue (s, log)")
-    a1.set_title("Time in queue over time")
-    a1.grid(True, which="both", alpha=0.3)
-    a1.legend(fontsize=8)
+    _time_axis(a1, "time in queue (s, log)", "Time in queue over time", log=True)
     _percentile_axes(a2, [50, 90, 99, 99.9])
     a2.set_ylabel("ms (log)")
     a2.set_title("Time in queue by percentile")
@@ -287,11 +292,7 @@ def plot_depth(data: RunData) -> Figure | None:
     if any(inf):
         ax.plot(_rel(data, times), inf, lw=1, label="items under lock")
     _shade(ax, data)
-    ax.set_xlabel("seconds since load start")
-    ax.set_ylabel("items")
-    ax.set_title("Sampled queue depth (GET /queue/{id})")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    _time_axis(ax, "items", "Sampled queue depth (GET /queue/{id})")
     return fig
 
 
@@ -374,12 +375,7 @@ def plot_recovery(data: RunData, bursts: dict[str, Any]) -> Figure:
         if b["recovery_s"] is not None:
             ax.axvline(b["end_s"] + b["recovery_s"], color="purple", ls=":", lw=1)
     _shade(ax, data)
-    _log_y(ax)
-    ax.set_xlabel("seconds since load start")
-    ax.set_ylabel("p99 (ms, log)")
-    ax.set_title("Recovery after bursts (dotted: recovered)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    _time_axis(ax, "p99 (ms, log)", "Recovery after bursts (dotted: recovered)", log=True)
     return fig
 
 
