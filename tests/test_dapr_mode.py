@@ -75,6 +75,16 @@ def runinfo(server: ServerProcess) -> dict[str, Any]:
     return json.loads(Path(server.env["PUSHPOP_DAPR_RUNINFO"]).read_text())
 
 
+def log_when(path: str | Path, marker: str, timeout: float) -> str:
+    """The log's text once ``marker`` is in it (or as it is after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = Path(path).read_text()
+        if marker in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -189,8 +199,9 @@ def test_sqlite_store_and_orderly_shutdown(tmp_path: Path) -> None:
         c = httpx.Client(base_url=host.url, timeout=30)
         assert [i["item"]["n"] for i in drain(c, "shared")] == [0, 1, 2]
         ok(c.post("/queue/dapr-wrote/push", json={"item": {"k": "v"}}))
-        log = Path(host.log_path).read_text()
-        assert f"state in sqlite {db}" in log
+        # the launcher logs its start line once its own readiness check is through,
+        # which may be after /ready first answered 200 to us
+        assert f"state in sqlite {db}" in log_when(host.log_path, "pushpop ready", 30)
     finally:
         host.stop()
     pids = [info["pid"], info["daprd_pid"], info["placement_pid"], info["scheduler_pid"]]
