@@ -23,7 +23,7 @@ from dapr.actor import Actor, ActorInterface, actormethod
 from dapr.actor.runtime.state_change import StateChangeKind
 
 from actor_service.actor_ids import actor_id_for, queue_id_of
-from actor_service.errors import PushpopError, StoreUnavailable
+from actor_service.errors import PushpopError, StateCorrupt, StoreUnavailable
 from actor_service.queue_state import DELETED, Limits, Op, QueueState, dead_letter_queue
 
 log = logging.getLogger("pushpop.actor")
@@ -105,17 +105,32 @@ class QueueActor(Actor, QueueActorInterface):
         )
 
     async def _drive(self, st: QueueState, op: Op) -> Any:
-        """Run a state-machine operation, loading the keys it asks for, then save once."""
+        """Run a state-machine operation, loading the keys it asks for, then save once.
+
+        A value that does not decode, or that trips the state machine up in a way its own
+        checks did not foresee (a ``KeyError`` deep in a malformed row), is reported as
+        :class:`StateCorrupt` for this queue alone rather than as an anonymous 500.
+        """
         sm = self._state_manager
+        key = ""
         try:
             need = next(op)
             while True:
                 values = {}
                 for key in need:
                     _, values[key] = await sm.try_get_state(key)
+                key = ""
                 need = op.send(values)
         except StopIteration as stop:
             result = stop.value
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            await sm.clear_cache()
+            where = f"row {key!r} does not decode" if key else "a row is malformed"
+            raise StateCorrupt(
+                f"queue {st.queue_id!r} has inconsistent state: {where} "
+                f"({exc.__class__.__name__}); other queues are unaffected",
+                keys=[key] if key else sorted(st._values),
+            ) from exc
         except BaseException:
             # the operation may have mutated cached values in place: forget them
             await sm.clear_cache()
@@ -151,13 +166,23 @@ class QueueActor(Actor, QueueActorInterface):
         st = self._state()
         try:
             result = await self._drive(st, make(st))
+        except StateCorrupt as err:
+            # one line, greppable: the queue and the rows an operator has to look at
+            log.error(
+                "STATE_CORRUPT queue=%s actor=%s keys=%s: %s",
+                st.queue_id, self.id.id, ",".join(err.keys), err.message,
+            )  # fmt: skip
+            return {"error": err.to_dict()}
         except PushpopError as err:
             return {"error": err.to_dict()}
         except _STORE_ERRORS as exc:
             log.warning("state store failed for queue %s: %s", self.id.id, exc)
             return {"error": StoreUnavailable(f"state store failed: {exc}").to_dict()}
         if st.meta.get("out"):
-            await self._flush_outbox()
+            try:
+                await self._flush_outbox()
+            except PushpopError as err:  # the call itself committed; delivery is retried later
+                log.error("dead-letter outbox of queue %s: %s", st.queue_id, err.message)
         return {"ok": render(result)}
 
     # ------------------------------------------------------------------ lifecycle

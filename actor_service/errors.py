@@ -95,6 +95,22 @@ class RuntimeUnavailable(PushpopError):
         super().__init__(message, retry_after=retry_after)
 
 
+class StateCorrupt(PushpopError):
+    """A queue's stored rows contradict each other (meta vs. segments, a lock without its row).
+
+    Raised instead of guessing: serving from such a state could lose or duplicate items.
+    Only this queue answers 500; ``keys`` names the rows involved, for the log line and for
+    the admin repair (``POST /queue/{id}/repair``).
+    """
+
+    status = 500
+    code = "STATE_CORRUPT"
+
+    def __init__(self, message: str, *, keys: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.keys = list(keys or [])
+
+
 class Unauthenticated(PushpopError):
     status = 401
     code = "UNAUTHENTICATED"
@@ -116,7 +132,33 @@ _BY_CODE: dict[str, type[PushpopError]] = {
         TooManyLocks,
         StoreUnavailable,
         RuntimeUnavailable,
+        StateCorrupt,
         Unauthenticated,
         Forbidden,
     )
 }
+
+
+class StorageFull(PushpopError):
+    """The state store's disk (or its configured size cap) is full.
+
+    507 rather than 503: retrying soon does not help until an operator frees space or
+    consumers drain queues, and the message names the real cause instead of a generic
+    "store unavailable". Writes that free space (purge, acknowledge, pop) still run.
+    """
+
+    status = 507
+    code = "INSUFFICIENT_STORAGE"
+
+    def __init__(self, message: str, *, retry_after: int = 30) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+class UnsupportedMediaType(PushpopError):
+    """A request body in an encoding the service does not decode (gzip, br, ...)."""
+
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+_BY_CODE.update({cls.code: cls for cls in (StorageFull, UnsupportedMediaType)})

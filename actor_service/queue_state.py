@@ -22,6 +22,13 @@ the queue length. Items given back by a lock go *before* ``head`` (positions may
 negative) and are merged by message id with other given-back items there, so every
 priority stays sorted by id: FIFO always holds, even when locks end out of order.
 
+Invariants are checked, not assumed: every value read from the store is checked against
+meta before it is used (a segment must hold exactly the live positions meta says it does,
+a lock named by meta must have its row, ...), and a contradiction raises
+:class:`~actor_service.errors.StateCorrupt` naming the keys involved. Every loop that walks
+positions advances at least one position per turn or stops, so no state, however broken,
+makes an operation run longer than O(depth + segments + locks).
+
 Operations are generators (sans-I/O): they ``yield`` a list of keys they need and
 are sent back a dict of those keys' values (``None`` when absent). The driver (the
 actor, or a dict in unit tests) does the I/O, then applies :meth:`QueueState.changes`
@@ -35,7 +42,13 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from actor_service.errors import LockExpired, LockNotFound, QueueFull, TooManyLocks
+from actor_service.errors import (
+    LockExpired,
+    LockNotFound,
+    QueueFull,
+    StateCorrupt,
+    TooManyLocks,
+)
 
 META = "meta"
 DELETED: Any = object()  # marker in changes(): remove this key
@@ -48,6 +61,8 @@ Op = Generator[Need, dict[str, Any], Any]
 Entry = list[Any]
 
 MAX_TOMBSTONES = 1024
+# ids and positions are JSON numbers: beyond 2**53 they stop being exact in many clients
+MAX_ID = 2**53
 
 
 def format_id(n: int) -> str:
@@ -177,6 +192,7 @@ class QueueState:
         yield from self._load([META])
         if self._values[META] is None:
             self._values[META] = new_meta()  # not dirty: an untouched queue costs no row
+        self._check_meta()
         expired = [lid for lid, lk in self.meta["locks"].items() if lk["exp"] <= self.now]
         if expired:
             yield from self._load(lock_key(lid) for lid in expired)
@@ -188,14 +204,101 @@ class QueueState:
     def _touch_meta(self) -> None:
         self._dirty.add(META)
 
-    # ------------------------------------------------------------------ segments
-    def _seg(self, priority: int, k: int) -> dict[str, Any]:
-        """The loaded segment, or a fresh empty one (stored only when ``_set``)."""
-        seg = self._values.get(seg_key(priority, k))
+    # ------------------------------------------------------------------ invariants
+    def _corrupt(self, what: str, *keys: str) -> StateCorrupt:
+        return StateCorrupt(
+            f"queue {self.queue_id!r} has inconsistent state: {what}; other queues are "
+            f"unaffected (an admin can repair it: POST /queue/{{id}}/repair)",
+            keys=[META, *keys] if META not in keys else list(keys),
+        )
+
+    def _check_meta(self) -> None:
+        """O(priorities + locks) shape and bound checks of meta, run by every operation.
+
+        Every live item (queued or locked) carries a distinct id below ``next_id``, so the
+        positions meta names can never outnumber the ids issued: that bound is what keeps
+        a corrupted head or tail from sending a loop over billions of positions.
+        """
+        m = self._values[META]
+        if not isinstance(m, dict):
+            raise self._corrupt("meta is not an object")
+        try:
+            next_id = m["next_id"]
+            pri, locks = m["pri"], m["locks"]
+            ok = (
+                _is_int(next_id)
+                and 1 <= next_id <= MAX_ID
+                and isinstance(pri, dict)
+                and isinstance(locks, dict)
+                and isinstance(m["gone"], dict)
+                and _is_int(m["xseq"])
+                and isinstance(m["out"], list)
+                and all(_is_int(x) for x in m["out"])
+                and isinstance(m["recv"], dict)
+            )
+        except KeyError as exc:
+            raise self._corrupt(f"meta lacks {exc.args[0]!r}") from None
+        if not ok:
+            raise self._corrupt("meta has a field of the wrong type or out of range")
+        live = 0
+        for p, rng in pri.items():
+            if not (
+                _is_int_text(p)
+                and isinstance(rng, list)
+                and len(rng) == 3
+                and _is_int(rng[0])
+                and _is_int(rng[1])
+                and _is_number(rng[2])
+            ):
+                raise self._corrupt(f"priority {p!r} has a malformed range {rng!r}")
+            head, tail = rng[0], rng[1]
+            if head >= tail:
+                raise self._corrupt(
+                    f"priority {p} has head {head} at or past tail {tail}",
+                    *self._segs_for(int(p), tail - 1, tail),
+                )
+            live += tail - head
+        for lid, lk in locks.items():
+            if not (isinstance(lk, dict) and _is_number(lk.get("exp")) and _is_int(lk.get("n"))
+                    and lk["n"] >= 1):  # fmt: skip
+                raise self._corrupt(f"lock {lid!r} is malformed in meta", lock_key(str(lid)))
+            live += lk["n"]
+        if live >= next_id:
+            raise self._corrupt(
+                f"meta names {live} live items but only {next_id - 1} ids were ever issued"
+            )
+
+    def _live_seg(self, priority: int, k: int) -> dict[str, Any]:
+        """Segment ``k`` of a priority, checked to hold exactly the live positions in it.
+
+        Live positions of a priority are ``[head, tail)``; a segment row exists iff it
+        holds some of them, and then holds exactly those (contiguous, in order). Returns a
+        fresh empty segment for one that holds none.
+        """
+        head, tail, _ = self.meta["pri"].get(str(priority), (0, 0, 0))
+        s = self.limits.segment_size
+        lo, hi = max(head, k * s), min(tail, (k + 1) * s)
+        key = seg_key(priority, k)
+        seg = self._values.get(key)
+        if lo >= hi:
+            if seg is not None and (not isinstance(seg, dict) or seg.get("items")):
+                raise self._corrupt(f"segment {key} holds items outside [head, tail)", key)
+            return {"start": k * s, "items": []}
         if seg is None:
-            seg = {"start": k * self.limits.segment_size, "items": []}
+            raise self._corrupt(f"segment {key} is missing (meta says it holds {lo}..{hi})", key)
+        if not (
+            isinstance(seg, dict)
+            and seg.get("start") == lo
+            and isinstance(seg.get("items"), list)
+            and len(seg["items"]) == hi - lo
+        ):
+            raise self._corrupt(f"segment {key} does not hold positions {lo}..{hi}", key)
+        # the ends here, every entry when it leaves (_take_front): O(1) per segment loaded
+        if not (_is_entry(seg["items"][0]) and _is_entry(seg["items"][-1])):
+            raise self._corrupt(f"segment {key} holds a malformed entry", key)
         return seg
 
+    # ------------------------------------------------------------------ segments
     def _segs_for(self, priority: int, lo: int, hi: int) -> list[str]:
         """Segment keys that hold positions ``[lo, hi)``."""
         if hi <= lo:
@@ -212,13 +315,15 @@ class QueueState:
         tail = pri[p][1]
         yield from self._load(self._segs_for(priority, tail, tail + len(entries)))
         s = self.limits.segment_size
+        last = (tail + len(entries) - 1) // s
+        segs = {k: self._live_seg(priority, k) for k in range(tail // s, last + 1)}
         pos = tail
         i = 0
         while i < len(entries):
             k = pos // s
             room = (k + 1) * s - pos
             chunk = entries[i : i + room]
-            seg = self._seg(priority, k)
+            seg = segs[k]
             if not seg["items"]:
                 seg["start"] = pos
             seg["items"].extend(chunk)
@@ -239,9 +344,15 @@ class QueueState:
         pos = head
         while len(out) < n:
             k = pos // s
-            seg = self._seg(priority, k)
+            seg = self._live_seg(priority, k)
             take = min(n - len(out), len(seg["items"]))
-            out.extend(seg["items"][:take])
+            key = seg_key(priority, k)
+            if take <= 0:  # cannot happen after _live_seg; the loop must advance or stop
+                raise self._corrupt(f"segment {key} is empty", key)
+            chunk = seg["items"][:take]
+            if not all(_is_entry(e) for e in chunk):
+                raise self._corrupt(f"segment {key} holds a malformed entry", key)
+            out.extend(chunk)
             del seg["items"][:take]
             seg["start"] += take
             if seg["items"]:
@@ -254,7 +365,7 @@ class QueueState:
         else:
             pri[p][0] = pos
             yield from self._load([seg_key(priority, pos // s)])
-            pri[p][2] = self._seg(priority, pos // s)["items"][0][2]
+            pri[p][2] = self._live_seg(priority, pos // s)["items"][0][2]
         return out
 
     def _peek_front_id(self, priority: int) -> Generator[Need, Any, int | None]:
@@ -263,7 +374,7 @@ class QueueState:
             return None
         k = pri[0] // self.limits.segment_size
         yield from self._load([seg_key(priority, k)])
-        return int(self._seg(priority, k)["items"][0][0])
+        return int(self._live_seg(priority, k)["items"][0][0])
 
     def _put_front(self, priority: int, entries: list[Entry]) -> Generator[Need, Any, None]:
         """Give entries back before the head, keeping the priority sorted by id.
@@ -289,13 +400,14 @@ class QueueState:
         new_head = head - len(merged)
         yield from self._load(self._segs_for(priority, new_head, head))
         s = self.limits.segment_size
+        segs = {k: self._live_seg(priority, k) for k in range(new_head // s, (head - 1) // s + 1)}
         pos = head
         i = len(merged)
         while i > 0:
             k = (pos - 1) // s
             room = pos - k * s
             chunk = merged[max(0, i - room) : i]
-            seg = self._seg(priority, k)
+            seg = segs[k]
             if not seg["items"]:
                 seg["start"] = pos
             seg["items"][0:0] = chunk
@@ -317,7 +429,19 @@ class QueueState:
         """Close a lock; with ``give_back`` its items return to the front."""
         key = lock_key(lock_id)
         yield from self._load([key])
-        entries: list[Entry] = (self._values.get(key) or {}).get("items", [])
+        row = self._values.get(key)
+        if row is None:
+            raise self._corrupt(f"lock {lock_id!r} is open in meta but its row is missing", key)
+        entries = row.get("items") if isinstance(row, dict) else None
+        if not (
+            isinstance(entries, list)
+            and len(entries) == self.meta["locks"][lock_id]["n"]
+            and all(
+                isinstance(e, list) and len(e) == 4 and _is_int(e[0]) and _is_int(e[1])
+                for e in entries
+            )
+        ):
+            raise self._corrupt(f"lock {lock_id!r}'s row does not match meta", key)
         del self.meta["locks"][lock_id]
         self._delete(key)
         self._touch_meta()
@@ -459,7 +583,14 @@ class QueueState:
         yield from self._load(transfer_key(s) for s in seqs)
         out = []
         for s in seqs:
-            rec = self._values.get(transfer_key(s)) or {"target": "", "items": []}
+            rec = self._values.get(transfer_key(s))
+            if not (
+                isinstance(rec, dict)
+                and isinstance(rec.get("target"), str)
+                and isinstance(rec.get("items"), list)
+            ):
+                raise self._corrupt(f"dead-letter transfer {s} is missing or malformed",
+                                    transfer_key(s))  # fmt: skip
             out.append(Transfer(s, rec["target"], rec["items"]))
         return out
 
@@ -519,6 +650,15 @@ class QueueState:
         """
         yield from self._begin()
         purged = self.depth() + self.in_flight()
+        # both ends of every priority must be where meta says: a corrupted tail must not
+        # turn a purge into deleting billions of keys that never existed
+        s = self.limits.segment_size
+        ends = {
+            (int(p), k) for p, (h, t, _) in self.meta["pri"].items() for k in (h // s, (t - 1) // s)
+        }
+        yield from self._load(seg_key(p, k) for p, k in ends)
+        for p, k in ends:
+            self._live_seg(p, k)
         for p, (head, tail, _) in self.meta["pri"].items():
             for key in self._segs_for(int(p), head, tail):
                 self._delete(key)
@@ -550,3 +690,26 @@ def apply_changes(store: dict[str, Any], changes: dict[str, Any]) -> None:
             store.pop(k, None)
         else:
             store[k] = v
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -MAX_ID <= v <= MAX_ID
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _is_entry(e: Any) -> bool:
+    """A queued entry: ``[id, item, enqueued_at]``."""
+    return (
+        isinstance(e, list)
+        and len(e) == 3
+        and _is_int(e[0])
+        and isinstance(e[1], dict)
+        and _is_number(e[2])
+    )
+
+
+def _is_int_text(v: Any) -> bool:
+    return isinstance(v, str) and v.lstrip("-").isdigit() and len(v) <= 20

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actor_service.actor import QueueActor
 from actor_service.serializer import PlainJSONSerializer, dumps
+from actor_service.stores.claim import Claim
 from api.app import configure_actor, create_app
 from api.dapr_invoker import DaprInvoker
 from api.settings import Settings
@@ -121,7 +122,9 @@ class SidecarGuard:
         exact: frozenset[str],
         prefixes: tuple[str, ...],
         calls: SidecarCalls,
+        claim: Claim | None = None,
     ) -> None:
+        self.claim = claim
         self.app = app
         self.token = token.encode() if token else None
         self.exact = exact
@@ -148,23 +151,24 @@ class SidecarGuard:
         if actor is None:
             await self.app(scope, receive, send)
             return
+        if self.claim is not None and not self.claim.held:
+            await _respond(send, 503, "STORE_UNAVAILABLE", f"state store: {self.claim.reason}")
+            return
         # method calls, timers, reminders and deactivation: one at a time per actor
         await self.calls.run(actor, lambda: self.app(scope, receive, send))
 
 
 async def _refuse(send: Send, what: str) -> None:
-    body = dumps(
-        {
-            "error": {
-                "code": "UNAUTHENTICATED",
-                "message": f"{what} dapr-api-token: this route only answers the Dapr sidecar",
-            }
-        }
-    )
+    message = f"{what} dapr-api-token: this route only answers the Dapr sidecar"
+    await _respond(send, 401, "UNAUTHENTICATED", message)
+
+
+async def _respond(send: Send, status: int, code: str, message: str) -> None:
+    body = dumps({"error": {"code": code, "message": message}})
     await send(
         {
             "type": "http.response.start",
-            "status": 401,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -221,11 +225,17 @@ def reset_hosted_actors() -> int:
     return n
 
 
-def create_dapr_app(settings: Settings, invoker: DaprInvoker | None = None) -> FastAPI:
-    """The Dapr-mode app: gateway routes + ``DaprActor`` routes hosting ``QueueActor``."""
+def create_dapr_app(
+    settings: Settings, invoker: DaprInvoker | None = None, claim: Claim | None = None
+) -> FastAPI:
+    """The Dapr-mode app: gateway routes + ``DaprActor`` routes hosting ``QueueActor``.
+
+    ``claim`` is this host's shared claim on the database: while it is lost or fenced the
+    actor routes refuse daprd's calls, so no state is written on this host's behalf.
+    """
     configure_actor(settings)
     invoker = invoker or DaprInvoker(settings)
-    app = create_app(settings, invoker=invoker)
+    app = create_app(settings, invoker=invoker, claim=claim)
 
     # DaprActor includes its routes into whatever it is given: give it a router of its
     # own, then include that without documenting it (sidecar plumbing, not public API)
@@ -247,6 +257,7 @@ def create_dapr_app(settings: Settings, invoker: DaprInvoker | None = None) -> F
         exact=frozenset(exact),
         prefixes=tuple(sorted(prefixes)),
         calls=calls,
+        claim=claim,
     )
 
     ActorRuntime.set_actor_config(actor_runtime_config(settings))

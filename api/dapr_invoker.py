@@ -401,6 +401,7 @@ class DaprInvoker(ActorInvoker):
         await self.grpc_state.close()
 
     async def call(self, queue_id: str, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self.check_claim()
         return unwrap(await self.invoke(queue_id, method, payload))
 
     async def invoke(
@@ -431,6 +432,7 @@ class DaprInvoker(ActorInvoker):
         The store gets its own read: the probe actor's state is cached once it is active,
         so ``Stats`` alone would stay green with the database down.
         """
+        self.check_claim()
         deadline = min(5.0, self.settings.request_timeout)
         await self.sidecar.healthz(deadline)
         unwrap(await self.invoke(READY_PROBE_ID, "Stats", {}, deadline=deadline))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from actor_service.errors import PushpopError
+from actor_service.errors import PushpopError, StoreUnavailable
 from actor_service.runtime.embedded import EmbeddedRuntime
+from actor_service.stores.claim import Claim
 
 
 def unwrap(reply: Any) -> dict[str, Any]:
@@ -25,6 +26,14 @@ def unwrap(reply: Any) -> dict[str, Any]:
 
 
 class ActorInvoker(abc.ABC):
+    # this host's claim on its database (actor_service/stores/claim.py), if it took one
+    claim: Claim | None = None
+
+    def check_claim(self) -> None:
+        """503 while the claim is lost or fenced: an attribute read, not a query."""
+        if self.claim is not None and not self.claim.held:
+            raise StoreUnavailable(f"state store: {self.claim.reason}")
+
     @abc.abstractmethod
     async def start(self) -> None: ...
 
@@ -62,6 +71,7 @@ class EmbeddedInvoker(ActorInvoker):
         return unwrap(await self.runtime.invoke(queue_id, method, payload))
 
     async def ready(self) -> None:
+        self.check_claim()
         await self.runtime.ready()
 
     def active_actors(self) -> float:

@@ -34,8 +34,11 @@ def servers(
         "sqlite": ServerProcess(
             store="sqlite", sqlite_path=tmp / "api.sqlite3", log_path=tmp / "sqlite.log"
         ).start(),
+        # its own database: one embedded host per database (tests that start their own
+        # embedded hosts use pg.url or databases of their own)
         "postgres": ServerProcess(
-            store="postgres", database_url=pg.url, log_path=tmp / "postgres.log"
+            store="postgres", database_url=pg_database(pg, "pushpop_api"),
+            log_path=tmp / "postgres.log",
         ).start(),
     }
     try:

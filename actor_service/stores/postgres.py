@@ -36,6 +36,7 @@ from actor_service.stores.base import (
     redact,
     time_left,
 )
+from actor_service.stores.claim import PostgresClaim
 
 TABLE = "state"
 
@@ -99,8 +100,12 @@ class PostgresStore(StateStore):
         max_size: int = 16,
         pool_timeout: float = 5.0,
         statement_timeout: float = 5.0,
+        claim: PostgresClaim | None = None,
     ) -> None:
         self.url = url
+        # The host's claim on this database (see stores/claim.py): checked as an attribute
+        # on every call and proved by every new pooled connection, never queried per call.
+        self.claim = claim
         self.pool_timeout = pool_timeout
         self.statement_timeout = statement_timeout
         self._checking: asyncio.Task[None] | None = None
@@ -111,7 +116,10 @@ class PostgresStore(StateStore):
             timeout=pool_timeout,
             open=False,
             reconnect_timeout=0,  # keep trying for ever: the database may come back
+            configure=self._configure if claim is not None else None,
             kwargs={
+                # the claim's name: a host that takes the claim over ends these sessions
+                **({"application_name": claim.application_name} if claim else {}),
                 "autocommit": True,
                 "connect_timeout": max(1, int(pool_timeout)),
                 "options": f"-c statement_timeout={int(statement_timeout * 1000)}",
@@ -128,7 +136,13 @@ class PostgresStore(StateStore):
     async def close(self) -> None:
         await self._pool.close()
 
+    async def _configure(self, conn: psycopg.AsyncConnection) -> None:
+        assert self.claim is not None
+        await self.claim.verify(conn)
+
     def _guard(self) -> _Guard:
+        if self.claim is not None and not self.claim.held:
+            raise StoreUnavailable(f"PostgreSQL: {self.claim.reason}")
         return _Guard(self)
 
     async def get(self, key: str) -> bytes | None:

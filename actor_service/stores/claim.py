@@ -1,0 +1,417 @@
+"""One writer per database: the claim a host takes on its state store before it serves.
+
+Why: the embedded runtime caches every active queue's state in its own process. Two
+embedded hosts on one database each trust their own cache, so an item pushed through one
+and popped through both is delivered twice. Dapr mode avoids that with placement (one
+activation per actor across hosts), so Dapr-mode hosts may share a database with each
+other, but never with an embedded host.
+
+The claim has two modes, like a read-write lock:
+
+* ``exclusive`` (an embedded host): no other host of any mode may hold the database;
+* ``shared`` (a Dapr-mode host): any number of Dapr-mode hosts, no embedded host.
+
+PostgreSQL: a session advisory lock on a connection kept for that purpose, plus a small
+``pushpop_hosts`` table saying who holds it (host name, pid, since), for the refusal
+message. If that connection drops (PostgreSQL restarted, the session was killed) the
+claim is *lost*: :attr:`Claim.held` turns false at once, the store refuses work with 503
+``STORE_UNAVAILABLE`` (checked by reading an attribute, never by a query per call), and
+a background thread takes the lock again as soon as it can. A counter of claims in
+``pushpop_claim_epoch`` tells whether another host held the database meanwhile: then
+this host's cached state may be stale, so it stays *fenced* for good and says so. A host
+that takes the claim also ends the database sessions left over from embedded hosts that
+lost it, so a host that has not yet noticed its loss cannot commit afterwards, and every
+pooled connection proves at connect time that its host holds the claim
+(:meth:`PostgresClaim.verify`).
+
+SQLite: ``flock`` on ``{database}.claim`` beside the file (``LOCK_EX`` or ``LOCK_SH``),
+whose text names the holders. SQLite's own locking is not enough: it serialises
+transactions, not caches, and a second host would happily interleave its own.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import fcntl
+import logging
+import os
+import select
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+log = logging.getLogger("pushpop.claim")
+
+Mode = Literal["exclusive", "shared"]
+ROLE = {"exclusive": "embedded", "shared": "dapr"}
+
+# pg_try_advisory_lock(int4, int4): "push" as an int, and the lock's number in it
+LOCK_KEY = (0x70757368, 1)
+HINT = "one embedded host per database; run several hosts in Dapr mode (--runtime dapr)"
+
+
+class ClaimRefused(Exception):
+    """Another host holds the database in a conflicting mode; the message names it."""
+
+
+def describe_holder(host: str, pid: int, since: datetime | str, role: str) -> str:
+    when = since.isoformat(timespec="seconds") if isinstance(since, datetime) else since
+    return f"{role} host {host} pid {pid} since {when}"
+
+
+class Claim(abc.ABC):
+    """A host's claim on its database; :attr:`held` is what the stores check."""
+
+    def __init__(self, mode: Mode) -> None:
+        self.mode: Mode = mode
+        self.role = ROLE[mode]
+        self.holder_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held = False
+        self.fenced = False
+        self.reason = "the database claim is not held yet"
+
+    @abc.abstractmethod
+    def acquire(self) -> None:
+        """Take the claim now or raise :class:`ClaimRefused` naming who holds it."""
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Give the claim up (on shutdown)."""
+
+    def describe(self) -> str:
+        return f"{self.mode} claim ({self.role})"
+
+
+# ---------------------------------------------------------------------- PostgreSQL
+SCHEMA = [
+    "SELECT pg_advisory_xact_lock(4712)",
+    """CREATE TABLE IF NOT EXISTS pushpop_hosts (
+        holder text PRIMARY KEY, mode text NOT NULL, host text NOT NULL, pid int NOT NULL,
+        since timestamptz NOT NULL DEFAULT now(), backend_pid int NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS pushpop_claim_epoch (
+        id int PRIMARY KEY CHECK (id = 1), claims bigint NOT NULL,
+        exclusive_claims bigint NOT NULL, last_holder text)""",
+    "INSERT INTO pushpop_claim_epoch VALUES (1, 0, 0, NULL) ON CONFLICT (id) DO NOTHING",
+]
+
+HOLDS = (
+    "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid::bigint = %s "
+    "AND l.objid::bigint = %s AND l.objsubid = 2 AND l.granted AND l.database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+LIVE_HOLDERS = (
+    f"SELECT h.host, h.pid, h.since, h.mode FROM pushpop_hosts h WHERE h.backend_pid IN "
+    f"({HOLDS}) ORDER BY h.since"
+)
+VERIFY = f"SELECT EXISTS ({HOLDS} AND l.pid = %s)"
+
+
+class PostgresClaim(Claim):
+    """The advisory-lock claim, its watcher and its re-claim loop (see the module doc)."""
+
+    def __init__(self, url: str, mode: Mode, *, check_interval: float = 1.0) -> None:
+        super().__init__(mode)
+        self.url = url
+        self.check_interval = check_interval
+        self.application_name = f"pushpop-{self.role}:{self.holder_id}"[:63]
+        self.backend_pid: int | None = None
+        self._conn = None  # psycopg.Connection, owned by the watcher thread once started
+        self._epoch: tuple[int, int] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -------------------------------------------------------------- taking the lock
+    def _connect(self):
+        import psycopg
+
+        return psycopg.connect(
+            self.url,
+            autocommit=True,
+            connect_timeout=3,
+            application_name=self.application_name,
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+        )
+
+    def _try_lock(self, conn) -> bool:
+        fn = "pg_try_advisory_lock" if self.mode == "exclusive" else "pg_try_advisory_lock_shared"
+        return bool(conn.execute(f"SELECT {fn}(%s::int, %s::int)", LOCK_KEY).fetchone()[0])
+
+    def _holders(self, conn) -> str:
+        rows = conn.execute(LIVE_HOLDERS, LOCK_KEY).fetchall()
+        if not rows:
+            last = conn.execute("SELECT last_holder FROM pushpop_claim_epoch").fetchone()
+            return f"another host (the last to claim it: {last[0]})" if last and last[0] else (
+                "another host (it left no record)"
+            )  # fmt: skip
+        return "; ".join(describe_holder(h, p, s, ROLE.get(m, m)) for h, p, s, m in rows)
+
+    def _epochs(self, conn) -> tuple[int, int]:
+        row = conn.execute(
+            "SELECT claims, exclusive_claims FROM pushpop_claim_epoch WHERE id = 1"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def _record(self, conn, *, bump: bool) -> None:
+        """Who holds the claim (for refusals), and the epoch it was taken in."""
+        with conn.transaction():
+            conn.execute(f"DELETE FROM pushpop_hosts WHERE backend_pid NOT IN ({HOLDS})", LOCK_KEY)
+            conn.execute(
+                "INSERT INTO pushpop_hosts (holder, mode, host, pid, backend_pid) "
+                "VALUES (%s, %s, %s, %s, pg_backend_pid()) ON CONFLICT (holder) DO UPDATE "
+                "SET backend_pid = excluded.backend_pid",
+                (self.holder_id, self.mode, socket.gethostname(), os.getpid()),
+            )
+            if bump:
+                conn.execute(
+                    "UPDATE pushpop_claim_epoch SET claims = claims + 1, exclusive_claims = "
+                    "exclusive_claims + %s, last_holder = %s WHERE id = 1",
+                    (
+                        1 if self.mode == "exclusive" else 0,
+                        describe_holder(
+                            socket.gethostname(), os.getpid(), datetime.now(UTC), self.role
+                        ),
+                    ),
+                )
+        self._epoch = self._epochs(conn)
+        self.backend_pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+        # sessions of embedded hosts that lost the claim may still be open (a pool that has
+        # not noticed): end them, so nothing they had in flight commits from now on
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND application_name LIKE 'pushpop-embedded:%%' "
+            "AND application_name <> %s",
+            (self.application_name,),
+        )
+
+    def acquire(self) -> None:
+        import psycopg
+
+        try:
+            conn = self._connect()
+        except psycopg.OperationalError as exc:
+            raise ClaimRefused(f"cannot reach PostgreSQL to claim the database: {exc}") from exc
+        try:
+            with conn.transaction():
+                for statement in SCHEMA:
+                    conn.execute(statement)
+            if not self._try_lock(conn):
+                holders = self._holders(conn)
+                raise ClaimRefused(
+                    f"the database is held by {holders}; this {self.role} host cannot share "
+                    f"it ({HINT})"
+                )
+            self._record(conn, bump=True)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        self.held = True
+        self.reason = ""
+        self._thread = threading.Thread(
+            target=self._watch, name="pushpop-claim-watcher", daemon=True
+        )
+        self._thread.start()
+
+    # -------------------------------------------------------------- keeping it
+    def _watch(self) -> None:
+        """Notice a dropped claim connection at once, then take the claim back or fence."""
+        while not self._stop.is_set():
+            conn = self._conn
+            try:
+                # a FIN from a restarting server makes the socket readable at once
+                select.select([conn.fileno()], [], [], self.check_interval)
+                if self._stop.is_set():
+                    return
+                conn.execute("SELECT 1")
+                continue
+            except Exception as exc:  # the connection is gone: so is the lock
+                if self._stop.is_set():
+                    return
+                name = exc.__class__.__name__
+                self._lose(f"the connection holding the database claim dropped ({name})")
+            with contextlib.suppress(Exception):
+                conn.close()
+            if not self._reclaim():
+                return
+
+    def _lose(self, why: str) -> None:
+        self.held = False
+        self.reason = f"{why}; not writing until this {self.role} host holds it again"
+        log.warning("database claim lost: %s", self.reason)
+
+    def _fence(self, why: str) -> None:
+        self.held = False
+        self.fenced = True
+        self.reason = (
+            f"fenced: {why}, so this host's cached queue state may be stale; it will not "
+            f"write again: restart it ({HINT})"
+        )
+        log.error("database claim: %s", self.reason)
+
+    def _reclaim(self) -> bool:
+        """Retry until the claim is back (True) or another host had it (False, fenced)."""
+        delay = 0.2
+        while not self._stop.wait(delay):
+            delay = min(2.0, delay * 2)
+            try:
+                conn = self._connect()
+            except Exception:
+                continue
+            try:
+                epochs = self._epochs(conn)
+                mine = self._epoch or (0, 0)
+                other_claimed = epochs[0] != mine[0] if self.mode == "exclusive" else (
+                    epochs[1] != mine[1]
+                )  # fmt: skip
+                if other_claimed:
+                    holders = self._holders(conn)
+                    self._fence(f"another host claimed this database meanwhile ({holders})")
+                    conn.close()
+                    return False
+                if not self._try_lock(conn):
+                    conn.close()
+                    continue  # someone holds it right now: the epoch tells on the next turn
+                self._record(conn, bump=False)
+            except Exception as exc:
+                log.info("re-claiming the database: %s", exc)
+                with contextlib.suppress(Exception):
+                    conn.close()
+                continue
+            self._conn = conn
+            self.held = True
+            self.reason = ""
+            log.warning("database claim regained (%s host %s)", self.role, self.holder_id)
+            return True
+        return False
+
+    async def verify(self, conn) -> None:
+        """Refuse a new pool connection unless this host's claim session holds the lock:
+        a pool must not reconnect past a lost claim (the pool's ``configure`` hook).
+
+        Raises a psycopg error, which the pool treats as a failed connection attempt and
+        retries with back-off; anything else would cost the pool a slot for good.
+        """
+        import psycopg
+
+        held = self.held and self.backend_pid is not None
+        if held:
+            cur = await conn.execute(VERIFY, (*LOCK_KEY, self.backend_pid))
+            row = await cur.fetchone()
+            held = bool(row and row[0])
+        if not held:
+            await conn.close()
+            raise psycopg.OperationalError(
+                f"not connecting: this host does not hold the database claim ({self.reason})"
+            )
+
+    def release(self) -> None:
+        self._stop.set()
+        conn = self._conn
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.execute("DELETE FROM pushpop_hosts WHERE holder = %s", (self.holder_id,))
+            with contextlib.suppress(Exception):
+                conn.close()  # ends the session, and with it the advisory lock
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self.check_interval + 1)
+        self.held = False
+
+    def describe(self) -> str:
+        return f"{super().describe()} on PostgreSQL, advisory lock {LOCK_KEY}"
+
+
+# ---------------------------------------------------------------------- SQLite
+class SqliteClaim(Claim):
+    """``flock`` on ``{database}.claim``: released by the kernel when the process ends."""
+
+    def __init__(self, db_path: str | Path, mode: Mode) -> None:
+        super().__init__(mode)
+        self.path = Path(str(Path(db_path).resolve()) + ".claim")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        op = fcntl.LOCK_EX if self.mode == "exclusive" else fcntl.LOCK_SH
+        try:
+            fcntl.flock(fd, op | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holders = self._read_holders(fd)
+            os.close(fd)
+            raise ClaimRefused(
+                f"the database is held by {holders}; this {self.role} host cannot share it "
+                f"({HINT})"
+            ) from None
+        line = describe_holder(
+            socket.gethostname(), os.getpid(), datetime.now(UTC), self.role
+        )
+        if self.mode == "exclusive":
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (line + "\n").encode(), 0)
+        else:  # shared holders each add their line; stale ones go with the next exclusive
+            os.lseek(fd, 0, os.SEEK_END)
+            os.write(fd, (line + "\n").encode())
+        self._fd = fd
+        self.held = True
+        self.reason = ""
+
+    @staticmethod
+    def _read_holders(fd: int) -> str:
+        text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        return "; ".join(lines[-4:]) if lines else "another host (it left no record)"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+        self.held = False
+
+    def describe(self) -> str:
+        return f"{super().describe()} on {self.path}"
+
+
+def claim_for(
+    store: str, mode: Mode, *, database_url: str | None = None, sqlite_path: str | None = None
+) -> Claim | None:
+    """The claim a host must take for ``store`` (None for the in-memory store)."""
+    if store == "postgres" and database_url:
+        return PostgresClaim(database_url, mode)
+    if store == "sqlite":
+        return SqliteClaim(sqlite_path or "pushpop.sqlite3", mode)
+    return None
+
+
+def acquire_or_exit(claim: Claim | None) -> None:
+    """Take the claim before serving; refusal is one line on stderr and exit status 3."""
+    if claim is None:
+        return
+    started = time.monotonic()
+    try:
+        claim.acquire()
+    except ClaimRefused as exc:
+        import sys
+
+        print(f"pushpop: refusing to start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(3) from None
+    took = 1000 * (time.monotonic() - started)
+    log.info("database claimed: %s in %.0f ms", claim.describe(), took)
+
+
+__all__ = [
+    "Claim",
+    "ClaimRefused",
+    "PostgresClaim",
+    "SqliteClaim",
+    "acquire_or_exit",
+    "claim_for",
+]
