@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,7 +27,9 @@ from actor_service.actor import QueueActor
 from actor_service.errors import InvalidRequest, PushpopError
 from actor_service.queue_state import Limits
 from api.auth import KeyRing, presented_key
+from api.http_server import DROPPED
 from api.invoker import ActorInvoker, EmbeddedInvoker
+from api.log_limits import client_trouble
 from api.metrics import Metrics
 from api.routes import Json, router
 from api.settings import Settings
@@ -103,8 +106,14 @@ class ObserveMiddleware:
             )
 
 
+# 429s say when to try again too (their errors cross the actor boundary as plain data,
+# which carries no Retry-After): a lock or some depth frees up within seconds
+RETRY_AFTER_429 = 1
+
+
 def error_response(err: PushpopError) -> Json:
-    headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
+    retry_after = err.retry_after or (RETRY_AFTER_429 if err.status == 429 else None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
     return Json(
         {"error": {"code": err.code, "message": err.message}},
         status_code=err.status,
@@ -190,6 +199,16 @@ def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = 
             },
             status_code=400,
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # nobody to answer: one rate-limited line instead of two tracebacks
+        if DROPPED not in request.scope:  # the read deadline logged it already
+            client_trouble.info(
+                "disconnect", "client disconnected before sending its whole request (%s %s)",
+                request.method, request.url.path,
+            )  # fmt: skip
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Json:

@@ -78,15 +78,9 @@ def serve(
         serve_with_sidecar(settings, log_level)
         return
     from api.app import create_app
+    from api.http_server import uvicorn_config
 
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    uvicorn.Server(uvicorn_config(create_app(settings), settings, log_level)).run()
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from actor_service.dapr_processes import (
 )
 from actor_service.stores.base import redact
 from api.dapr_invoker import MAX_MESSAGE_BYTES
+from api.http_server import uvicorn_config
 from api.settings import Settings
 
 log = logging.getLogger("pushpop.dapr")
@@ -251,14 +252,7 @@ class Launcher:
 
         app = create_dapr_app(self.settings)
         self.app = app
-        config = uvicorn.Config(
-            app,
-            host=self.settings.host,
-            port=self.settings.port,
-            log_level=self.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+        config = uvicorn_config(app, self.settings, self.log_level)
         server = _Server(config, self)
         try:
             for proc in (self.placement, self.scheduler):
@@ -396,14 +390,7 @@ def serve_external(settings: Settings, log_level: str) -> None:
         "in the sidecar's actor state store",
         settings.dapr_http_port, settings.host, settings.port,
     )  # fmt: skip
-    uvicorn.run(
-        create_dapr_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    uvicorn.Server(uvicorn_config(create_dapr_app(settings), settings, log_level)).run()
 
 
 def serve_with_sidecar(settings: Settings, log_level: str) -> None:

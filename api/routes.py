@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from actor_service.actor_ids import actor_id_for
-from actor_service.errors import BodyTooLarge, StoreUnavailable
+from actor_service.errors import BodyTooLarge, StoreUnavailable, UnsupportedMediaType
 from actor_service.serializer import dumps
 from api import schemas as s
 from api import validation as v
@@ -27,6 +27,11 @@ class Json(JSONResponse):
 
 async def read_body(request: Request) -> bytes:
     """Read the body, refusing it as soon as it passes the limit (never buffered whole)."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding!r} is not supported; send the body uncompressed"
+        )
     limit = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:

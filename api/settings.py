@@ -32,6 +32,13 @@ class Settings:
     # deadlines and pool
     request_timeout: float = 10.0
     pool_size: int = 16
+    # hostile clients: a request's head and body must arrive within read_timeout
+    # (capped by request_timeout); more open connections than this get 503
+    read_timeout: float = 5.0
+    max_connections: int = 1000
+    # SQLite: space kept free next to the database, released when the disk fills so
+    # that purge and acknowledge can still commit (0 = none)
+    disk_reserve_bytes: int = 8 * 1024 * 1024
     # Dapr mode: where the sidecar listens, and the tokens between app and sidecar
     dapr_http_port: int = 3500
     dapr_api_token: str | None = None

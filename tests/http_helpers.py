@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 import httpx
@@ -71,3 +73,36 @@ def drain(c: httpx.Client, q: str) -> list[dict]:
         if not got:
             return out
         out.extend(got)
+
+
+def raw_request(port: int, request: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
+    """Send bytes as they are; return (status, body) of the first response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        return read_response(s, timeout)
+
+
+def read_response(s: socket.socket, timeout: float) -> tuple[int, bytes]:
+    s.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        data += chunk
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            length = [
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ]
+            if length and len(body) >= length[0]:
+                break
+    assert data.startswith(b"HTTP/1.1 "), f"no HTTP response, got {data[:200]!r}"
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body

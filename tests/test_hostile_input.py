@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx
 import psutil
 import pytest
-from http_helpers import ok
+from http_helpers import ok, raw_request, read_response
 
 from api.settings import Settings
 from api.testing import ServerProcess
@@ -79,39 +79,6 @@ def peek(c: httpx.Client, q: str) -> list[tuple[str, str, int]]:
 def snapshot(c: httpx.Client, q: str) -> tuple[dict, list]:
     s = ok(c.get(f"/queue/{q}"))
     return {k: s[k] for k in ("depth", "by_priority", "in_flight", "locks")}, peek(c, q)
-
-
-def raw_request(port: int, request: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
-    """Send bytes as they are; return (status, body) of the first response."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(request)
-        return read_response(s, timeout)
-
-
-def read_response(s: socket.socket, timeout: float) -> tuple[int, bytes]:
-    s.settimeout(timeout)
-    data = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            chunk = s.recv(65536)
-        except (TimeoutError, ConnectionResetError):
-            break
-        if not chunk:
-            break
-        data += chunk
-        head, sep, body = data.partition(b"\r\n\r\n")
-        if sep:
-            length = [
-                int(line.split(b":", 1)[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            ]
-            if length and len(body) >= length[0]:
-                break
-    assert data.startswith(b"HTTP/1.1 "), f"no HTTP response, got {data[:200]!r}"
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), body
 
 
 class PeakRss:

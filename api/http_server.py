@@ -1,0 +1,238 @@
+"""The uvicorn server of both runtimes, and the HTTP protocol that guards it.
+
+uvicorn has no deadline for reading a request: a client that sends ``Content-Length:
+10485760`` and ten bytes, or one header byte a second (slowloris), holds its
+connection for ever. It also answers its own errors (parser errors, a timed-out
+shutdown) in plain text. :class:`GuardedHttpProtocol` adds, per connection:
+
+* a **read deadline**: the request head and body must arrive within
+  ``Settings.read_timeout`` (capped by ``request_timeout``) of its first byte, else
+  ``408 REQUEST_TIMEOUT`` and the connection is closed;
+* a **connection cap**: beyond ``Settings.max_connections`` open connections a request
+  is answered ``503 TOO_MANY_CONNECTIONS`` (with ``Retry-After``) and its connection closed;
+* **JSON for every error it produces itself** (``400 BAD_REQUEST`` for what the parser
+  refuses), in the contract's ``{"error": {"code", "message"}}`` shape;
+* on graceful shutdown, requests still uploading are answered ``503 SHUTTING_DOWN`` at
+  once instead of holding the shutdown until uvicorn's timeout cancels them.
+
+:func:`uvicorn_config` is the one place both ``pushpop serve`` and the Dapr launcher
+build their uvicorn configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from actor_service.serializer import dumps
+from api.log_limits import client_trouble
+from api.settings import Settings
+
+GRACEFUL_SHUTDOWN_SECONDS = 10
+# request line + headers; httptools itself accepts hundreds of KB of headers
+MAX_HEAD_BYTES = 64 * 1024
+# a scope key the protocol sets when it ends a request itself, so that the app's
+# disconnect handler does not log the same event a second time
+DROPPED = "pushpop.dropped"
+
+
+def error_bytes(
+    status: int,
+    code: str,
+    message: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> bytes:
+    """A complete ``Connection: close`` HTTP/1.1 response with the contract's error body."""
+    body = dumps({"error": {"code": code, "message": message}})
+    lines = [STATUS_LINE[status]]
+    for name, value in [
+        *headers,
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]:
+        lines += [name, b": ", value, b"\r\n"]
+    return b"".join([*lines, b"\r\n", body])
+
+
+async def _too_many_connections(scope: Scope, receive: Receive, send: Send) -> None:
+    body = dumps(
+        {"error": {"code": "TOO_MANY_CONNECTIONS",
+                   "message": "too many open connections to this server; retry shortly"}}
+    )  # fmt: skip
+    await send({
+        "type": "http.response.start", "status": 503,
+        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
+                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a read deadline, a connection cap and JSON errors.
+
+    Subclassed per server by :func:`uvicorn_config` (uvicorn constructs the protocol
+    itself, so the limits travel as class attributes).
+    """
+
+    read_timeout: float = 5.0
+    max_connections: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._reading = False  # between a request's first byte and its last
+        self._head_bytes = 0  # request line and headers so far
+        self._refusal: tuple[int, str, str] | None = None
+
+    # ------------------------------------------------------------ connection
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # a connection that never sends a byte is bounded by the same deadline
+        self._arm()
+        if self.max_connections and len(self.connections) > self.max_connections:
+            client_trouble.log(
+                30, "cap", "more than %d open connections: answering 503", self.max_connections
+            )
+            self.app = _too_many_connections  # this connection only
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    # ------------------------------------------------------------ deadline
+    def _arm(self) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self.read_timeout, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading = True
+        self._head_bytes = 0
+        self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url), 414, "URI_TOO_LONG", "the request line")
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # + 4: the ": " and CRLF around each header, as the client sent it
+        self._count_head(len(name) + len(value) + 4, 431, "HEADERS_TOO_LARGE", "the head")
+        super().on_header(name, value)
+
+    def _count_head(self, n: int, status: int, code: str, what: str) -> None:
+        self._head_bytes += n
+        if self._head_bytes > MAX_HEAD_BYTES:
+            # raising inside a parser callback aborts the parse: send_400_response answers
+            self._refusal = (status, code, f"{what} exceeds {MAX_HEAD_BYTES} bytes")
+            raise ValueError(code)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._reading = False
+        self._disarm()
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if not self._reading:  # opened and never used: nothing to answer
+            self.transport.close()
+            return
+        client_trouble.info(
+            "deadline", "dropped a client that did not send its request within %gs (%s)",
+            self.read_timeout, _peer(self.client),
+        )  # fmt: skip
+        self._drop(
+            408, "REQUEST_TIMEOUT",
+            f"the request was not received within {self.read_timeout:g}s",
+        )  # fmt: skip
+
+    def _drop(self, status: int, code: str, message: str, retry_after: bool = False) -> None:
+        """Answer the request being read (unless the app already answers) and close."""
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:
+            self.scope[DROPPED] = code  # type: ignore[typeddict-unknown-key]
+        if cycle is None or cycle.scope is not self.scope or not cycle.response_started:
+            headers = [*self.server_state.default_headers]
+            if retry_after:
+                headers.append((b"retry-after", b"1"))
+            self.transport.write(error_bytes(status, code, message, headers))
+            if cycle is not None:
+                # the app may still be waiting for the body: it now sees a disconnect,
+                # and anything it sends is discarded instead of written after our answer
+                cycle.response_started = cycle.disconnected = True
+                cycle.message_event.set()
+        self._reading = False
+        self.transport.close()
+
+    # ------------------------------------------------------------ errors, shutdown
+    def send_400_response(self, msg: str) -> None:
+        status, code, message = self._refusal or (
+            400,
+            "BAD_REQUEST",
+            "the request is not valid HTTP/1.1 (e.g. a request line too long)",
+        )
+        client_trouble.info(
+            code, "refused a request from %s: %s %s", _peer(self.client), status, code
+        )
+        self.transport.write(
+            error_bytes(status, code, message, list(self.server_state.default_headers))
+        )
+        self.transport.close()
+
+    def shutdown(self) -> None:
+        if self._reading and not self.transport.is_closing():
+            # still uploading: it would hold the shutdown until uvicorn cancels it (500)
+            self._disarm()
+            self._drop(503, "SHUTTING_DOWN", "the server is shutting down; retry", True)
+            return
+        super().shutdown()
+
+
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "unknown peer"
+
+
+def protocol_for(settings: Settings) -> type[GuardedHttpProtocol]:
+    """The protocol class carrying this server's limits (uvicorn instantiates it)."""
+    return type(
+        "PushpopHttpProtocol",
+        (GuardedHttpProtocol,),
+        {
+            "read_timeout": min(settings.read_timeout, settings.request_timeout),
+            "max_connections": settings.max_connections,
+        },
+    )
+
+
+class _ParserWarning(logging.Filter):
+    """uvicorn warns once per unparsable request; our protocol logs it rate-limited."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Invalid HTTP request received."
+
+
+def uvicorn_config(app: Any, settings: Settings, log_level: str) -> uvicorn.Config:
+    """The uvicorn configuration of ``pushpop serve``, in both runtimes."""
+    logging.getLogger("uvicorn.error").addFilter(_ParserWarning())
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+        http=protocol_for(settings),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
