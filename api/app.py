@@ -62,6 +62,8 @@ def build_invoker(settings: Settings) -> ActorInvoker:
             "pool_timeout": min(5.0, settings.request_timeout),
             "statement_timeout": min(5.0, settings.request_timeout),
         }
+    elif settings.store == "sqlite":
+        options = {"reserve_bytes": settings.disk_reserve_bytes}
     store = open_store(
         settings.store,
         database_url=settings.database_url,

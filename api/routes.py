@@ -9,7 +9,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from actor_service.actor_ids import actor_id_for
-from actor_service.errors import BodyTooLarge, StoreUnavailable, UnsupportedMediaType
+from actor_service.errors import (
+    BodyTooLarge,
+    StorageFull,
+    StoreUnavailable,
+    UnsupportedMediaType,
+)
 from actor_service.serializer import dumps
 from api import schemas as s
 from api import validation as v
@@ -184,8 +189,11 @@ async def health() -> Json:
 async def ready(request: Request) -> Json:
     try:
         await request.app.state.invoker.ready()
+    except StorageFull as exc:  # not ready, and why: 503 is what readiness probes expect
+        raise StoreUnavailable(f"not ready: {exc.message}", retry_after=30) from exc
     except StoreUnavailable:
         raise
     except Exception as exc:
         raise StoreUnavailable(f"state store not reachable: {exc.__class__.__name__}") from exc
-    return Json({"status": "ready"})
+    cfg = request.app.state.settings  # what pushpop-bench --host reports it measured
+    return Json({"status": "ready", "store": cfg.store, "runtime": cfg.runtime})

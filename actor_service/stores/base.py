@@ -111,7 +111,7 @@ def open_store(
     if kind == "sqlite":
         from actor_service.stores.sqlite import SqliteStore
 
-        return SqliteStore(sqlite_path or "pushpop.sqlite3")
+        return SqliteStore(sqlite_path or "pushpop.sqlite3", **options)  # type: ignore[arg-type]
     if kind == "memory":
         from actor_service.stores.memory import MemoryStore
 

@@ -28,7 +28,7 @@ import json
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from actor_service.errors import StoreUnavailable
+from actor_service.errors import StorageFull, StoreUnavailable
 from actor_service.stores.base import (
     StateStore,
     Transaction,
@@ -37,6 +37,7 @@ from actor_service.stores.base import (
     time_left,
 )
 from actor_service.stores.claim import PostgresClaim
+from actor_service.stores.disk_full import DiskFullEpisode
 
 TABLE = "state"
 
@@ -103,6 +104,7 @@ class PostgresStore(StateStore):
         claim: PostgresClaim | None = None,
     ) -> None:
         self.url = url
+        self.disk = DiskFullEpisode(f"postgres {redact(url)}")
         # The host's claim on this database (see stores/claim.py): checked as an attribute
         # on every call and proved by every new pooled connection, never queried per call.
         self.claim = claim
@@ -140,10 +142,10 @@ class PostgresStore(StateStore):
         assert self.claim is not None
         await self.claim.verify(conn)
 
-    def _guard(self) -> _Guard:
+    def _guard(self, writes: bool = False) -> _Guard:
         if self.claim is not None and not self.claim.held:
             raise StoreUnavailable(f"PostgreSQL: {self.claim.reason}")
-        return _Guard(self)
+        return _Guard(self, writes)
 
     async def get(self, key: str) -> bytes | None:
         async with self._guard(), self._pool.connection(time_left(self.pool_timeout)) as conn:
@@ -168,7 +170,12 @@ class PostgresStore(StateStore):
             params.extend(_row(key, value))
         sql = write_statement(len(upserts), bool(tx.deletes))
         prepare = len(upserts) <= PREPARED_MAX_ROWS
-        async with self._guard(), self._pool.connection(time_left(self.pool_timeout)) as conn:
+        async with (
+            # only a write that adds data ends a disk-full episode: a delete, or an
+            # update that fits its page, succeeds while pushes still cannot
+            self._guard(writes=bool(upserts) and not tx.deletes),
+            self._pool.connection(time_left(self.pool_timeout)) as conn,
+        ):
             left = time_left(self.statement_timeout)
             if left >= self.statement_timeout:
                 await conn.execute(sql, params, prepare=prepare)
@@ -182,6 +189,18 @@ class PostgresStore(StateStore):
     async def ping(self) -> None:
         async with self._guard(), self._pool.connection() as conn:
             await conn.execute("SELECT 1")
+        if self.disk.active and not (self.disk.probe_due() and await self._space_probe()):
+            raise self.disk.error()
+
+    async def _space_probe(self) -> bool:
+        """Can a row be written again? (Pushes are always tried; this is for /ready.)"""
+        try:
+            async with self._guard(writes=True), self._pool.connection() as conn:
+                await conn.execute(write_statement(1, False), _row(PROBE_KEY, PROBE_VALUE))
+                await conn.execute(DELETE, ([PROBE_KEY],))
+        except StorageFull:
+            return False
+        return True
 
     def describe(self) -> str:
         return f"postgres {redact(self.url)} (table {TABLE})"
@@ -194,18 +213,30 @@ class PostgresStore(StateStore):
         return dict(self._pool.get_stats())
 
 
-class _Guard:
-    """Turns every way the database can fail into a 503-mapped StoreUnavailable."""
+PROBE_KEY = "pushpop||disk-probe"
+PROBE_VALUE = b'"' + b"0" * 1024 + b'"'
 
-    def __init__(self, store: PostgresStore) -> None:
+
+class _Guard:
+    """Turns every way the database can fail into a 503-mapped StoreUnavailable, or a
+    507 StorageFull (SQLSTATE 53100, disk full) that a successful write ends."""
+
+    def __init__(self, store: PostgresStore, writes: bool = False) -> None:
         self.store = store
+        self.writes = writes
 
     async def __aenter__(self) -> None:
         return None
 
     async def __aexit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
         if exc is None:
+            if self.writes:
+                self.store.disk.leave()
             return False
+        if isinstance(exc, psycopg.errors.DiskFull):
+            raise self.store.disk.enter(
+                "SQLSTATE 53100, no space left for the database", exc.diag.message_primary or ""
+            ) from exc
         if isinstance(exc, PoolTimeout):
             raise StoreUnavailable(
                 f"no PostgreSQL connection within {self.store.pool_timeout:g}s "

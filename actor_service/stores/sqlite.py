@@ -5,12 +5,21 @@ The table mirrors Dapr's ``state.sqlite`` component (``state`` with ``key``,
 blocking, so every statement runs on one dedicated thread: that also serialises
 writers, which SQLite needs anyway, without ``database is locked`` retries.
 ``synchronous=FULL`` with WAL: a 2xx means the transaction reached the disk.
+
+A full disk: SQLite cannot even delete then (the WAL must grow), so a *reserve* file
+of ``reserve_bytes`` (more than the WAL's ~4 MB between checkpoints) is kept beside
+the database and released on the first ``SQLITE_FULL``; during the episode
+(:mod:`~actor_service.stores.disk_full`) only transactions that delete rows (purge,
+acknowledge, pop) are tried, the rest answer 507 at once. The episode ends when a
+probe can take the reserve back and still finds room for as much again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import os
 import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +28,7 @@ from typing import Any
 
 from actor_service.errors import StoreUnavailable
 from actor_service.stores.base import StateStore, Transaction, needs_binary
+from actor_service.stores.disk_full import DiskFullEpisode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -42,8 +52,11 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, is_binary = excluded.is_
 class SqliteStore(StateStore):
     name = "sqlite"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, reserve_bytes: int = 0) -> None:
         self.path = Path(path).resolve()
+        self.reserve_bytes = reserve_bytes
+        self.reserve_path = self.path.with_name(self.path.name + ".reserve")
+        self.disk = DiskFullEpisode(f"sqlite {self.path}")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pushpop-sqlite")
         self._conn: sqlite3.Connection | None = None
 
@@ -52,6 +65,10 @@ class SqliteStore(StateStore):
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
         except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:  # type: ignore[attr-defined]
+                with contextlib.suppress(FileNotFoundError):
+                    self.reserve_path.unlink()  # room for the writes that free space
+                raise self.disk.enter(str(exc)) from exc
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
     def _open_sync(self) -> None:
@@ -64,6 +81,8 @@ class SqliteStore(StateStore):
 
     async def open(self) -> None:
         await self._run(self._open_sync)
+        if not await self._run(self._reserve_sync):
+            self.disk.enter(f"no room for the {self.reserve_bytes}-byte reserve at start")
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -97,17 +116,97 @@ class SqliteStore(StateStore):
                 conn.executemany("DELETE FROM state WHERE key = ?", [(k,) for k in tx.deletes])
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite may have rolled back already (SQLITE_FULL does): a second ROLLBACK
+            # would fail and replace the real error with "no transaction is active"
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
     async def transact(self, tx: Transaction) -> None:
-        if tx:
+        if not tx:
+            return
+        if not self.disk.active:
             await self._run(self._transact_sync, tx)
+            return
+        if not tx.deletes and not await self._recovered():
+            raise self.disk.error()  # only what frees space is tried while the disk is full
+        await self._run(self._free_space_sync, tx)
+        await self._recovered()
 
     async def ping(self) -> None:
         if self._conn is None:
             raise StoreUnavailable("sqlite store is not open")
         await self._run(self._conn.execute, "SELECT 1")
+        if self.disk.active and not await self._recovered():
+            raise self.disk.error()
+        if self.reserve_bytes and not self.reserve_path.exists():
+            await self._run(self._reserve_sync)  # given back after an episode, if it fits
+
+    def _free_space_sync(self, tx: Transaction) -> None:
+        """A deleting transaction on a full disk.
+
+        First the WAL is checkpointed into the database (which grows into the released
+        reserve) and restarted, so the delete reuses the WAL file instead of growing it.
+        Then secure_delete is relaxed for it: Debian builds SQLite with secure_delete on,
+        which zeroes every freed page *through the WAL*, so a purge would need as much
+        free space as it deletes; FAST only zeroes what costs no extra page writes.
+        """
+        assert self._conn is not None
+        self._checkpoint_sync()
+        before = self._conn.execute("PRAGMA secure_delete").fetchone()[0]
+        self._conn.execute("PRAGMA secure_delete=FAST")
+        try:
+            self._transact_sync(tx)
+        finally:
+            self._conn.execute(f"PRAGMA secure_delete={int(before)}")
+
+    def _checkpoint_sync(self) -> bool:
+        """Copy the whole WAL into the database; True when it completed."""
+        assert self._conn is not None
+        try:
+            busy, frames, done = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        except sqlite3.Error:
+            return False
+        return not busy and frames == done
+
+    async def _recovered(self) -> bool:
+        """Probe (at most once a second) whether the disk-full episode is over."""
+        if not self.disk.probe_due() or not await self._run(self._make_room_sync):
+            return False
+        self.disk.leave()
+        return True
+
+    def _make_room_sync(self) -> bool:
+        """Over when the WAL is checkpointed and the database's free pages plus the file
+        system's free space hold two reserves' worth (a purge frees pages inside the
+        file, which never shrinks: they count). The reserve is taken back if it fits;
+        if not, :meth:`ping` retries until an operator frees space on the volume."""
+        assert self._conn is not None
+        if not self._checkpoint_sync():
+            return False
+        page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        free_pages = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+        fs = os.statvfs(self.path.parent)
+        room = free_pages * page_size + fs.f_bavail * fs.f_frsize
+        if room < 2 * max(self.reserve_bytes, 1024 * 1024):
+            return False
+        self._reserve_sync()
+        return True
+
+    def _reserve_sync(self) -> bool:
+        if not self.reserve_bytes:
+            return True
+        try:
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, self.reserve_bytes)
+            finally:
+                os.close(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.reserve_path.unlink()
+            return False
+        return True
 
     def describe(self) -> str:
         return f"sqlite file {self.path}"
