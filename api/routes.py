@@ -64,7 +64,7 @@ async def call(request: Request, queue_id: str, method: str, payload: dict) -> d
 @router.post(
     "/queue/{queue_id}/push",
     response_model=s.PushResponse,
-    responses=s.errors(400, 401, 403, 413, 429, 503),
+    responses=s.errors(400, 401, 403, 413, 415, 429, 503, 507),
     openapi_extra=s.request_body(s.PushBulk, s.PushEntry),
     summary="Push one item or up to 1000 items (atomic, durable)",
 )
@@ -79,7 +79,7 @@ async def push(queue_id: str, request: Request) -> Json:
 @router.post(
     "/queue/{queue_id}/pop",
     response_model=s.PopResponse,
-    responses=s.errors(400, 401, 403, 429, 503),
+    responses=s.errors(400, 401, 403, 429, 503, 507),
     summary="Pop up to depth items: strict priority, FIFO within a priority",
 )
 async def pop(
@@ -115,7 +115,7 @@ async def _lock_op(request: Request, queue_id: str, method: str, extra: bool = F
 @router.post(
     "/queue/{queue_id}/acknowledge",
     response_model=s.AckResponse,
-    responses=s.errors(400, 401, 403, 404, 410, 503),
+    responses=s.errors(400, 401, 403, 404, 410, 415, 503, 507),
     openapi_extra=s.request_body(s.LockRequest),
     summary="Acknowledge a lock: its items are done",
 )
@@ -126,7 +126,7 @@ async def acknowledge(queue_id: str, request: Request) -> Json:
 @router.post(
     "/queue/{queue_id}/extend-lock",
     response_model=s.ExtendResponse,
-    responses=s.errors(400, 401, 403, 404, 410, 503),
+    responses=s.errors(400, 401, 403, 404, 410, 415, 503, 507),
     openapi_extra=s.request_body(s.ExtendRequest),
     summary="Push a lock's expiry later",
 )
@@ -137,7 +137,7 @@ async def extend_lock(queue_id: str, request: Request) -> Json:
 @router.post(
     "/queue/{queue_id}/release",
     response_model=s.ReleaseResponse,
-    responses=s.errors(400, 401, 403, 404, 410, 503),
+    responses=s.errors(400, 401, 403, 404, 410, 415, 503, 507),
     openapi_extra=s.request_body(s.LockRequest),
     summary="Give a lock's items back to the front of their priorities",
 )
@@ -148,7 +148,7 @@ async def release(queue_id: str, request: Request) -> Json:
 @router.post(
     "/queue/{queue_id}/dead-letter",
     response_model=s.DeadLetterResponse,
-    responses=s.errors(400, 401, 403, 404, 410, 503),
+    responses=s.errors(400, 401, 403, 404, 410, 415, 503, 507),
     openapi_extra=s.request_body(s.LockRequest),
     summary="Move a lock's items to the queue {queue_id}-deadletter",
 )
@@ -170,7 +170,7 @@ async def stats(queue_id: str, request: Request) -> Json:
 @router.delete(
     "/queue/{queue_id}",
     response_model=s.PurgeResponse,
-    responses=s.errors(400, 401, 403, 503),
+    responses=s.errors(400, 401, 403, 503, 507),
     summary="Purge a queue (items and locks)",
 )
 async def purge(queue_id: str, request: Request) -> Json:
