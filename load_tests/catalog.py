@@ -309,6 +309,14 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
+def load_user_class(ref: str) -> type:
+    """``"s3_mixed:MixedWorkloadUser"`` -> the class (imports Locust: call it in Locust only)."""
+    import importlib
+
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(f"load_tests.scenarios.{module}"), name)
+
+
 def resolve(selector: str, include_extra: bool = False) -> list[Variant]:
     """``S3a`` -> that variant; ``S3`` -> its group; ``all`` -> every public variant."""
     key = selector.strip()

@@ -15,18 +15,21 @@ exit code is that of ``check`` (0 pass, 1 errors, 3 threshold, 4 ledger).
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from load_tests import catalog
+from load_tests.evaluation import Baseline, evaluate, load_results
+from load_tests.scripts import analyze_results
 from load_tests.scripts import check_thresholds as checks
 
 EPILOG = (
@@ -123,7 +126,7 @@ def _execute(
 ) -> int:
     from load_tests.harness import local_harness
     from load_tests.scripts.run_all_scenarios import run_many
-    from load_tests.scripts.warmup import warmup
+    from load_tests.scripts.warmup import HostUnreachable, warmup
 
     root = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{tag}"
     t0 = time.time()
@@ -131,33 +134,29 @@ def _execute(
         harness_cm = local_harness(
             host=host, store=store, runtime=runtime, database_url=database_url, workdir=root
         )
-        harness = harness_cm.__enter__()
+        try:
+            harness = harness_cm.__enter__()
+        except (HostUnreachable, TimeoutError) as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            return checks.EXIT_ERRORS
     try:
         console.print(
             f"[bold]{title}[/bold]: {len(variants)} variant(s) against {harness.base_url} "
-            f"({harness.store}, {harness.runtime}) -> {root}"
+            f"({harness.store}, {harness.runtime}) -> {root}",
+            soft_wrap=True,
         )
         if warm:
             console.print(f"warm-up: {warmup(harness.base_url)}")
-        code, _ = run_many(
-            variants, harness, root, settings, title=title, repeat=repeat, console=console
-        )
+        evaluation, _ = run_many(
+            variants, harness, root, settings, title=title, repeat=repeat, baseline=baseline,
+            margin=margin, console=console,
+        )  # fmt: skip
     finally:
         harness_cm.__exit__(None, None, None)
-    if baseline is not None:
-        found = checks.find_summaries([root])
-        regressions = checks.compare_to_baseline(found, json.loads(baseline.read_text()), margin)
-        for r in regressions:
-            console.print(
-                f"[red]REGRESSION {r['variant']} {r['metric']}: {r['baseline_median']:.3f} -> "
-                f"{r['current_median']:.3f} ({r['change']:+.1%})[/red]"
-            )
-        if regressions:
-            code = checks.worst([code, checks.EXIT_THRESHOLD])
-    verdict = (root / "verdict.txt").read_text().strip().splitlines()[-1]
-    console.print(f"\n[bold]{verdict}[/bold]")
+    style = "green" if evaluation.code == checks.EXIT_OK else "red"
+    console.print(f"\n[bold {style}]{evaluation.line}[/bold {style}]", soft_wrap=True)
     console.print(f"report: {root / 'index.html'}  ({time.time() - t0:.0f} s)")
-    return code
+    return evaluation.code
 
 
 @app.command()
@@ -229,68 +228,43 @@ def run_all(
 
 @app.command()
 def compare(
-    run_a: Annotated[Path, typer.Argument(help="results folder (or one variant's)")],
-    run_b: Annotated[Path, typer.Argument(help="results folder to compare with A")],
+    run_a: Annotated[Path, typer.Argument(help="the reference: results folder or *_stats.csv")],
+    run_b: Annotated[Path, typer.Argument(help="the run to judge against A")],
+    margin: Annotated[float, typer.Option(help="allowed relative regression")] = 0.15,
 ) -> None:
-    """Print the differences between two runs, variant by variant."""
-    a, b = checks.find_summaries([run_a]), checks.find_summaries([run_b])
+    """B against A, metric by metric, with the noise band of their repeats.
+
+    Exits 3 when a metric of B is worse than A beyond the margin and the noise band.
+    """
+    a, b = load_results([run_a]), load_results([run_b])
     common = sorted(set(a) & set(b))
     if not common:
         console.print(f"no common variants: A has {sorted(a)}, B has {sorted(b)}")
-        raise typer.Exit(1)
-    t = Table(title=f"A = {run_a}   B = {run_b}")
-    for col in ("variant", "metric", "A", "B", "change"):
-        t.add_column(col, justify="right" if col in ("A", "B", "change") else "left")
-    for v in common:
-        ma = checks.baseline_metrics(a[v][-1])
-        mb = checks.baseline_metrics(b[v][-1])
-        ma["unexpected errors"] = a[v][-1]["errors"]["unexpected"]
-        mb["unexpected errors"] = b[v][-1]["errors"]["unexpected"]
-        for metric in sorted(set(ma) | set(mb)):
-            x, y = ma.get(metric), mb.get(metric)
-            change = ""
-            if x and y is not None:
-                pct = (y - x) / x
-                worse = pct > 0 if not metric.startswith("requests_per_s") else pct < 0
-                color = "red" if worse and abs(pct) > 0.1 else ("green" if abs(pct) > 0.1 else "")
-                change = f"[{color}]{pct:+.1%}[/{color}]" if color else f"{pct:+.1%}"
-            t.add_row(v, metric, _n(x), _n(y), change)
-        la = a[v][-1]["ledger"].get("status")
-        lb = b[v][-1]["ledger"].get("status")
-        if la != lb:
-            t.add_row(v, "ledger", str(la), str(lb), "")
+        raise typer.Exit(checks.EXIT_ERRORS)
+    baseline = Baseline.from_runs({v: a[v] for v in common})
+    baseline.source = str(run_a)
+    evaluation = evaluate({v: b[v] for v in common}, baseline=baseline, margin=margin)
+    t = Table(title=f"A = {run_a}   B = {run_b}", box=box.SIMPLE_HEAD)
+    for col in ("variant", "metric", "A", "B", "change", "noise band", ""):
+        t.add_column(col, justify="left" if col in ("variant", "metric") else "right")
+    for v in evaluation.variants:
+        for c in v.checks:
+            if c.baseline is None:
+                continue
+            metric, value, _, base, change, noise, _ = c.cells()
+            mark = "[red]REGRESSION[/red]" if c.regression else ""
+            t.add_row(v.variant, metric, base, value, change, noise, mark)
     console.print(t)
+    regressions = [f"{v.variant} {c.metric}" for v in evaluation.variants for c in v.regressions]
+    if regressions:
+        listed = ", ".join(regressions)
+        console.print(f"[red]FAIL: {len(regressions)} regression(s): {listed}[/red]")
+        raise typer.Exit(checks.EXIT_THRESHOLD)
+    console.print(f"[green]PASS: no regression beyond {margin:.0%} and the noise band[/green]")
 
 
-def _n(x: Any) -> str:
-    return "-" if x is None else (f"{x:,.3f}" if isinstance(x, float) else f"{x:,}")
-
-
-@app.command()
-def analyze(run_dir: Annotated[Path, typer.Argument(help="one variant's directory")]) -> None:
-    """(Re)write summary.json and report.html of a variant directory."""
-    from load_tests.report import write_run_report
-    from load_tests.scripts.analyze_results import analyze as analyze_dir
-
-    meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    v = catalog.VARIANTS.get(meta.get("variant", run_dir.name))
-    summary = analyze_dir(run_dir, v.expected_errors if v else ())
-    base, overrides = checks.load_thresholds(None)
-    verdict = checks.evaluate(summary, checks.thresholds_for(summary["variant"], base, overrides))
-    write_run_report(run_dir, summary, verdict.to_dict())
-    console.print(verdict.line)
-    console.print(f"report: {run_dir / 'report.html'}")
-
-
-@app.command()
-def check(
-    runs: Annotated[list[Path], typer.Argument(help="variant or results directories")],
-    thresholds: Annotated[Path | None, typer.Option(help="JSON thresholds")] = None,
-    baseline: Annotated[Path | None, typer.Option(help="baseline.json")] = None,
-    margin: Annotated[float, typer.Option(help="allowed relative regression")] = 0.15,
-) -> None:
-    """Verdicts and exit code (0 pass, 1 errors, 3 threshold/regression, 4 ledger)."""
-    raise typer.Exit(checks.check(runs, thresholds, baseline, margin, echo=console.print))
+app.command("analyze")(analyze_results.main)
+app.command("check")(checks.main)
 
 
 @app.command("baseline")
@@ -298,10 +272,10 @@ def save_baseline(
     runs: Annotated[list[Path], typer.Argument(help="results directories (repeats welcome)")],
     out: Annotated[Path, typer.Option(help="where to write it")] = Path("baseline.json"),
 ) -> None:
-    """Save the per-variant medians of RUNS as a baseline for --baseline."""
-    data = checks.save_baseline(checks.find_summaries(runs), out)
+    """Save the per-variant values (median and spread) of RUNS as a baseline for --baseline."""
+    data = Baseline.from_runs(load_results(runs)).save(out)
     n = {v: d["runs"] for v, d in data["variants"].items()}
-    console.print(f"baseline of {n} written to {out}")
+    console.print(f"baseline of {n} runs written to {out}")
 
 
 @app.command()
@@ -331,29 +305,45 @@ def limit(
 @app.command("list")
 def list_scenarios() -> None:
     """The scenario catalogue."""
-    t = Table(title="pushpop-bench scenarios")
-    for col in ("variant", "what", "user class", "schedule (full length)", "fault"):
-        t.add_column(col)
+    t = Table(title="pushpop-bench scenarios", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("variant", no_wrap=True)
+    t.add_column("what")
+    t.add_column("user class", no_wrap=True)
+    t.add_column("schedule (full length)")
     for v in catalog.VARIANTS.values():
         if v.hidden:
             continue
+        what = v.title + (f" [fault: {v.fault}]" if v.fault else "")
         sched = v.build_schedule(None, 1.0).describe()
-        t.add_row(v.id + (" (extra)" if v.extra else ""), v.title, v.user, sched, v.fault or "")
-    console.print(t)
+        t.add_row(v.id + (" (extra)" if v.extra else ""), what, v.user.split(":")[-1], sched)
+    console.print(t, markup=False)
 
 
-@app.command()
-def warmup(host: Annotated[str, typer.Option(help="base URL")] = "http://127.0.0.1:8000") -> None:
-    """Wait until HOST is ready, then push/pop a few hundred items."""
-    from load_tests.scripts.warmup import warmup as do_warmup
+def _version(value: bool) -> None:
+    if value:
+        try:
+            console.print(f"pushpop-bench {version('pushpop')}")
+        except PackageNotFoundError:
+            console.print("pushpop-bench (not installed: running from a checkout)")
+        raise typer.Exit()
 
-    console.print(do_warmup(host))
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """What can this queue take on my hardware?"""
 
 
 def _add_tool_apps() -> None:
+    from load_tests.scripts.warmup import main as warmup_main
     from load_tests.utils.queue_prepopulator import app as prepopulate_app
     from load_tests.utils.resource_monitor import app as monitor_app
 
+    app.command("warmup")(warmup_main)
     app.add_typer(prepopulate_app, name="prepopulate", help="bulk-load queues, verify depths")
     app.add_typer(monitor_app, name="monitor", help="sample CPU/RSS and PostgreSQL statistics")
 

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import psutil
 
 from api.testing import wait_ready
+from load_tests.scripts.warmup import probe
 
 log = logging.getLogger("pushpop.bench")
 
@@ -130,8 +131,14 @@ def local_harness(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     if host:
+        # the server says what it runs on; the --store/--runtime defaults describe a
+        # server this run would start, not this one
+        info = probe(host.rstrip("/"))
         harness = Harness(
-            base_url=host.rstrip("/"), store=store, runtime=runtime, database_url=database_url
+            base_url=host.rstrip("/"),
+            store=str(info.get("store", "unknown")),
+            runtime=str(info.get("runtime", "unknown")),
+            database_url=database_url,
         )
         harness.notes.append("external server: not started by this run")
         harness.wait_ready()

@@ -20,7 +20,6 @@ Writes into ``--out``: Locust's ``locust_stats.csv``, ``locust_stats_history.csv
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from locust.stats import (
 )
 
 import load_tests.scenarios.base as base
+from load_tests import catalog
 from load_tests.catalog import VARIANTS
 from load_tests.shapes import RateShape
 
@@ -53,8 +53,7 @@ STOP_TIMEOUT = 15.0  # closed-loop users finish their current arrival when stopp
 
 
 def load_user_class(ref: str, overrides: dict[str, Any]) -> type[base.QueueUser]:
-    module, _, name = ref.partition(":")
-    cls = getattr(importlib.import_module(f"load_tests.scenarios.{module}"), name)
+    cls = catalog.load_user_class(ref)
     if overrides:
         cls = type(cls.__name__, (cls,), dict(overrides))
     return cls

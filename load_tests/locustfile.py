@@ -1,58 +1,42 @@
-"""Every pushpop scenario for Locust's own command line and web UI.
+"""pushpop scenarios for Locust's own command line and web UI.
 
-    locust -f load_tests/locustfile.py --class-picker --host http://127.0.0.1:8000
+    locust -f load_tests/locustfile.py --headless --users 10 --spawn-rate 5 \
+        --run-time 20s --csv r/run --host http://127.0.0.1:8000      # S3a, as the plan says
+    locust -f load_tests/locustfile.py --host http://127.0.0.1:8000  # web UI, S3a ticked
+    PUSHPOP_SCENARIOS=S3,S1a locust -f load_tests/locustfile.py      # other classes to pick
+    locust -f load_tests/locustfile.py,load_tests/shapes.py          # ... and rate shapes
 
-pick a user class (e.g. ``MixedWorkloadUser``) and optionally a shape. Users are
-closed-loop by default, as Locust users usually are; ``--pushpop-model open`` turns
-them into open-model arrival generators (each makes ``rate_per_user`` arrivals/s, or
-shares a shape's rate). Add ``--pushpop-out results/webui`` to keep the microsecond
-histograms, depth samples and the ledger check, and ``--stop-timeout 15`` so that
-requests in flight finish when you press stop.
+Why only S3a by default: Locust runs (and its class picker ticks) every user class a
+locustfile exposes, so exposing all 27 would start the PostgreSQL-restart and
+million-item scenarios next to the one a first run wants. ``PUSHPOP_SCENARIOS`` takes
+variant ids, groups (``S4``) or ``all``, resolved through the catalogue.
 
-Without ``--class-picker`` Locust would run *every* class below with the first shape,
-so use the picker (or ``pushpop-bench run S3a``, which runs one variant headless with
-the open model and writes a report).
+Why shapes live in their own file: Locust ignores ``--users``, ``--spawn-rate`` and
+``--run-time`` as soon as a locustfile exposes a ``LoadTestShape``; the plan's
+commands must keep meaning what they say.
+
+The class picker is on by default (``LOCUST_USERCLASS_PICKER``), so the web UI always
+lets you untick or add classes; it changes nothing headless.
 """
 
-from load_tests.scenarios.s1_push_only import (  # noqa: F401
-    S1aSingleQueuePush,
-    S1bTenQueuePush,
-    S1cFivePriorityPush,
-)
-from load_tests.scenarios.s2_pop_only import S2aPopDepth1, S2bPopDepth10, S2cPopDepth100  # noqa: F401
-from load_tests.scenarios.s3_mixed import (  # noqa: F401
-    BalancedLargeItemsUser,
-    ConsumerHeavyUser,
-    MixedWorkloadUser,
-    MultiPriorityMixedUser,
-    ProducerHeavyUser,
-)
-from load_tests.scenarios.s4_concurrent import (  # noqa: F401
-    S4aOneQueue,
-    S4bTenQueues,
-    S4cFiftyQueues,
-    S4dHundredQueues,
-)
-from load_tests.scenarios.s5_queue_depth import (  # noqa: F401
-    S5aEmptyQueue,
-    S5bThousandItems,
-    S5cTenThousandItems,
-    S5dHundredThousandItems,
-    S5eMillionItems,
-)
-from load_tests.scenarios.s6_burst import BurstUser  # noqa: F401
-from load_tests.scenarios.s7_failure import (  # noqa: F401
-    S7aInvalidItems,
-    S7bNegativePriorities,
-    S7cDepthTooLarge,
-    S7dPostgresRestart,
-    S7eSidecarRestart,
-    S7fLockExpiry,
-)
-from load_tests.shapes import (  # noqa: F401
-    ConstantRateShape,
-    SineBurstShape,
-    SpikeBurstShape,
-    SquareBurstShape,
-    StepRampShape,
-)
+from __future__ import annotations
+
+import os
+
+from load_tests import catalog
+
+DEFAULT_SCENARIOS = "S3a"
+
+
+def exposed_classes(selector: str) -> dict[str, type]:
+    """User classes of the variants ``selector`` names (``S3a,S1`` or ``all``), by name."""
+    out: dict[str, type] = {}
+    for part in filter(None, (p.strip() for p in selector.split(","))):
+        for variant in catalog.resolve(part, include_extra=True):
+            cls = catalog.load_user_class(variant.user)
+            out[cls.__name__] = cls
+    return out
+
+
+os.environ.setdefault("LOCUST_USERCLASS_PICKER", "true")
+globals().update(exposed_classes(os.environ.get("PUSHPOP_SCENARIOS", DEFAULT_SCENARIOS)))

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from load_tests.evaluation import CHECK_HEADERS, Check, Evaluation, VariantEvaluation
 from load_tests.scripts.analyze_results import (
     RunData,
     all_latency_p99,
@@ -112,15 +113,32 @@ def page(title: str, body: str) -> str:
     )
 
 
-def verdict_html(verdict: dict[str, Any] | None) -> str:
-    if not verdict:
+def verdict_html(verdict: VariantEvaluation | Evaluation | None) -> str:
+    """The verdict box and, under it, every metric next to its limit and its baseline."""
+    if verdict is None:
         return ""
-    status = verdict.get("status", "")
-    reasons = "".join(f"<li>{esc(r)}</li>" for r in verdict.get("reasons", []))
-    return (
-        f"<div class='verdict {esc(status)}'><b>{esc(verdict.get('line', status))}</b>"
+    reasons = "".join(f"<li>{esc(r)}</li>" for r in verdict.reasons)
+    box = (
+        f"<div class='verdict {esc(verdict.status)}'><b>{esc(verdict.line)}</b>"
         f"{f'<ul>{reasons}</ul>' if reasons else ''}</div>"
     )
+    if isinstance(verdict, Evaluation):
+        rows = [[v.variant, *_status_cells(c)] for v in verdict.variants for c in v.checks]
+        headers = ["variant", *CHECK_HEADERS]
+        summary = f"checks of every variant ({len(rows)})"
+        if verdict.baseline:
+            summary += f" against the baseline {verdict.baseline}"
+        details = f"<summary>{esc(summary)}</summary>{table(headers, rows, 2)}"
+        return box + f"<details>{details}</details>"
+    rows = [_status_cells(c) for c in verdict.checks]
+    return box + (table(CHECK_HEADERS, rows) if rows else "")
+
+
+def _status_cells(check: Check) -> list[Any]:
+    cells: list[Any] = list(check.cells())
+    css = "FAIL" if check.failed else "PASS"
+    cells[-1] = Raw(f"<b class='{css}'>{esc(cells[-1])}</b>")
+    return cells
 
 
 # --------------------------------------------------------------------------- plots
@@ -406,7 +424,9 @@ def _endpoint_rows(summary: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def run_report_html(run_dir: Path, summary: dict[str, Any], verdict: dict[str, Any] | None) -> str:
+def run_report_html(
+    run_dir: Path, summary: dict[str, Any], verdict: VariantEvaluation | None
+) -> str:
     data = load_run(run_dir)
     plots = run_dir / "plots"
     meta = data.meta
@@ -666,7 +686,7 @@ def run_report_html(run_dir: Path, summary: dict[str, Any], verdict: dict[str, A
 
 
 def write_run_report(
-    run_dir: Path, summary: dict[str, Any], verdict: dict[str, Any] | None = None
+    run_dir: Path, summary: dict[str, Any], verdict: VariantEvaluation | None = None
 ) -> Path:
     out = run_dir / "report.html"
     out.write_text(run_report_html(run_dir, summary, verdict), encoding="utf-8")
@@ -889,7 +909,7 @@ def write_index(
     title: str,
     results: list[dict[str, Any]],
     groups: dict[str, str],
-    verdict: dict[str, Any],
+    verdict: Evaluation,
     facts: list[list[Any]],
 ) -> Path:
     """The run-all (or group) landing page: every variant's verdict and the group tables."""

@@ -24,6 +24,7 @@ import pytest
 from actor_service.pgserver import PostgresServer
 from api.testing import ServerProcess
 from load_tests import catalog
+from load_tests.evaluation import Baseline, EndpointStats, RunResult, evaluate
 from load_tests.harness import Harness
 from load_tests.schedules import Constant, Sine, Spike, Square, Steps, schedule_from_spec
 from load_tests.scripts import check_thresholds as checks
@@ -87,10 +88,12 @@ def all_runs(bench: Harness, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     cwd = os.getcwd()
     os.chdir(root.parent)
     try:
-        code, outcomes = run_many(variants, bench, Path(root.name), QUICK, title="test run-all")
+        evaluation, outcomes = run_many(
+            variants, bench, Path(root.name), QUICK, title="test run-all"
+        )
     finally:
         os.chdir(cwd)
-    return {"root": root, "code": code, "by_id": {o.variant.id: o for o in outcomes}}
+    return {"root": root, "code": evaluation.code, "by_id": {o.variant.id: o for o in outcomes}}
 
 
 def summary_of(all_runs: dict[str, Any], vid: str) -> dict[str, Any]:
@@ -250,9 +253,11 @@ def test_report_is_self_contained_html_with_readable_plots(all_runs: dict[str, A
 def test_distributed_workers_merge_histograms_exactly(bench: Harness, tmp_path: Path) -> None:
     """With two Locust workers, the master's HDR counts equal Locust's total request count."""
     settings = RunSettings(duration=3.0, bucket=0.5, workers=2, report=False, label="tw")
-    code, [outcome] = run_many([catalog.VARIANTS["S3a"]], bench, tmp_path, settings, title="w")
+    evaluation, [outcome] = run_many(
+        [catalog.VARIANTS["S3a"]], bench, tmp_path, settings, title="w"
+    )
     s = outcome.summary
-    assert s is not None and code in (checks.EXIT_OK, checks.EXIT_THRESHOLD)
+    assert s is not None and evaluation.code in (checks.EXIT_OK, checks.EXIT_THRESHOLD)
     stats = json.loads((outcome.dir / "locust_stats.json").read_text())
     locust_total = sum(e["num_requests"] for e in stats)
     assert sum(ep["requests"] for ep in s["endpoints"].values()) == locust_total > 100
@@ -282,7 +287,7 @@ def test_threshold_check_passes_and_fails_with_distinct_codes(
     assert "VERDICT S3a: PASS" in ok.stdout
     bad = _cli("check", str(run_dir), "--thresholds", str(strict))
     assert bad.returncode == checks.EXIT_THRESHOLD, bad.stdout + bad.stderr
-    assert "p50" in bad.stdout and "> 0.001 ms" in bad.stdout
+    assert "p50" in bad.stdout and "> limit 0.001 ms" in bad.stdout
     # an error-laden run exits 1, not 3: different people look at those
     broken = tmp_path / "broken"
     shutil.copytree(run_dir, broken)
@@ -293,21 +298,41 @@ def test_threshold_check_passes_and_fails_with_distinct_codes(
     assert err.returncode == checks.EXIT_ERRORS, err.stdout
 
 
-def test_baseline_regression_uses_medians(all_runs: dict[str, Any], tmp_path: Path) -> None:
+def test_baseline_regression_uses_medians(all_runs: dict[str, Any]) -> None:
     s = summary_of(all_runs, "S3a")
-    base = checks.save_baseline({"S3a": [s, s, s]}, tmp_path / "baseline.json")
-    assert base["variants"]["S3a"]["runs"] == 3
+    base = Baseline.from_runs({"S3a": [RunResult.from_summary(s)] * 3})
 
-    def slower(factor: float) -> dict[str, Any]:
+    def slower(factor: float) -> RunResult:
         c = json.loads(json.dumps(s))
         for ep in c["endpoints"].values():
             ep["latency_ms"] = {k: v * factor for k, v in ep["latency_ms"].items()}
-        return c
+        return RunResult.from_summary(c)
 
+    same = RunResult.from_summary(s)
     # one slow outlier among three runs: the median is unchanged, no regression
-    assert not checks.compare_to_baseline({"S3a": [s, s, slower(10)]}, base, margin=0.15)
-    regs = checks.compare_to_baseline({"S3a": [slower(3), slower(3), s]}, base, margin=0.15)
-    assert {r["metric"].split(".")[-1] for r in regs} >= {"p50_ms"}
+    ok = evaluate({"S3a": [same, same, slower(10)]}, baseline=base, margin=0.15)
+    assert not ok.of("S3a").regressions
+    bad = evaluate({"S3a": [slower(3), slower(3), same]}, baseline=base, margin=0.15)
+    assert {c.metric.split()[-1] for c in bad.of("S3a").regressions} >= {"p50"}
+    assert bad.code == checks.EXIT_THRESHOLD and bad.status == "FAIL"
+
+
+def test_regression_must_leave_the_noise_band() -> None:
+    """+8 % against repeats that spread +-1 % is a regression; against +-20 % it is noise."""
+
+    def run(p99: float) -> RunResult:
+        ep = EndpointStats("pop", 1000, 0, 1.0, 2.0, p99, None)
+        return RunResult("X", "", {"pop": ep}, requests_per_s=50.0)
+
+    quiet = Baseline.from_runs({"X": [run(10.0), run(10.1), run(9.9)]})
+    noisy = Baseline.from_runs({"X": [run(8.0), run(10.0), run(12.0)]})
+    now = [run(10.8), run(10.8), run(10.8)]
+    [c] = [c for c in evaluate({"X": now}, baseline=quiet, margin=0.05).of("X").checks
+           if c.metric == "pop p99"]  # fmt: skip
+    assert c.regression and c.outside_noise and c.delta == pytest.approx(0.08)
+    [c] = [c for c in evaluate({"X": now}, baseline=noisy, margin=0.05).of("X").checks
+           if c.metric == "pop p99"]  # fmt: skip
+    assert not c.regression and c.outside_noise is False
 
 
 def test_evaluate_exit_codes_on_synthetic_summaries() -> None:
@@ -318,16 +343,20 @@ def test_evaluate_exit_codes_on_synthetic_summaries() -> None:
         "errors": {"unexpected": 0, "unexpected_rate": 0.0, "by_kind": {}},
         "ledger": {"status": "ok"},
     }
-    t = checks.Thresholds()
-    assert checks.evaluate(base, t).code == checks.EXIT_OK
+
+    def judge(summary: dict[str, Any]) -> Any:
+        return evaluate({"X": [RunResult.from_summary(summary)]}).of("X")
+
+    assert judge(base).code == checks.EXIT_OK
     lost = {**base, "ledger": {"status": "FAIL", "problems": ["q: lost 1"]}}
-    assert checks.evaluate(lost, t).code == checks.EXIT_LEDGER
+    assert judge(lost).code == checks.EXIT_LEDGER
     slow = json.loads(json.dumps(base))
     slow["endpoints"]["push"]["latency_ms"]["p99"] = 500.0
-    v = checks.evaluate(slow, t)
+    v = judge(slow)
     assert v.code == checks.EXIT_THRESHOLD and "push p99" in v.reasons[0]
+    assert "limit 100.000 ms" in v.reasons[0]  # the verdict says what it checked against
     skipped = {**base, "fault": {"skipped": "S7e needs --runtime dapr"}}
-    assert checks.evaluate(skipped, t).status == "SKIP"
+    assert judge(skipped).status == "SKIP"
 
 
 # --------------------------------------------------------------------------- prepopulator

@@ -13,7 +13,8 @@ numbers are still read, for request/failure counts and the errors-by-kind table.
 The pure helpers (:func:`find_knee`, :func:`recovery_time`, :func:`littles_law`) are
 separate so they can be tested on synthetic numbers.
 
-    python -m load_tests.scripts.analyze_results RUN_DIR [--report]
+    python load_tests/scripts/analyze_results.py r/run_stats.csv    # a plain Locust run
+    python -m load_tests.scripts.analyze_results RUN_DIR [--report]  # pushpop-bench
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import statistics
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,11 @@ from typing import Annotated, Any
 
 import typer
 
+if __package__ in (None, ""):  # run as a file, as the load plan does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from load_tests.schedules import Schedule, schedule_from_spec
+from load_tests.scripts import check_thresholds as checks
 from load_tests.utils.metrics import (
     LATENCY,
     QUEUE_TIME,
@@ -640,26 +646,36 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 @app.command()
 def main(
-    run_dir: Annotated[Path, typer.Argument(help="a variant's result directory")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Locust *_stats.csv files, variant or results folders")
+    ],
     report: Annotated[bool, typer.Option(help="also write report.html")] = True,
+    thresholds: Annotated[Path | None, typer.Option(help="JSON thresholds file")] = None,
+    p50: checks.P50 = None,
+    p95: checks.P95 = None,
+    p99: checks.P99 = None,
+    max_error_rate: checks.MaxErrors = None,
 ) -> None:
-    """Write RUN_DIR/summary.json (and report.html) and print the headline numbers."""
+    """Print p50/p95/p99/errors per endpoint and the verdicts; exit non-zero on a failure.
+
+    A pushpop-bench variant folder is (re)analysed first: its ``summary.json`` (and
+    ``report.html``) are rewritten from the raw histograms.
+    """
     from load_tests.catalog import VARIANTS
+    from load_tests.evaluation import RunResult, ThresholdSet
 
-    meta = _read_json(run_dir / "run.json") or {}
-    variant = VARIANTS.get(meta.get("variant", run_dir.name))
-    expected = variant.expected_errors if variant else ()
-    summary = analyze(run_dir, expected)
-    if report:
-        from load_tests.report import write_run_report
+    flags = checks.threshold_flags(p50, p95, p99, max_error_rate)
+    for run_dir in (p for p in paths if (p / "histograms.hlog").exists()):
+        meta = _read_json(run_dir / "run.json") or {}
+        variant = VARIANTS.get(meta.get("variant", run_dir.name))
+        summary = analyze(run_dir, variant.expected_errors if variant else ())
+        if report:
+            from load_tests.report import write_run_report
 
-        write_run_report(run_dir, summary)
-    for name, ep in summary["endpoints"].items():
-        lat = ep["latency_ms"]
-        typer.echo(
-            f"{name:>24}: {ep['requests']:>7} req  p50 {lat.get('p50', 0):8.3f}  "
-            f"p99 {lat.get('p99', 0):8.3f}  p99.9 {lat.get('p99.9', 0):8.3f} ms"
-        )
+            result = RunResult.from_summary(summary, str(run_dir))
+            evaluation = checks.judge({result.variant: [result]}, ThresholdSet.load(thresholds))
+            write_run_report(run_dir, summary, evaluation.variants[0])
+    raise typer.Exit(checks.check(paths, thresholds, overrides=flags))
 
 
 if __name__ == "__main__":

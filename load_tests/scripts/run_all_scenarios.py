@@ -17,14 +17,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
 from load_tests.catalog import GROUPS, Variant
+from load_tests.evaluation import Evaluation
 from load_tests.harness import Harness
-from load_tests.scripts.check_thresholds import EXIT_OK, worst
-from load_tests.scripts.run_scenario import Outcome, RunSettings, machine, run_variant
+from load_tests.scripts.run_scenario import Outcome, RunSettings, judge, machine, run_variant
 
 
 def run_many(
@@ -35,9 +34,11 @@ def run_many(
     *,
     title: str,
     repeat: int = 1,
+    baseline: Path | None = None,
+    margin: float = 0.15,
     console: Console | None = None,
-) -> tuple[int, list[Outcome]]:
-    """Run ``variants`` (each ``repeat`` times); returns the worst exit code and outcomes."""
+) -> tuple[Evaluation, list[Outcome]]:
+    """Run ``variants`` (each ``repeat`` times), then judge them all in one evaluation."""
     console = console or Console()
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -46,24 +47,9 @@ def run_many(
         for i in range(repeat):
             out = root / v.id if repeat == 1 else root / v.id / f"rep{i + 1}"
             outcomes.append(run_variant(v, harness, out, settings, console))
-    code = worst([o.verdict.code for o in outcomes])
-    elapsed = time.time() - t0
-    write_results(root, title, outcomes, harness, settings, code, elapsed)
-    return code, outcomes
-
-
-def verdict_summary(outcomes: list[Outcome], code: int) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.verdict.status] = counts.get(o.verdict.status, 0) + 1
-    status = "PASS" if code == EXIT_OK else "FAIL"
-    failed = [o.verdict.variant for o in outcomes if o.verdict.status == "FAIL"]
-    tally = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    line = f"VERDICT: {status} ({tally}; exit code {code})"
-    if failed:
-        line += f" - failed: {', '.join(failed)}"
-    reasons = [f"{o.verdict.variant}: {r}" for o in outcomes for r in o.verdict.reasons[:2]]
-    return {"status": status, "code": code, "line": line, "reasons": reasons}
+    evaluation = judge(outcomes, settings, baseline=baseline, margin=margin, console=console)
+    write_results(root, title, outcomes, harness, settings, evaluation, time.time() - t0)
+    return evaluation, outcomes
 
 
 def write_results(
@@ -72,18 +58,17 @@ def write_results(
     outcomes: list[Outcome],
     harness: Harness,
     settings: RunSettings,
-    code: int,
+    evaluation: Evaluation,
     elapsed: float,
 ) -> None:
     from load_tests.report import write_index
 
-    verdict = verdict_summary(outcomes, code)
     rows = [o.row(root) for o in outcomes]
     (root / "results.json").write_text(
         json.dumps(
             {
                 "title": title,
-                "verdict": verdict,
+                "verdict": evaluation.to_dict(),
                 "elapsed_s": round(elapsed, 1),
                 "harness": harness.describe(),
                 "settings": settings.to_dict(),
@@ -97,8 +82,7 @@ def write_results(
             indent=1,
         )
     )
-    lines = [o.verdict.line for o in outcomes] + ["", verdict["line"]]
-    (root / "verdict.txt").write_text("\n".join(lines) + "\n")
+    (root / "verdict.txt").write_text(evaluation.text())
     facts = [
         ["target", f"{harness.base_url} ({harness.store}, {harness.runtime} runtime)"],
         ["machine", machine()],
@@ -110,7 +94,9 @@ def write_results(
             f"{settings.model} model, bucket {settings.bucket:g} s, workers {settings.workers}",
         ],
     ]
-    write_index(root, title, rows, GROUPS, verdict, facts)
+    if evaluation.baseline:
+        facts.append(["baseline", f"{evaluation.baseline} (margin {evaluation.margin:.0%})"])
+    write_index(root, title, rows, GROUPS, evaluation, facts)
 
 
 def main() -> None:

@@ -25,17 +25,19 @@ import psutil
 from rich.console import Console
 
 from load_tests.catalog import FULL_DURATION, Variant
+from load_tests.evaluation import (
+    EXIT_ERRORS,
+    Baseline,
+    Evaluation,
+    Problem,
+    RunResult,
+    ThresholdSet,
+    VariantEvaluation,
+    evaluate,
+)
 from load_tests.faults import FAULTS, FaultThread
 from load_tests.harness import SIDECAR_NAMES, Harness
 from load_tests.scripts.analyze_results import analyze
-from load_tests.scripts.check_thresholds import (
-    EXIT_ERRORS,
-    EXIT_OK,
-    Verdict,
-    evaluate,
-    load_thresholds,
-    thresholds_for,
-)
 from load_tests.utils.resource_monitor import ResourceMonitor, tree_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -68,22 +70,38 @@ class RunSettings:
 
 @dataclass
 class Outcome:
+    """What one run of a variant left; judged later, together with its repeats."""
+
     variant: Variant
     dir: Path
     summary: dict[str, Any] | None
-    verdict: Verdict
     seconds: float
+    problems: list[Problem] = field(default_factory=list)
+    skipped: str | None = None
+    verdict: VariantEvaluation | None = None  # set by judge(), the one evaluation
+
+    def result(self) -> RunResult:
+        r = (
+            RunResult.from_summary(self.summary, str(self.dir))
+            if self.summary is not None
+            else RunResult(self.variant.id, str(self.dir))
+        )
+        r.variant = self.variant.id
+        r.skipped = r.skipped or self.skipped
+        r.problems = [*self.problems, *r.problems]
+        return r
 
     def row(self, root: Path) -> dict[str, Any]:
         """What the index page and ``results.json`` need."""
+        verdict = self.verdict.to_dict() if self.verdict else {}
         return {
             "variant": self.variant.id,
             "group": self.variant.group,
             "title": self.variant.title,
             "rel": os.path.relpath(self.dir, root),
             "summary": self.summary,
-            "verdict": self.verdict.to_dict(),
-            "skipped": "; ".join(self.verdict.reasons) if self.verdict.status == "SKIP" else "",
+            "verdict": verdict,
+            "skipped": self.skipped or "",
             "seconds": round(self.seconds, 1),
         }
 
@@ -103,15 +121,44 @@ def monitor_roles(harness: Harness) -> dict[str, Any]:
     return roles
 
 
-def _finish(out_dir: Path, verdict: Verdict, console: Console) -> None:
-    (out_dir / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=1))
-    (out_dir / "verdict.txt").write_text(
-        verdict.line + "\n" + "".join(f"  - {r}\n" for r in verdict.reasons)
+def judge(
+    outcomes: list[Outcome],
+    settings: RunSettings,
+    *,
+    baseline: Path | None = None,
+    margin: float = 0.15,
+    console: Console | None = None,
+) -> Evaluation:
+    """Evaluate every variant over its repeats ONCE, then render that everywhere.
+
+    Each run's ``verdict.json``/``verdict.txt``/``report.html`` and the console get the
+    verdict of its variant (with the baseline, when given), so no output can say PASS
+    while the exit code says otherwise.
+    """
+    console = console or Console()
+    runs: dict[str, list[RunResult]] = {}
+    for o in outcomes:
+        runs.setdefault(o.variant.id, []).append(o.result())
+    evaluation = evaluate(
+        runs,
+        ThresholdSet.load(settings.thresholds),
+        Baseline.load(baseline) if baseline else None,
+        margin,
     )
-    style = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}.get(verdict.status, "")
-    console.print(f"[{style}]{verdict.line}[/{style}]")
-    for r in verdict.reasons:
-        console.print(f"    - {r}", highlight=False)
+    for o in outcomes:
+        o.verdict = evaluation.of(o.variant.id)
+        (o.dir / "verdict.json").write_text(json.dumps(o.verdict.to_dict(), indent=1))
+        (o.dir / "verdict.txt").write_text(o.verdict.text() + "\n")
+        if o.summary is not None and settings.report:
+            from load_tests.report import write_run_report
+
+            write_run_report(o.dir, o.summary, o.verdict)
+    for v in evaluation.variants:
+        style = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}.get(v.status, "")
+        console.print(f"[{style}]{v.line}[/{style}]", highlight=False, soft_wrap=True)
+        for line in v.text().splitlines()[1:]:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+    return evaluation
 
 
 def run_variant(
@@ -129,9 +176,7 @@ def run_variant(
     reason = fault.skip_reason(harness) if fault else None
     if reason:
         (out_dir / "faults.json").write_text(json.dumps({"name": fault.name, "skipped": reason}))
-        verdict = Verdict(variant.id, "SKIP", EXIT_OK, [reason], "not run")
-        _finish(out_dir, verdict, console)
-        return Outcome(variant, out_dir, None, verdict, time.time() - t0)
+        return Outcome(variant, out_dir, None, time.time() - t0, skipped=reason)
 
     schedule = (
         variant.build_schedule(settings.duration, settings.time_scale)
@@ -208,25 +253,15 @@ def run_variant(
     summary = None
     if (out_dir / "started.json").exists():
         summary = analyze(out_dir, variant.expected_errors)
-    base, overrides = load_thresholds(settings.thresholds)
+    problems = []
     if summary is None or rc != 0:
         why = f"load generator exited with {rc}; see {out_dir / 'locust.log'}"
         err = out_dir / "setup_error.txt"
         if err.exists():
             why += f" ({err.read_text()[:300]})"
-        verdict = Verdict(variant.id, "FAIL", EXIT_ERRORS, [why], "")
-        if summary is not None:
-            verdict.reasons += evaluate(
-                summary, thresholds_for(variant.id, base, overrides)
-            ).reasons
-    else:
-        verdict = evaluate(summary, thresholds_for(variant.id, base, overrides))
-    if summary is not None and settings.report:
-        from load_tests.report import write_run_report
-
-        write_run_report(out_dir, summary, verdict.to_dict())
-    _finish(out_dir, verdict, console)
-    return Outcome(variant, out_dir, summary, verdict, time.time() - t0)
+        problems.append(Problem(EXIT_ERRORS, why))
+    console.print(f"{variant.id}: ran {duration:g} s of load (exit {rc})", highlight=False)
+    return Outcome(variant, out_dir, summary, time.time() - t0, problems)
 
 
 def _child_env() -> dict[str, str]:

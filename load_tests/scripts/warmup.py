@@ -6,22 +6,63 @@ noise into every scenario's first seconds. The warm-up pushes and pops a few hun
 items on a throwaway queue, reports what it saw, and purges the queue.
 
     python -m load_tests.scripts.warmup --host http://127.0.0.1:8000
+    ./load_tests/scripts/warmup.sh [--host URL]      # the load plan's name for it
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 
+if __package__ in (None, ""):  # run as a file
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+CONNECT_GRACE_S = 5.0  # a server being started answers within this; a dead host never does
+
+
+class HostUnreachable(RuntimeError):
+    """Nothing answers at the URL: said in one line at once instead of after a long wait."""
+
+
+def probe(base_url: str, connect_grace: float = CONNECT_GRACE_S) -> dict[str, Any]:
+    """What the server says about itself on ``GET /ready`` (store, runtime), once it answers.
+
+    Refused or timed-out connections for ``connect_grace`` seconds raise
+    :class:`HostUnreachable`; a server that answers but is not ready yet is left to
+    :func:`wait_healthy`, which waits for it.
+    """
+    deadline = time.monotonic() + connect_grace
+    with httpx.Client(base_url=base_url, timeout=2) as c:
+        while True:
+            try:
+                r = c.get("/ready")
+                break
+            except httpx.HTTPError as exc:
+                if time.monotonic() >= deadline:
+                    raise HostUnreachable(
+                        f"nothing answers at {base_url} ({exc.__class__.__name__} for "
+                        f"{connect_grace:g} s): is the server running, and is the URL right?"
+                    ) from None
+                time.sleep(0.2)
+    try:
+        info = r.json() if r.status_code == 200 else {}
+    except ValueError:
+        info = {}
+    return info if isinstance(info, dict) else {}
+
 
 def wait_healthy(base_url: str, timeout: float = 60.0) -> float:
-    """Seconds until ``/health`` and ``/ready`` both answer 200."""
+    """Seconds until ``/health`` and ``/ready`` both answer 200 (fails fast on a dead host)."""
     t0 = time.monotonic()
+    probe(base_url)
     deadline = t0 + timeout
     last = ""
     with httpx.Client(base_url=base_url, timeout=5) as c:
@@ -68,7 +109,11 @@ def main(
     requests: Annotated[int, typer.Option(help="push/pop requests to send")] = 200,
 ) -> None:
     """Wait for HOST to be ready, then push/pop REQUESTS times."""
-    typer.echo(warmup(host, requests))
+    try:
+        typer.echo(warmup(host, requests))
+    except (HostUnreachable, TimeoutError, httpx.HTTPError) as exc:
+        typer.echo(f"warm-up failed: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 if __name__ == "__main__":
