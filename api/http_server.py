@@ -98,8 +98,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm()
         if self.max_connections and len(self.connections) > self.max_connections:
             client_trouble.log(
-                30, "cap", "more than %d open connections: answering 503", self.max_connections
-            )
+                logging.WARNING, "cap", "over %d open connections: answering 503",
+                self.max_connections,
+            )  # fmt: skip
             self.app = _too_many_connections  # this connection only
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -123,12 +124,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm()
 
     def on_url(self, url: bytes) -> None:
-        self._count_head(len(url), 414, "URI_TOO_LONG", "the request line")
+        self._count_head(len(url), 414, "URI_TOO_LONG", "request line")
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # + 4: the ": " and CRLF around each header, as the client sent it
-        self._count_head(len(name) + len(value) + 4, 431, "HEADERS_TOO_LARGE", "the head")
+        self._count_head(len(name) + len(value) + 4, 431, "HEADERS_TOO_LARGE", "request head")
         super().on_header(name, value)
 
     def _count_head(self, n: int, status: int, code: str, what: str) -> None:
