@@ -128,7 +128,7 @@ class SqliteStore(StateStore):
         if not self.disk.active:
             await self._run(self._transact_sync, tx)
             return
-        if not tx.deletes and not await self._recovered():
+        if not await self._run(self._frees_space_sync, tx) and not await self._recovered():
             raise self.disk.error()  # only what frees space is tried while the disk is full
         await self._run(self._free_space_sync, tx)
         await self._recovered()
@@ -141,6 +141,23 @@ class SqliteStore(StateStore):
             raise self.disk.error()
         if self.reserve_bytes and not self.reserve_path.exists():
             await self._run(self._reserve_sync)  # given back after an episode, if it fits
+
+    def _frees_space_sync(self, tx: Transaction) -> bool:
+        """Deletes rows, or only overwrites rows with values no longer than theirs (a pop
+        shortening its head segment, an acknowledge shortening meta)."""
+        assert self._conn is not None
+        if tx.deletes:
+            return True
+        keys = [key for key, _ in tx.upserts]
+        marks = ",".join("?" * len(keys))
+        stored = dict(
+            self._conn.execute(
+                f"SELECT key, length(CAST(value AS BLOB)) FROM state WHERE key IN ({marks})", keys
+            ).fetchall()
+        )
+        return all(
+            len(_row(key, value)[1].encode()) <= stored.get(key, -1) for key, value in tx.upserts
+        )
 
     def _free_space_sync(self, tx: Transaction) -> None:
         """A deleting transaction on a full disk.
