@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from actor_service.actor import QueueActor
 from actor_service.errors import InvalidRequest, PushpopError
 from actor_service.queue_state import Limits
+from actor_service.stores.claim import Claim
 from api.auth import KeyRing, presented_key
 from api.http_server import DROPPED
 from api.invoker import ActorInvoker, EmbeddedInvoker
@@ -46,7 +47,9 @@ def configure_actor(settings: Settings) -> None:
     )
 
 
-def build_invoker(settings: Settings) -> ActorInvoker:
+def build_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoker:
+    """The runtime and its store; ``claim`` is this host's claim on the database, taken
+    before serving (:mod:`actor_service.stores.claim`), which the store checks."""
     configure_actor(settings)
     if settings.runtime == "dapr":
         from api.dapr_invoker import DaprInvoker
@@ -61,6 +64,7 @@ def build_invoker(settings: Settings) -> ActorInvoker:
             "max_size": settings.pool_size,
             "pool_timeout": min(5.0, settings.request_timeout),
             "statement_timeout": min(5.0, settings.request_timeout),
+            "claim": claim,
         }
     elif settings.store == "sqlite":
         options = {"reserve_bytes": settings.disk_reserve_bytes}
@@ -123,9 +127,14 @@ def error_response(err: PushpopError) -> Json:
     )
 
 
-def create_app(settings: Settings | None = None, invoker: ActorInvoker | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    invoker: ActorInvoker | None = None,
+    claim: Claim | None = None,
+) -> FastAPI:
     settings = settings or Settings.from_env()
-    invoker = invoker or build_invoker(settings)
+    invoker = invoker or build_invoker(settings, claim)
+    invoker.claim = claim
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -77,10 +77,21 @@ def serve(
 
         serve_with_sidecar(settings, log_level)
         return
+    from actor_service.stores.claim import acquire_or_exit, claim_for
     from api.app import create_app
     from api.http_server import uvicorn_config
 
-    uvicorn.Server(uvicorn_config(create_app(settings), settings, log_level)).run()
+    # one embedded host per database: refuse to start (one line, exit 3) if it is held
+    claim = claim_for(
+        store, "exclusive", database_url=settings.database_url, sqlite_path=settings.sqlite_path
+    )
+    acquire_or_exit(claim)
+    try:
+        app_ = create_app(settings, claim=claim)
+        uvicorn.Server(uvicorn_config(app_, settings, log_level)).run()
+    finally:
+        if claim is not None:
+            claim.release()
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ from actor_service.dapr_processes import (
     ensure_dapr_built,
 )
 from actor_service.stores.base import redact
+from actor_service.stores.claim import Claim, acquire_or_exit, claim_for
 from api.dapr_invoker import MAX_MESSAGE_BYTES
 from api.http_server import uvicorn_config
 from api.settings import Settings
@@ -170,8 +171,9 @@ class _Server(uvicorn.Server):
 class Launcher:
     """The processes of one ``pushpop serve --runtime dapr`` and their supervision."""
 
-    def __init__(self, settings: Settings, log_level: str) -> None:
+    def __init__(self, settings: Settings, log_level: str, claim: Claim | None = None) -> None:
         self.log_level = log_level
+        self.claim = claim
         self.stopping = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.run_dir = Path(
@@ -250,7 +252,7 @@ class Launcher:
     def run(self) -> None:
         from api.dapr_app import create_dapr_app
 
-        app = create_dapr_app(self.settings)
+        app = create_dapr_app(self.settings, claim=self.claim)
         self.app = app
         config = uvicorn_config(app, self.settings, self.log_level)
         server = _Server(config, self)
@@ -390,7 +392,30 @@ def serve_external(settings: Settings, log_level: str) -> None:
         "in the sidecar's actor state store",
         settings.dapr_http_port, settings.host, settings.port,
     )  # fmt: skip
-    uvicorn.Server(uvicorn_config(create_dapr_app(settings), settings, log_level)).run()
+    claim = dapr_claim(settings)
+    try:
+        app = create_dapr_app(settings, claim=claim)
+        uvicorn.Server(uvicorn_config(app, settings, log_level)).run()
+    finally:
+        if claim is not None:
+            claim.release()
+
+
+def dapr_claim(settings: Settings) -> Claim | None:
+    """The shared claim of a Dapr-mode host, taken before anything starts: Dapr-mode hosts
+    share a database with each other (placement keeps one activation per actor), never
+    with an embedded host, whose cache would go stale under them (stores/claim.py)."""
+    claim = claim_for(
+        settings.store, "shared", database_url=settings.database_url,
+        sqlite_path=settings.sqlite_path,
+    )  # fmt: skip
+    if claim is None:
+        log.warning(
+            "no database URL known to this app (the sidecar's component has it): it cannot "
+            "check that no embedded host uses the same database"
+        )
+    acquire_or_exit(claim)
+    return claim
 
 
 def serve_with_sidecar(settings: Settings, log_level: str) -> None:
@@ -400,7 +425,12 @@ def serve_with_sidecar(settings: Settings, log_level: str) -> None:
         return
     # A signal before uvicorn takes over: SIGINT unwinds through Launcher.run's finally;
     # SIGTERM ends us at once, and die_with_parent takes the Dapr processes along.
-    Launcher(settings, log_level).run()
+    claim = dapr_claim(settings)
+    try:
+        Launcher(settings, log_level, claim).run()
+    finally:
+        if claim is not None:
+            claim.release()
 
 
 __all__ = [

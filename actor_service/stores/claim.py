@@ -347,12 +347,9 @@ class SqliteClaim(Claim):
             holders = self._read_holders(fd)
             os.close(fd)
             raise ClaimRefused(
-                f"the database is held by {holders}; this {self.role} host cannot share it "
-                f"({HINT})"
+                f"the database is held by {holders}; this {self.role} host cannot share it ({HINT})"
             ) from None
-        line = describe_holder(
-            socket.gethostname(), os.getpid(), datetime.now(UTC), self.role
-        )
+        line = describe_holder(socket.gethostname(), os.getpid(), datetime.now(UTC), self.role)
         if self.mode == "exclusive":
             os.ftruncate(fd, 0)
             os.pwrite(fd, (line + "\n").encode(), 0)
