@@ -170,11 +170,11 @@ def test_compose_file_is_valid() -> None:
         assert out.returncode == 0, out.stderr
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = spec["services"]
-    assert {"postgres", "placement", "scheduler", "app", "daprd", "app-2", "daprd-2", "lb",
-            "locust-master", "locust-worker"} <= set(services)  # fmt: skip
-    assert services["daprd"]["network_mode"] == "service:app"
-    assert services["daprd-2"]["network_mode"] == "service:app-2"
-    for name in ("postgres", "app", "app-2"):
+    assert {"postgres", "placement", "scheduler", "api-server", "daprd", "api-server-2", "daprd-2",
+            "lb", "locust", "locust-master", "locust-worker"} <= set(services)  # fmt: skip
+    assert services["daprd"]["network_mode"] == "service:api-server"
+    assert services["daprd-2"]["network_mode"] == "service:api-server-2"
+    for name in ("postgres", "api-server", "api-server-2"):
         assert "healthcheck" in services[name], name
     # daprd gets the same flags as the launcher's: body size, no-retry resiliency
     command = services["daprd"]["command"]
@@ -184,6 +184,35 @@ def test_compose_file_is_valid() -> None:
     for line in text.splitlines():
         if any(w in line for w in ("PASSWORD:", "TOKEN:", "postgres://", "postgresql://")):
             assert "${" in line, f"literal secret in docker-compose.yml: {line.strip()}"
+
+
+def test_compose_runs_the_load_plans_locust_commands() -> None:
+    """``docker-compose run --rm locust -f /home/locust/scenarios/s3_mixed.py --host
+    http://api-server:8000 ... --csv /home/locust/results/x`` resolves as the plan says:
+    Locust is the entrypoint, the plan's files are where it names them, and the results
+    volume is ./results on the host."""
+    out = subprocess.run(
+        [shutil.which("docker-compose") or "docker-compose", "-f", "docker-compose.yml",
+         "--profile", "tools", "config"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    services = yaml.safe_load(out.stdout)["services"]
+    gateway = services["api-server"]
+    assert any(str(p).split(":")[-1].startswith("8000") for p in gateway["ports"])
+    for name in ("locust", "locust-master", "locust-worker"):
+        svc = services[name]
+        assert svc["entrypoint"] == ["locust"] and svc["working_dir"] == "/home/locust", name
+        # docker-compose 1.x prints SOURCE:TARGET[:MODE] strings
+        mounts = {v.split(":")[1]: Path(v.split(":")[0]) for v in svc["volumes"]}
+        assert mounts["/home/locust/results"] == ROOT / "results", name
+        # the container paths the plan uses exist in the mounted sources
+        assert (mounts["/home/locust/scenarios"] / "s3_mixed.py").exists()
+        assert (mounts["/home/locust/locustfile.py"]).samefile(ROOT / "load_tests/locustfile.py")
+        assert (mounts["/home/locust/scripts"] / "check_thresholds.py").exists()
+        assert {"api-server", "locust-master"} & set(svc["depends_on"]), name
+    assert services["locust"]["profiles"] == ["tools"]  # `up` does not start a one-off run
+    master = services["locust-master"]["command"]
+    assert "http://api-server:8000" in master and "locustfile.py,shapes.py" in master
 
 
 def k8s_documents() -> list[dict]:
