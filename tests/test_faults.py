@@ -37,6 +37,7 @@ import psycopg
 import pytest
 
 from actor_service.pgserver import PostgresServer
+from actor_service.stores.claim import LOCK_KEY
 from api.testing import ServerProcess
 
 QUEUES = 20
@@ -582,12 +583,14 @@ def table_locked(url: str) -> Iterator[int]:
 
 
 def server_sessions(url: str, *exclude: int) -> int:
+    """Sessions of the server's pool (not its claim's session, which holds the lock)."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
-            "AND NOT (pid = ANY(%s))",
-            (list(exclude),),
+            "AND NOT (pid = ANY(%s)) AND pid NOT IN (SELECT pid FROM pg_locks WHERE "
+            "locktype = 'advisory' AND classid::bigint = %s)",  # the claim's own session
+            (list(exclude), LOCK_KEY[0]),
         ).fetchone()
     assert row is not None
     return int(row[0])
