@@ -32,7 +32,7 @@ from rich.table import Table
 
 from load_tests.catalog import VARIANTS
 from load_tests.harness import Harness
-from load_tests.scripts.run_scenario import RunSettings, run_variant
+from load_tests.scripts.run_scenario import RunSettings, judge, run_variant
 
 PGBENCH = "/usr/bin/pgbench"
 SCHEMA = """
@@ -151,6 +151,7 @@ def physical_limit(
         outcome = run_variant(
             VARIANTS[f"LIMIT-{op}"], harness, out_dir / f"service_{op}", settings, console
         )
+        judge([outcome], settings, console=console)  # its verdict files and report.html
         service = outcome.summary["throughput"]["requests_per_s"] if outcome.summary else None
         ratio = service / raw["tps"] if service and raw["tps"] else None
         results["ops"][op] = {
