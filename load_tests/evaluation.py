@@ -668,6 +668,10 @@ def evaluate(
                 kinds = ", ".join(r.error_kinds[:4])
                 problems.append(Problem(EXIT_ERRORS, f"unexpected errors: {kinds}"))
         ledgers = {r.ledger for r in ran if r.ledger}
+        notes = list(dict.fromkeys(n for r in ran for n in r.notes))
+        if baseline and not any(c.baseline is not None for c in checks):
+            # say so: a silent "no regression" against nothing would read as a pass
+            notes.append(f"no comparable metrics for {vid} in the baseline {baseline.source}")
         out.append(
             VariantEvaluation(
                 vid,
@@ -675,7 +679,7 @@ def evaluate(
                 checks,
                 list(dict.fromkeys(problems)),
                 ledger=" / ".join(sorted(ledgers)) or None,
-                notes=list(dict.fromkeys(n for r in ran for n in r.notes)),
+                notes=notes,
             )
         )
     return Evaluation(out, baseline.source if baseline else None, margin)
