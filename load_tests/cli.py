@@ -171,7 +171,10 @@ def run(
     database_url: DbUrl = None,
     workers: Annotated[int, typer.Option(help="Locust worker processes (0 = local)")] = 0,
     repeat: Annotated[int, typer.Option(help="run each variant N times (medians)")] = 1,
-    baseline: Annotated[Path | None, typer.Option(help="compare with this baseline")] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="compare with this baseline.json", exists=True, dir_okay=False),
+    ] = None,
     margin: Annotated[float, typer.Option(help="allowed regression vs baseline")] = 0.15,
     thresholds: Annotated[Path | None, typer.Option(help="JSON thresholds")] = None,
     bucket: Annotated[float | None, typer.Option(help="histogram bucket (s)")] = None,

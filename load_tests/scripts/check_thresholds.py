@@ -138,7 +138,9 @@ MaxErrors = Annotated[
 def main(
     runs: Annotated[list[Path], typer.Argument(help="*_stats.csv files or results folders")],
     thresholds: Annotated[Path | None, typer.Option(help="JSON thresholds file")] = None,
-    baseline: Annotated[Path | None, typer.Option(help="baseline.json to compare with")] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="baseline.json to compare with", exists=True, dir_okay=False)
+    ] = None,
     margin: Annotated[float, typer.Option(help="allowed relative regression")] = 0.15,
     p50: P50 = None,
     p95: P95 = None,
