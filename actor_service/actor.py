@@ -66,6 +66,9 @@ class QueueActorInterface(ActorInterface):
     @actormethod(name="Receive")
     async def receive(self, request: dict) -> dict: ...
 
+    @actormethod(name="Repair")
+    async def repair(self, request: dict) -> dict: ...
+
 
 def store_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the state store (or the sidecar in front of it) failed"."""
@@ -271,6 +274,14 @@ class QueueActor(Actor, QueueActorInterface):
 
     async def purge(self, request: dict) -> dict:
         return await self._call(lambda st: st.purge(), lambda n: {"purged": n})
+
+    async def repair(self, request: dict) -> dict:
+        """Admin: make a corrupted queue consistent, keeping what can be read (see
+        :meth:`QueueState.repair`); logged, as it decides that missing rows are gone."""
+        reply = await self._call(lambda st: st.repair(), lambda r: r)
+        if "ok" in reply and reply["ok"]["repaired"]:
+            log.warning("queue %s repaired by an admin: %s", self.id.id, reply["ok"])
+        return reply
 
     async def receive(self, request: dict) -> dict:
         """Internal: apply a dead-letter transfer from another queue's actor."""

@@ -37,6 +37,7 @@ METHOD_OPERATION = {
     "DeadLetter": "pop",
     "Stats": "admin",
     "Purge": "admin",
+    "Repair": "admin",
 }
 
 

@@ -178,6 +178,17 @@ async def purge(queue_id: str, request: Request) -> Json:
     return Json(await call(request, queue_id, "Purge", {}))
 
 
+@router.post(
+    "/queue/{queue_id}/repair",
+    response_model=s.RepairResponse,
+    responses=s.errors(400, 401, 403, 500, 503),
+    summary="Admin: repair a queue that answers STATE_CORRUPT (keeps what can be read)",
+)
+async def repair(queue_id: str, request: Request) -> Json:
+    guard(request, queue_id, "Repair")
+    return Json(await call(request, queue_id, "Repair", {}))
+
+
 @router.get("/health", summary="Liveness: 200 while the process serves")
 async def health() -> Json:
     return Json({"status": "ok"})

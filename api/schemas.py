@@ -80,6 +80,16 @@ class PurgeResponse(BaseModel):
     purged: int
 
 
+class RepairResponse(BaseModel):
+    queue_id: str
+    repaired: bool
+    items_kept: int
+    items_lost: int
+    locks_dropped: list[str]
+    transfers_dropped: list[int]
+    notes: list[str]
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str

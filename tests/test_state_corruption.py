@@ -233,3 +233,54 @@ def test_named_corruptions_name_their_keys(corrupt: Any, key: str) -> None:
         run(store, lambda s: s.release("L0"))
     assert key in info.value.keys
     assert json.dumps(store, sort_keys=True) == before  # nothing applied
+
+
+def _all_ids(store: dict[str, Any]) -> list[int]:
+    """Every message id the queue holds, queued or locked."""
+    out: list[int] = []
+    for k, v in store.items():
+        if not isinstance(v, dict):
+            continue
+        if k.startswith("s:"):
+            out.extend(e[0] for e in v["items"])
+        elif k.startswith("l:"):
+            out.extend(e[1] for e in v["items"])
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=OPS, data=st.data())
+def test_repair_leaves_a_consistent_queue_and_duplicates_nothing(ops: list, data: Any) -> None:
+    store, _ = build(ops)
+    before = set(_all_ids(store))
+    what = data.draw(corruption(store))
+    with wall_limit(5):
+        report = run(store, lambda s: s.repair())
+    if store.get(META) is None:
+        return
+    if not report["repaired"]:  # only when meta's positions are gone: it says so
+        assert "database" in report["notes"][0], (what, report)
+        assert what.startswith(("meta :=", "deleted meta")), (what, report)
+        return
+    assert report["repaired"], (what, report)
+    ids = _all_ids(store)
+    assert len(ids) == len(set(ids)), f"repair after [{what}] duplicated an item"
+    assert set(ids) <= before | set(range(10**6)), what
+    # every operation now works on the repaired queue; draining it returns what it kept
+    stats = run(store, lambda s: s.stats())
+    assert stats["depth"] == report["items_kept"], (what, report, stats)
+    drained: list[str] = []
+    while got := run(store, lambda s: s.pop(7))[0]:
+        drained.extend(i.id for i in got)
+    assert len(drained) == report["items_kept"] == len(set(drained)), (what, report)
+    run(store, lambda s: s.push([({"after": 1}, 1)]))
+    assert run(store, lambda s: s.purge()) >= 1
+
+
+def test_repair_keeps_what_is_readable() -> None:
+    store, _ = build([("push", 9)])  # priorities 0,1,2: three items each, one segment each
+    del store[seg_key(1, 0)]
+    report = run(store, lambda s: s.repair())
+    assert report["items_kept"] == 6 and report["items_lost"] == 3, report
+    got = run(store, lambda s: s.pop(20))[0]
+    assert [i.item["n"] for i in got] == [0, 3, 6, 2, 5, 8]
