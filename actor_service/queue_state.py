@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actor_service.errors import (
+    InvalidRequest,
     LockExpired,
     LockNotFound,
     QueueFull,
@@ -106,6 +107,9 @@ class Limits:
     segment_size: int = 100
     max_depth: int = 0
     max_locks: int = 0
+    # seconds from a lock's creation past which no extend may push its expiry (SQS caps
+    # a message's visibility the same way): each extend is capped, the total must be too
+    max_lock_lifetime: float = 0
 
 
 @dataclass
@@ -531,7 +535,7 @@ class QueueState:
             return taken, None
         lock_id = self.new_lock_id()
         expires = self.now + lock_ttl
-        self.meta["locks"][lock_id] = {"exp": expires, "n": len(taken)}
+        self.meta["locks"][lock_id] = {"exp": expires, "n": len(taken), "t0": self.now}
         self._set(lock_key(lock_id), {"items": lock_entries})
         return taken, (lock_id, expires)
 
@@ -548,6 +552,16 @@ class QueueState:
         """Move a lock's expiry later by ``seconds``; returns the new expiry."""
         yield from self._begin()
         lock = yield from self._open_lock(lock_id)
+        cap = self.limits.max_lock_lifetime
+        # locks made before "t0" was recorded count from now: never shorter than promised
+        born = lock.get("t0", self.now)
+        if cap and lock["exp"] + seconds - born > cap:
+            raise InvalidRequest(
+                "LOCK_LIFETIME_EXCEEDED",
+                f"lock {lock_id!r} would live {lock['exp'] + seconds - born:.0f}s from its "
+                f"creation; the maximum lock lifetime is {cap:g}s (PUSHPOP_MAX_LOCK_LIFETIME): "
+                f"at most {max(0.0, born + cap - lock['exp']):.0f}s more can be added",
+            )
         lock["exp"] = lock["exp"] + seconds
         self._touch_meta()
         return lock["exp"]

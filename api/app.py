@@ -44,6 +44,7 @@ def configure_actor(settings: Settings) -> None:
         segment_size=settings.segment_size,
         max_depth=settings.max_depth,
         max_locks=settings.max_locks,
+        max_lock_lifetime=settings.max_lock_lifetime,
     )
 
 

@@ -26,6 +26,7 @@ class Settings:
     # limits (0 = unlimited)
     max_depth: int = 0
     max_locks: int = 0
+    max_lock_lifetime: float = 12 * 3600.0  # seconds from a lock's creation; 0 = unlimited
     max_item_bytes: int = 64 * 1024
     # the largest push the contract allows (1000 items of 64 KiB) plus JSON overhead
     max_body_bytes: int = 72 * 1024 * 1024
