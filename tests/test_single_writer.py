@@ -45,9 +45,7 @@ def push_ids(c: httpx.Client, q: str, n: int, tag: str) -> list[str]:
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
-def test_second_embedded_host_is_refused(
-    store: str, pg: PostgresServer, tmp_path: Path
-) -> None:
+def test_second_embedded_host_is_refused(store: str, pg: PostgresServer, tmp_path: Path) -> None:
     url = pg_database(pg, f"sw_{uuid.uuid4().hex[:8]}") if store == "postgres" else None
     common = {"store": store, "database_url": url, "sqlite_path": tmp_path / "s.sqlite3"}
     with ServerProcess(**common, log_path=tmp_path / "a.log") as a:
@@ -61,7 +59,7 @@ def test_second_embedded_host_is_refused(
         assert [i["id"] for i in got] == ids
     # once the holder is gone, the database is free again
     with ServerProcess(**common, log_path=tmp_path / "c.log") as c2:
-        assert ok(httpx.get(c2.url + "/queue/q")) ["depth"] == 0
+        assert ok(httpx.get(c2.url + "/queue/q"))["depth"] == 0
 
 
 @pytest.mark.dapr
@@ -208,3 +206,38 @@ def test_postgres_restart_while_two_hosts_race_for_the_claim(tmp_path: Path) -> 
                 s.stop()
     finally:
         pg.cleanup()
+
+
+def test_sigterm_stops_the_server_while_a_call_is_stuck(pg: PostgresServer, tmp_path: Path) -> None:
+    """A push waits on a table another session locked; SIGTERM still ends the server within
+    its graceful timeout (and the claim is given up: the next host starts at once)."""
+    import signal
+    import threading
+
+    from api.http_server import GRACEFUL_SHUTDOWN_SECONDS
+
+    url = pg_database(pg, f"sw_term_{uuid.uuid4().hex[:6]}")
+    s = ServerProcess(store="postgres", database_url=url, log_path=tmp_path / "s.log",
+                      env={"PUSHPOP_REQUEST_TIMEOUT": "30"})  # fmt: skip
+    s.start()
+    c = httpx.Client(base_url=s.url, timeout=60)
+    ok(c.post("/queue/t/push", json={"item": {"n": 0}}))
+    answers: list[int] = []
+    with psycopg.connect(url) as blocker:
+        blocker.execute("LOCK TABLE state IN ACCESS EXCLUSIVE MODE")
+        t = threading.Thread(target=lambda: answers.append(
+            c.post("/queue/t/push", json={"item": {"n": 1}}).status_code))  # fmt: skip
+        t.start()
+        time.sleep(1.0)
+        assert not answers, "the push was not held by the table lock"
+        assert s.proc is not None
+        start = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        s.proc.wait(timeout=GRACEFUL_SHUTDOWN_SECONDS + 10)
+        took = time.monotonic() - start
+        blocker.rollback()
+    t.join(30)
+    assert took <= GRACEFUL_SHUTDOWN_SECONDS + 2, f"SIGTERM took {took:.1f}s"
+    with ServerProcess(store="postgres", database_url=url, log_path=tmp_path / "n.log") as n:
+        items = ok(httpx.post(n.url + "/queue/t/pop", params={"depth": 5}, timeout=30))["items"]
+        assert items[0]["item"] == {"n": 0}
