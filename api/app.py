@@ -66,9 +66,13 @@ def build_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoke
             "pool_timeout": min(5.0, settings.request_timeout),
             "statement_timeout": min(5.0, settings.request_timeout),
             "claim": claim,
+            "group_commit": settings.group_commit,
         }
     elif settings.store == "sqlite":
-        options = {"reserve_bytes": settings.disk_reserve_bytes}
+        options = {
+            "reserve_bytes": settings.disk_reserve_bytes,
+            "group_commit": settings.group_commit,
+        }
     store = open_store(
         settings.store,
         database_url=settings.database_url,

@@ -33,6 +33,8 @@ class Settings:
     # deadlines and pool
     request_timeout: float = 10.0
     pool_size: int = 16
+    # group commit: batches of concurrent saves in flight at once (0 = one commit per save)
+    group_commit: int = 2
     # hostile clients: a request's head and body must arrive within read_timeout
     # (capped by request_timeout); more open connections than this get 503
     read_timeout: float = 5.0

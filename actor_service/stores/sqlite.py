@@ -4,7 +4,9 @@ The table mirrors Dapr's ``state.sqlite`` component (``state`` with ``key``,
 ``value``, ``is_binary``, ``etag``, ``expiration_time``, ``update_time``). sqlite3 is
 blocking, so every statement runs on one dedicated thread: that also serialises
 writers, which SQLite needs anyway, without ``database is locked`` retries.
-``synchronous=FULL`` with WAL: a 2xx means the transaction reached the disk.
+``synchronous=FULL`` with WAL: a 2xx means the transaction reached the disk. With
+group commit (:mod:`~actor_service.stores.batching`) the saves that queue behind a
+commit share the next ``BEGIN IMMEDIATE ... COMMIT`` and so its fsync.
 
 A full disk: SQLite cannot even delete then (the WAL must grow), so a *reserve* file
 of ``reserve_bytes`` (more than the WAL's ~4 MB between checkpoints) is kept beside
@@ -22,12 +24,14 @@ import contextlib
 import os
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from actor_service.errors import StoreUnavailable
 from actor_service.stores.base import StateStore, Transaction, needs_binary
+from actor_service.stores.batching import GroupCommitter, merge
 from actor_service.stores.disk_full import DiskFullEpisode
 
 SCHEMA = """
@@ -52,13 +56,17 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, is_binary = excluded.is_
 class SqliteStore(StateStore):
     name = "sqlite"
 
-    def __init__(self, path: str | Path, reserve_bytes: int = 0) -> None:
+    def __init__(self, path: str | Path, reserve_bytes: int = 0, group_commit: int = 1) -> None:
         self.path = Path(path).resolve()
         self.reserve_bytes = reserve_bytes
         self.reserve_path = self.path.with_name(self.path.name + ".reserve")
         self.disk = DiskFullEpisode(f"sqlite {self.path}")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pushpop-sqlite")
         self._conn: sqlite3.Connection | None = None
+        # one writer thread: one batch in flight at most, whatever group_commit says
+        self.committer = (
+            GroupCommitter(self.write_many, max_in_flight=1) if group_commit > 0 else None
+        )
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -85,6 +93,8 @@ class SqliteStore(StateStore):
             self.disk.enter(f"no room for the {self.reserve_bytes}-byte reserve at start")
 
     async def close(self) -> None:
+        if self.committer is not None:
+            await self.committer.close()
         if self._conn is not None:
             await self._run(self._conn.close)
             self._conn = None
@@ -105,15 +115,16 @@ class SqliteStore(StateStore):
     async def get(self, key: str) -> bytes | None:
         return await self._run(self._get_sync, key)
 
-    def _transact_sync(self, tx: Transaction) -> None:
+    def _transact_sync(self, txs: Sequence[Transaction]) -> None:
         assert self._conn is not None
         conn = self._conn
+        upserts, deletes = merge(txs)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if tx.upserts:
-                conn.executemany(UPSERT, [_row(k, v) for k, v in tx.upserts])
-            if tx.deletes:
-                conn.executemany("DELETE FROM state WHERE key = ?", [(k,) for k in tx.deletes])
+            if upserts:
+                conn.executemany(UPSERT, [_row(k, v) for k, v in upserts.items()])
+            if deletes:
+                conn.executemany("DELETE FROM state WHERE key = ?", [(k,) for k in deletes])
             conn.execute("COMMIT")
         except BaseException:
             # SQLite may have rolled back already (SQLITE_FULL does): a second ROLLBACK
@@ -125,8 +136,23 @@ class SqliteStore(StateStore):
     async def transact(self, tx: Transaction) -> None:
         if not tx:
             return
+        if self.committer is not None and not self.disk.active:
+            await self.committer.transact(tx)
+        else:
+            await self._transact_one(tx)
+
+    async def write_many(self, txs: Sequence[Transaction]) -> None:
+        """One ``BEGIN IMMEDIATE ... COMMIT`` for a group commit's batch: one fsync."""
+        if len(txs) == 1:
+            await self._transact_one(txs[0])
+            return
+        if self.disk.active:
+            raise self.disk.error()  # the committer retries each alone, the path below
+        await self._run(self._transact_sync, txs)
+
+    async def _transact_one(self, tx: Transaction) -> None:
         if not self.disk.active:
-            await self._run(self._transact_sync, tx)
+            await self._run(self._transact_sync, (tx,))
             return
         if not await self._run(self._frees_space_sync, tx) and not await self._recovered():
             raise self.disk.error()  # only what frees space is tried while the disk is full
@@ -173,7 +199,7 @@ class SqliteStore(StateStore):
         before = self._conn.execute("PRAGMA secure_delete").fetchone()[0]
         self._conn.execute("PRAGMA secure_delete=FAST")
         try:
-            self._transact_sync(tx)
+            self._transact_sync((tx,))
         finally:
             self._conn.execute(f"PRAGMA secure_delete={int(before)}")
 

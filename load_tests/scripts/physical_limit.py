@@ -4,10 +4,11 @@ Why: "500 pushes/s" means little on its own; "the service reaches 70% of what th
 PostgreSQL can commit for the same transactions" says where the time goes. pgbench
 runs exactly the statements the actor runs against the ``state`` table (Dapr's layout):
 
-* per push: one transaction of two upserts -- the queue's metadata row
+* per push: two upserts in one statement, the store's own
+  (:func:`actor_service.stores.postgres.inline_statement`) -- the queue's metadata row
   ``pushpop||QueueActor||{queue}||meta`` and its tail segment ``...||s:{priority}:{k}``
   (the actor keeps both cached, so a push reads nothing);
-* per pop: the two reads, then the same two upserts in one transaction.
+* per pop: the two reads, then the same statement.
 
 Then the service runs closed-loop at the same concurrency (Locust users with no wait,
 the ``LIMIT-push`` / ``LIMIT-pop`` variants), and the ratio of the two throughputs is
@@ -30,32 +31,12 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from actor_service.stores.postgres import GET, SCHEMA, inline_statement
 from load_tests.catalog import VARIANTS
 from load_tests.harness import Harness
 from load_tests.scripts.run_scenario import RunSettings, judge, run_variant
 
 PGBENCH = "/usr/bin/pgbench"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS state (
-    key text NOT NULL PRIMARY KEY,
-    value jsonb NOT NULL,
-    isbinary boolean NOT NULL,
-    insertdate TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW(),
-    updatedate TIMESTAMP WITH TIME ZONE NULL,
-    expiredate TIMESTAMP WITH TIME ZONE NULL
-)
-"""
-UPSERT = (
-    "INSERT INTO state (key, value, isbinary, updatedate) VALUES ({key}, {value}::jsonb, false, "
-    "NULL) ON CONFLICT (key) DO UPDATE SET value = excluded.value, isbinary = excluded.isbinary, "
-    "updatedate = CURRENT_TIMESTAMP, expiredate = NULL;"
-)
-SELECT = (
-    "SELECT value::text, isbinary FROM state WHERE key = {key} "
-    "AND (expiredate IS NULL OR expiredate > CURRENT_TIMESTAMP);"
-)
-
-
 def sample_values(item_bytes: int = 64, segment_items: int = 50) -> tuple[str, str]:
     """A metadata row and a half-full segment shaped like the actor's (sizes matter)."""
     now = time.time()
@@ -76,16 +57,12 @@ def scripts(prefix: str, item_bytes: int) -> dict[str, str]:
     meta, seg = sample_values(item_bytes)
     key_meta = f"'{prefix}' || :q || '||meta'"
     key_seg = f"'{prefix}' || :q || '||s:1:0'"
-    upserts = "\n".join(
-        [UPSERT.format(key=key_meta, value=_lit(meta)), UPSERT.format(key=key_seg, value=_lit(seg))]
-    )
+    # the store's own statement (one multi-row upsert in autocommit), not a copy of it
+    upserts = inline_statement([(key_meta, _lit(meta)), (key_seg, _lit(seg))])
     head = "\\set q random(1, :queues)\n"
     return {
-        "push": f"{head}BEGIN;\n{upserts}\nEND;\n",
-        "pop": (
-            f"{head}{SELECT.format(key=key_meta)}\n{SELECT.format(key=key_seg)}\n"
-            f"BEGIN;\n{upserts}\nEND;\n"
-        ),
+        "push": f"{head}{upserts}\n",
+        "pop": f"{head}{GET % (key_meta,)};\n{GET % (key_seg,)};\n{upserts}\n",
     }
 
 
@@ -129,7 +106,9 @@ def physical_limit(
     prefix = f"pushpop||QueueActor||limit-{uuid.uuid4().hex[:6]}-"
     meta, seg = sample_values(item_bytes)
     with psycopg.connect(harness.database_url, autocommit=True) as conn:
-        conn.execute(SCHEMA)
+        with conn.transaction():
+            for statement in SCHEMA:
+                conn.execute(statement)
         for q in range(1, concurrency + 1):
             for key, value in ((f"{prefix}{q}||meta", meta), (f"{prefix}{q}||s:1:0", seg)):
                 conn.execute(
