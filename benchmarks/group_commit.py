@@ -1,0 +1,216 @@
+"""Group commit on and off, in one run, next to pgbench (issue 11 item 1).
+
+Run: ``python -m benchmarks.group_commit`` (about 90 s; ``--seconds`` per point). One
+throwaway PostgreSQL; one ``pushpop serve --store postgres`` per setting of
+``PUSHPOP_GROUP_COMMIT`` (its own database each, one after the other so they never
+share the 2 cores). For each: push throughput at 16 connections spread over 50 queues
+and push p50 at 1 connection, with the CPU each process spends per push; then pgbench
+running the store's own two-upsert statement at 16 clients with its CPU per
+transaction. Ratios are against the same run's numbers only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import aiohttp
+import psutil
+import psycopg
+import typer
+import uvloop
+from rich.console import Console
+from rich.table import Table
+
+from actor_service.pgserver import PostgresServer
+from api.testing import ServerProcess
+from benchmarks.core import STATEMENT, Result, closed_loop, new_hist, pgbench
+
+console = Console()
+app = typer.Typer(add_completion=False)
+QUEUES = 50
+
+
+def spread_pusher(url: str, run: str) -> object:
+    """A push to one of ``QUEUES`` queues picked at random per request."""
+    body = json.dumps({"item": {"payload": "x" * 64}, "priority": 1})
+    headers = {"content-type": "application/json"}
+
+    async def req(session: aiohttp.ClientSession) -> int:
+        qid = f"{run}-{random.randrange(QUEUES)}"
+        async with session.post(f"{url}/queue/{qid}/push", data=body, headers=headers) as r:
+            await r.read()
+            return r.status
+
+    return req
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of process ``pid`` and all its descendants, exited ones included
+    (a reaped child's time is in its parent's ``children_*``): pgbench's backends and
+    the server's short-lived connections would otherwise vanish from the count."""
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+class Meter:
+    """CPU seconds per process over one phase: only this run's PostgreSQL cluster
+    (other clusters may be running on the host), the server, and this process (the
+    load generator) with its children (pgbench)."""
+
+    def __init__(self, pg_pid: int) -> None:
+        self.pg_pid = pg_pid
+
+    def now(self, server_pid: int | None) -> dict[str, float]:
+        t = os.times()
+        out = {"PostgreSQL": tree_cpu(self.pg_pid)}
+        if server_pid is not None:
+            out["server"] = tree_cpu(server_pid)
+            out["load generator"] = t.user + t.system
+        else:
+            out["pgbench"] = t.children_user + t.children_system
+        return out
+
+    @contextlib.contextmanager
+    def measure(self, into: dict[str, float], server_pid: int | None) -> Iterator[None]:
+        before = self.now(server_pid)
+        yield
+        after = self.now(server_pid)
+        for k in before:
+            into[k] = into.get(k, 0.0) + after[k] - before[k]
+
+
+@dataclass
+class Point:
+    """One setting's numbers, summed over the rounds."""
+
+    c16: list[Result] = field(default_factory=list)
+    c1: list[Result] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @staticmethod
+    def merged(parts: list[Result]) -> Result:
+        hist = new_hist()
+        for p in parts:
+            hist.add(p.hist)
+        return Result(
+            "", hist, sum(p.sent for p in parts), sum(p.errors for p in parts),
+            sum(p.seconds for p in parts),
+        )  # fmt: skip
+
+
+async def measure(
+    servers: dict[int, ServerProcess], meter: Meter, seconds: float, rounds: int
+) -> dict[int, Point]:
+    """Settings take turns, ``rounds`` times, so that drift in the host's load (the
+    cores are shared) hits them alike."""
+    points = {n: Point() for n in servers}
+    conn = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        for n, server in servers.items():
+            await closed_loop(s, 16, 1.0, spread_pusher(server.url, f"gc{n}"), "warm-up")
+        for _ in range(rounds):
+            for n, server in servers.items():
+                push = spread_pusher(server.url, f"gc{n}")
+                with meter.measure(points[n].cpu, server.pid):
+                    points[n].c16.append(await closed_loop(s, 16, seconds / rounds, push, ""))
+                points[n].c1.append(await closed_loop(s, 1, seconds / 2 / rounds, push, ""))
+    return points
+
+
+def database(pg: PostgresServer, name: str) -> str:
+    admin = pg.url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return pg.url.rsplit("/", 1)[0] + "/" + name
+
+
+def fmt_cpu(c: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0f}" for k, v in c.items()) + f" = {sum(c.values()):.0f}"
+
+
+@app.command()
+def main(
+    seconds: float = typer.Option(8.0, help="seconds per 16-connection point (1 conn: half)"),
+    settings: str = typer.Option("2,0", help="PUSHPOP_GROUP_COMMIT values; 0 = off"),
+    rounds: int = typer.Option(2, help="settings take turns this many times"),
+) -> None:
+    """Push throughput and p50 with group commit on and off, against pgbench."""
+    values = [int(v) for v in settings.split(",")]
+    with PostgresServer() as pg:
+        assert pg.pid is not None
+        meter = Meter(pg.pid)
+        servers: dict[int, ServerProcess] = {}
+        try:
+            for n in values:
+                servers[n] = ServerProcess(
+                    store="postgres",
+                    database_url=database(pg, f"gc_{n}"),
+                    env={"PUSHPOP_GROUP_COMMIT": str(n)},
+                ).start()
+            points = uvloop.run(measure(servers, meter, seconds, rounds))
+            # pgbench on a table the store created
+            bench_db = SimpleNamespace(url=servers[values[0]].env["PUSHPOP_DATABASE_URL"])
+        finally:
+            for server in servers.values():
+                server.stop()
+        ref_cpu: dict[str, float] = {}
+        with meter.measure(ref_cpu, None):
+            ref = pgbench(bench_db, STATEMENT, 16, seconds)  # type: ignore[arg-type]
+        txs = ref.tps * max(1, round(seconds))
+    report(points, ref.tps, {k: v / txs * 1e6 for k, v in ref_cpu.items()})
+
+
+def report(points: dict[int, Point], ref_tps: float, ref_cpu: dict[str, float]) -> None:
+    table = Table(title="push, embedded runtime + PostgreSQL, same run")
+    for col in ("group commit", "c=16 over 50 queues, /s", "p50 ms", "p99 ms", "c=1 /s",
+                "c=1 p50 ms", "errors", "x pgbench"):  # fmt: skip
+        table.add_column(col, justify="right")
+    summary: dict[int, tuple[float, float]] = {}
+    for n, pt in points.items():
+        c16, c1 = Point.merged(pt.c16), Point.merged(pt.c1)
+        tps = c16.sent / c16.seconds
+        summary[n] = (tps, c1.ms(50))
+        table.add_row(
+            f"{n} in flight" if n else "off", f"{tps:.0f}", f"{c16.ms(50):.2f}",
+            f"{c16.ms(99):.2f}", f"{c1.sent / c1.seconds:.0f}", f"{c1.ms(50):.2f}",
+            str(c16.errors + c1.errors), f"{tps / ref_tps:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"pgbench, the store's two-upsert statement, 16 clients: {ref_tps:.0f} tps")
+    console.print("CPU µs per operation at c=16:")
+    for n, pt in points.items():
+        sent = sum(r.sent for r in pt.c16)
+        console.print(f"  push, group commit {n or 'off'}: " + fmt_cpu(
+            {k: v / sent * 1e6 for k, v in pt.cpu.items()}
+        ))  # fmt: skip
+    console.print("  pgbench transaction: " + fmt_cpu(ref_cpu))
+    if 0 in summary:
+        off_tps, off_p50 = summary[0]
+        for n, (tps, p50) in summary.items():
+            if n:
+                console.print(
+                    f"group commit {n} / off, same run: throughput c=16 {tps / off_tps:.2f}x, "
+                    f"p50 c=1 {p50 / off_p50:.2f}x (target <= 1.2)"
+                )
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    try:
+        app()
+    finally:
+        console.print(f"({time.monotonic() - started:.0f} s)")
