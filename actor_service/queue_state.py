@@ -721,7 +721,8 @@ class QueueState:
             "locks_dropped": [], "transfers_dropped": [], "notes": [],
         }  # fmt: skip
         m = self._values[META]
-        if m is None:
+        if m is None:  # an untouched queue: nothing to repair, and no row is written
+            self._values[META] = new_meta()
             return report
         fresh = new_meta()
         pri_ok = isinstance(m, dict) and isinstance(m.get("pri"), dict)

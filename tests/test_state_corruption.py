@@ -284,3 +284,11 @@ def test_repair_keeps_what_is_readable() -> None:
     assert report["items_kept"] == 6 and report["items_lost"] == 3, report
     got = run(store, lambda s: s.pop(20))[0]
     assert [i.item["n"] for i in got] == [0, 3, 6, 2, 5, 8]
+
+
+def test_repair_of_a_queue_that_never_existed_writes_nothing() -> None:
+    store: dict[str, Any] = {}
+    st_ = QueueState("q", T0, lambda: "L", LIMITS)
+    report = drive(st_.repair(), store, 10)
+    assert report["repaired"] is False and report["items_kept"] == 0
+    assert st_.changes() == {} and st_.meta["pri"] == {}
