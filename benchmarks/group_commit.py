@@ -1,22 +1,26 @@
 """Group commit on and off, in one run, next to pgbench (issue 11 item 1).
 
-Run: ``python -m benchmarks.group_commit`` (about 90 s; ``--seconds`` per point). One
+Run: ``python -m benchmarks.group_commit`` (about 60 s; ``--seconds`` per point). One
 throwaway PostgreSQL; one ``pushpop serve --store postgres`` per setting of
-``PUSHPOP_GROUP_COMMIT`` (its own database each, one after the other so they never
-share the 2 cores). For each: push throughput at 16 connections spread over 50 queues
-and push p50 at 1 connection, with the CPU each process spends per push; then pgbench
-running the store's own two-upsert statement at 16 clients with its CPU per
-transaction. Ratios are against the same run's numbers only.
+``PUSHPOP_GROUP_COMMIT`` (its own database each), measured in turns so that drift in
+the host's load hits every setting alike. For each: push throughput at 16 connections
+spread over 50 queues and push p50 at 1 connection, with the CPU each process spends
+per push; then each store (PostgreSQL, SQLite) alone under the same 16-way load, to
+show what batching does without HTTP and actors around it; then pgbench running the
+store's own two-upsert statement at 16 clients, with its CPU per transaction. Ratios
+are against the same run's numbers only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import random
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -29,6 +33,9 @@ from rich.console import Console
 from rich.table import Table
 
 from actor_service.pgserver import PostgresServer
+from actor_service.stores.base import StateStore, Transaction, json_bytes
+from actor_service.stores.postgres import PostgresStore
+from actor_service.stores.sqlite import SqliteStore
 from api.testing import ServerProcess
 from benchmarks.core import STATEMENT, Result, closed_loop, new_hist, pgbench
 
@@ -142,6 +149,48 @@ def fmt_cpu(c: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.0f}" for k, v in c.items()) + f" = {sum(c.values()):.0f}"
 
 
+async def store_alone(store: StateStore, seconds: float) -> tuple[float, float]:
+    """Push-shaped saves (meta + a half-full segment) of 50 actors from 16 tasks straight
+    into a store: group commit without HTTP or actors around it. Returns saves/s and
+    this process's CPU µs per save."""
+    await store.open()
+    meta = json_bytes({"next_id": 1, "pri": {"1": [0, 1, 1.0]}})
+    segment = json_bytes(
+        {"start": 0, "items": [[n, {"payload": "x" * 64}, 1.0] for n in range(50)]}
+    )
+    busy: set[int] = set()
+    count = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal count
+        while time.perf_counter() < deadline:
+            a = random.choice([q for q in range(QUEUES) if q not in busy])
+            busy.add(a)  # one save at a time per actor, as the runtime guarantees
+            keys = (f"bench||QueueActor||gc{a}||meta", f"bench||QueueActor||gc{a}||s:1:0")
+            try:
+                await store.transact(Transaction([(keys[0], meta), (keys[1], segment)]))
+            finally:
+                busy.discard(a)
+            count += 1
+
+    t0 = os.times()
+    try:
+        await asyncio.gather(*(worker() for _ in range(16)))
+    finally:
+        await store.close()
+    t1 = os.times()
+    return count / seconds, (t1.user + t1.system - t0.user - t0.system) / count * 1e6
+
+
+def stores(url: str, tmp: str) -> dict[str, Callable[[int], StateStore]]:
+    return {
+        "PostgreSQL": lambda n: PostgresStore(url, group_commit=n),
+        # SQLite's writer is one thread: any group_commit > 0 means one batch in flight
+        "SQLite": lambda n: SqliteStore(f"{tmp}/gc-{n}.sqlite3", group_commit=n),
+    }
+
+
 @app.command()
 def main(
     seconds: float = typer.Option(8.0, help="seconds per 16-connection point (1 conn: half)"),
@@ -150,7 +199,7 @@ def main(
 ) -> None:
     """Push throughput and p50 with group commit on and off, against pgbench."""
     values = [int(v) for v in settings.split(",")]
-    with PostgresServer() as pg:
+    with PostgresServer() as pg, tempfile.TemporaryDirectory() as tmp:
         assert pg.pid is not None
         meter = Meter(pg.pid)
         servers: dict[int, ServerProcess] = {}
@@ -167,11 +216,22 @@ def main(
         finally:
             for server in servers.values():
                 server.stop()
+        alone = {
+            (kind, n): uvloop.run(store_alone(make(n), seconds / 2))
+            for kind, make in stores(pg.url, tmp).items()
+            for n in values
+        }
         ref_cpu: dict[str, float] = {}
         with meter.measure(ref_cpu, None):
             ref = pgbench(bench_db, STATEMENT, 16, seconds)  # type: ignore[arg-type]
         txs = ref.tps * max(1, round(seconds))
     report(points, ref.tps, {k: v / txs * 1e6 for k, v in ref_cpu.items()})
+    console.print(f"The store alone (no HTTP, no actors), 16 tasks over {QUEUES} actors:")
+    for (kind, n), (rate, us) in alone.items():
+        console.print(
+            f"  {kind}, group commit {n or 'off'}: {rate:.0f} saves/s, "
+            f"{us:.0f} µs of the process's CPU per save"
+        )
 
 
 def report(points: dict[int, Point], ref_tps: float, ref_cpu: dict[str, float]) -> None:
