@@ -388,18 +388,28 @@ def claim_for(
     return None
 
 
-def acquire_or_exit(claim: Claim | None) -> None:
-    """Take the claim before serving; refusal is one line on stderr and exit status 3."""
+def acquire_or_exit(claim: Claim | None, wait: float = 3.0) -> None:
+    """Take the claim before serving; refusal is one line on stderr and exit status 3.
+
+    A refused claim is retried for ``wait`` seconds first: a host restarted right after a
+    crash (or a pod replacing a terminating one) may find its predecessor's session not yet
+    torn down by PostgreSQL, which is a matter of milliseconds, not a second writer.
+    """
     if claim is None:
         return
     started = time.monotonic()
-    try:
-        claim.acquire()
-    except ClaimRefused as exc:
-        import sys
+    while True:
+        try:
+            claim.acquire()
+            break
+        except ClaimRefused as exc:
+            if time.monotonic() - started < wait:
+                time.sleep(0.1)
+                continue
+            import sys
 
-        print(f"pushpop: refusing to start: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(3) from None
+            print(f"pushpop: refusing to start: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(3) from None
     took = 1000 * (time.monotonic() - started)
     log.info("database claimed: %s in %.0f ms", claim.describe(), took)
 
