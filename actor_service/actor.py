@@ -20,11 +20,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from dapr.actor import Actor, ActorInterface, actormethod
-from dapr.actor.runtime.state_change import StateChangeKind
 
 from actor_service.actor_ids import actor_id_for, queue_id_of
 from actor_service.errors import PushpopError, StateCorrupt, StoreUnavailable
 from actor_service.queue_state import DELETED, Limits, Op, QueueState, dead_letter_queue
+from actor_service.runtime.sdk_compat import evict_cached_state
 
 log = logging.getLogger("pushpop.actor")
 
@@ -154,16 +154,9 @@ class QueueActor(Actor, QueueActorInterface):
     def _evict_cold(self, st: QueueState) -> None:
         """Keep only meta and the queue ends cached, so memory per actor stays bounded.
 
-        Relies on the SDK's private ``_default_state_change_tracker`` (dapr 1.19): the
-        public API has no way to drop single keys from the cache.
+        The public API has no way to drop single keys from the cache: see sdk_compat.
         """
-        tracker = getattr(self._state_manager, "_default_state_change_tracker", None)
-        if tracker is None:
-            return
-        hot = st.hot_keys() if st._values.get("meta") else set()
-        for key in [k for k, m in tracker.items() if k not in hot]:
-            if tracker[key].change_kind == StateChangeKind.none:
-                del tracker[key]
+        evict_cached_state(self._state_manager, st.hot_keys() if st._values.get("meta") else ())
 
     async def _call(self, make: Callable[[QueueState], Op], render: Callable[[Any], Any]) -> Reply:
         st = self._state()

@@ -33,6 +33,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actor_service.actor import QueueActor
+from actor_service.runtime.sdk_compat import actor_routes, forget_hosted_actors
 from actor_service.serializer import PlainJSONSerializer, dumps
 from actor_service.stores.claim import Claim
 from api.app import configure_actor, create_app
@@ -216,13 +217,9 @@ def reset_hosted_actors() -> int:
     For a sidecar that died: placement may have given its actors to another host
     meanwhile, so the caches here may be stale by the time the new sidecar routes them
     back. Forgetting them makes the next call activate afresh from the store.
-    SDK internals (dapr 1.19): ``ActorRuntime._actor_managers``, ``_active_actors``.
+    SDK internals: see :mod:`actor_service.runtime.sdk_compat`.
     """
-    n = 0
-    for manager in list(ActorRuntime._actor_managers.values()):
-        n += len(manager._active_actors)
-        manager._active_actors.clear()
-    return n
+    return forget_hosted_actors()
 
 
 def create_dapr_app(
@@ -244,7 +241,7 @@ def create_dapr_app(
     app.include_router(sidecar_routes, include_in_schema=False)
     exact: set[str] = set(GUARDED_EXACT)
     prefixes: set[str] = set(GUARDED_PREFIXES)
-    for route in getattr(actor_ext, "_router", sidecar_routes).routes:
+    for route in actor_routes(actor_ext, sidecar_routes):
         path = getattr(route, "path", "")
         if "{" in path:
             prefixes.add(path.split("{", 1)[0])

@@ -42,6 +42,7 @@ from dapr.clients.base import DaprActorClientBase
 
 from actor_service.actor import ACTOR_TYPE
 from actor_service.errors import PushpopError, RuntimeUnavailable, StoreUnavailable
+from actor_service.runtime import sdk_compat
 from actor_service.serializer import dumps
 from api.invoker import ActorInvoker, unwrap
 from api.settings import Settings
@@ -358,18 +359,8 @@ class SidecarActorClient(DaprActorClientBase):
 
 
 def hosted_actor_count(actor_type: str = ACTOR_TYPE) -> float:
-    """Actors of ``actor_type`` active in *this* process (the SDK's manager dictionary).
-
-    SDK internals (dapr 1.19): ``ActorRuntime._actor_managers`` and
-    ``ActorManager._active_actors``; NaN if the actor type is not registered here.
-    """
-    try:
-        from dapr.actor.runtime.runtime import ActorRuntime
-
-        manager = ActorRuntime._actor_managers.get(actor_type)
-        return float(len(manager._active_actors)) if manager is not None else float("nan")
-    except Exception:  # pragma: no cover - the SDK moved its internals
-        return float("nan")
+    """Actors of ``actor_type`` active in *this* process (NaN if not registered here)."""
+    return sdk_compat.hosted_actor_count(actor_type)
 
 
 class DaprInvoker(ActorInvoker):

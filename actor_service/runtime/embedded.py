@@ -12,9 +12,9 @@ them in Dapr mode and the SDK does not:
 * **state**: :class:`StoreActorClient` saves each actor transaction in one store
   transaction and serves actor-to-actor calls (the dead-letter hand-over).
 
-SDK internals this module depends on (dapr 1.19): ``ActorRuntimeContext._provider``
-is replaced by our provider (to serialise each value once instead of three times),
-and ``ActorManager._active_actors`` is read for the active-actor count.
+SDK internals this module depends on (all through :mod:`.sdk_compat`): the context's
+state provider is replaced by ours (to serialise each value once instead of three
+times), and the manager's activations are read for the active-actor count.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dapr.actor.id import ActorId
-from dapr.actor.runtime._state_provider import StateProvider
-from dapr.actor.runtime._type_information import ActorTypeInformation
 from dapr.actor.runtime.context import ActorRuntimeContext
 from dapr.actor.runtime.manager import ActorManager
 from dapr.actor.runtime.state_change import ActorStateChange, StateChangeKind
@@ -37,6 +35,12 @@ from dapr.clients.base import DaprActorClientBase
 from actor_service.actor import ACTOR_TYPE, QueueActor
 from actor_service.errors import StoreUnavailable
 from actor_service.queue_state import is_segment_key
+from actor_service.runtime.sdk_compat import (
+    ActorTypeInformation,
+    StateProvider,
+    active_actor_ids,
+    install_state_provider,
+)
 from actor_service.serializer import PlainJSONSerializer, SegmentEncoder, dumps
 from actor_service.stores.base import StateStore, Transaction, actor_key, call_deadline
 
@@ -151,7 +155,7 @@ class EmbeddedRuntime:
         self.ctx = ActorRuntimeContext(
             ActorTypeInformation.create(actor_class), serializer, serializer, self.client
         )
-        self.ctx._provider = StoreStateProvider(self.client)  # SDK internal, see module doc
+        install_state_provider(self.ctx, StoreStateProvider(self.client))
         self.manager = ActorManager(self.ctx)
         self._turns: dict[str, _Turn] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -171,7 +175,7 @@ class EmbeddedRuntime:
 
     @property
     def active_actors(self) -> int:
-        return len(self.manager._active_actors)  # SDK internal, see module doc
+        return len(active_actor_ids(self.manager))
 
     async def invoke(self, actor_id: str, method: str, payload: Any) -> Any:
         """Call ``method`` on actor ``actor_id`` with a JSON-able payload."""
@@ -237,7 +241,7 @@ class EmbeddedRuntime:
         try:
             async with turn.lock:
                 idle = time.monotonic() - turn.last_used >= self.idle_timeout
-                if (force or idle) and actor_id in self.manager._active_actors:
+                if (force or idle) and actor_id in active_actor_ids(self.manager):
                     try:
                         await self.manager.deactivate_actor(ActorId(actor_id))
                     except Exception as exc:  # never let one actor stop the reaper

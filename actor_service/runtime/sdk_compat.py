@@ -1,0 +1,87 @@
+"""Every use of the Dapr Python SDK's private internals, in one place.
+
+Why they are used at all: the SDK's public API has no way to host actors without the
+sidecar (the embedded runtime), to drop single keys from an actor's state cache, to count
+or forget the actors a process hosts (after a sidecar dies, another host may own them),
+or to list the routes ``DaprActor`` registers (so they can be guarded). Each is one small
+function here, so an SDK upgrade is checked in one file, and
+``tests/test_sdk_compat.py`` pins the version this was written for and proves every
+internal still exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from dapr.actor.runtime._state_provider import StateProvider
+from dapr.actor.runtime._type_information import ActorTypeInformation
+from dapr.actor.runtime.context import ActorRuntimeContext
+from dapr.actor.runtime.manager import ActorManager
+from dapr.actor.runtime.state_change import StateChangeKind
+
+# the SDK release these internals were read from (major.minor)
+WRITTEN_FOR = "1.19"
+
+
+def install_state_provider(ctx: ActorRuntimeContext, provider: StateProvider) -> None:
+    """Make ``ctx``'s actors save through ``provider`` (the embedded runtime's store)."""
+    ctx._provider = provider
+
+
+def active_actor_ids(manager: ActorManager) -> dict[Any, Any]:
+    """The manager's live activations, keyed by actor id (read-only use, please)."""
+    return manager._active_actors
+
+
+def hosted_actor_count(actor_type: str) -> float:
+    """Actors of ``actor_type`` active in this process under ``ActorRuntime``; NaN when
+    the type is not registered here (or the SDK moved its internals)."""
+    try:
+        from dapr.actor.runtime.runtime import ActorRuntime
+
+        manager = ActorRuntime._actor_managers.get(actor_type)
+        return float(len(manager._active_actors)) if manager is not None else float("nan")
+    except Exception:  # pragma: no cover - the SDK moved its internals
+        return float("nan")
+
+
+def forget_hosted_actors() -> int:
+    """Drop every activation (and its state cache) ``ActorRuntime`` holds; returns how many."""
+    from dapr.actor.runtime.runtime import ActorRuntime
+
+    n = 0
+    for manager in list(ActorRuntime._actor_managers.values()):
+        n += len(manager._active_actors)
+        manager._active_actors.clear()
+    return n
+
+
+def evict_cached_state(state_manager: Any, keep: Iterable[str]) -> None:
+    """Forget cached keys of an actor's state manager except ``keep`` (unchanged ones only),
+    so memory per active actor stays bounded."""
+    tracker = getattr(state_manager, "_default_state_change_tracker", None)
+    if tracker is None:
+        return
+    hot = set(keep)
+    for key in [k for k, m in tracker.items() if k not in hot]:
+        if tracker[key].change_kind == StateChangeKind.none:
+            del tracker[key]
+
+
+def actor_routes(actor_ext: Any, fallback: Any) -> list[Any]:
+    """The routes ``DaprActor`` registered (its router is private)."""
+    return list(getattr(actor_ext, "_router", fallback).routes)
+
+
+__all__ = [
+    "WRITTEN_FOR",
+    "ActorTypeInformation",
+    "StateProvider",
+    "active_actor_ids",
+    "actor_routes",
+    "evict_cached_state",
+    "forget_hosted_actors",
+    "hosted_actor_count",
+    "install_state_provider",
+]
