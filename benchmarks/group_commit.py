@@ -1,6 +1,6 @@
 """Group commit on and off, in one run, next to pgbench (issue 11 item 1).
 
-Run: ``python -m benchmarks.group_commit`` (about 60 s; ``--seconds`` per point). One
+Run: ``python -m benchmarks.group_commit`` (about 100 s; ``--seconds`` per point). One
 throwaway PostgreSQL; one ``pushpop serve --store postgres`` per setting of
 ``PUSHPOP_GROUP_COMMIT`` (its own database each), measured in turns so that drift in
 the host's load hits every setting alike. For each: push throughput at 16 connections
@@ -128,8 +128,10 @@ async def measure(
     async with aiohttp.ClientSession(connector=conn) as s:
         for n, server in servers.items():
             await closed_loop(s, 16, 1.0, spread_pusher(server.url, f"gc{n}"), "warm-up")
-        for _ in range(rounds):
-            for n, server in servers.items():
+        order = list(servers.items())
+        for r in range(rounds):
+            # a different setting goes first each round: none always runs last
+            for n, server in order[r % len(order) :] + order[: r % len(order)]:
                 push = spread_pusher(server.url, f"gc{n}")
                 with meter.measure(points[n].cpu, server.pid):
                     points[n].c16.append(await closed_loop(s, 16, seconds / rounds, push, ""))
@@ -193,8 +195,8 @@ def stores(url: str, tmp: str) -> dict[str, Callable[[int], StateStore]]:
 
 @app.command()
 def main(
-    seconds: float = typer.Option(8.0, help="seconds per 16-connection point (1 conn: half)"),
-    settings: str = typer.Option("2,0", help="PUSHPOP_GROUP_COMMIT values; 0 = off"),
+    seconds: float = typer.Option(6.0, help="seconds per 16-connection point (1 conn: half)"),
+    settings: str = typer.Option("2,1,4,0", help="PUSHPOP_GROUP_COMMIT values; 0 = off"),
     rounds: int = typer.Option(2, help="settings take turns this many times"),
 ) -> None:
     """Push throughput and p50 with group commit on and off, against pgbench."""
