@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -174,8 +173,8 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.invoker = invoker
-    app.state.keys = keys = KeyRing.from_env()
-    protect_metrics = os.environ.get("PUSHPOP_PROTECT_METRICS", "") in ("1", "true")
+    app.state.keys = keys = KeyRing.from_settings(settings)
+    protect_metrics = settings.protect_metrics
     metrics = app.state.metrics = Metrics(invoker.active_actors)
     app.include_router(router)
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from actor_service.errors import Forbidden, Unauthenticated
+from api.settings import Settings
 
 OPERATIONS = ("push", "pop", "admin")
 
@@ -62,9 +62,9 @@ class KeyRing:
         return bool(self.grants)
 
     @classmethod
-    def from_env(cls) -> KeyRing:
-        raw = os.environ.get("PUSHPOP_API_KEYS", "").strip()
-        path = os.environ.get("PUSHPOP_API_KEYS_FILE", "").strip()
+    def from_settings(cls, settings: Settings) -> KeyRing:
+        raw = settings.api_keys.strip()
+        path = settings.api_keys_file.strip()
         if path:
             raw = Path(path).read_text()
         return cls.parse(raw) if raw else cls([])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Annotated
 
 import typer
@@ -56,8 +55,16 @@ def serve(
     )
     from api.auth import KeyRing
 
-    if not KeyRing.from_env().enabled and host not in LOOPBACK:
-        if os.environ.get("PUSHPOP_ALLOW_OPEN", "") not in ("1", "true"):
+    settings = Settings.from_env(
+        store=store,
+        database_url=database_url,
+        sqlite_path=sqlite_path,
+        host=host,
+        port=port,
+        runtime=runtime,
+    )
+    if not KeyRing.from_settings(settings).enabled and host not in LOOPBACK:
+        if not settings.allow_open:
             logging.getLogger("pushpop").warning(
                 "no API keys configured (PUSHPOP_API_KEYS): binding to 127.0.0.1 instead of %s; "
                 "configure keys, or set PUSHPOP_ALLOW_OPEN=1 behind a trusted proxy",

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 from typing import Any
 
@@ -374,14 +373,12 @@ class DaprInvoker(ActorInvoker):
             timeout=settings.request_timeout,
             pool_size=max(64, settings.pool_size * 16),
         )
-        # the gRPC port is not a Settings field: the SDK's variable, which the launcher,
-        # Compose and the Kubernetes injector all set
-        grpc_port = int(os.environ.get("DAPR_GRPC_PORT") or 50001)
-        self.grpc_state = GrpcStateClient(grpc_port, settings.dapr_api_token)
+        # DAPR_GRPC_PORT, which the launcher, Compose and the Kubernetes injector all set
+        self.grpc_state = GrpcStateClient(settings.dapr_grpc_port, settings.dapr_api_token)
         self.actor_client = SidecarActorClient(
             self.sidecar,
             self.grpc_state,
-            state_api=os.environ.get("PUSHPOP_DAPR_STATE_API", "auto").lower() or "auto",
+            state_api=settings.dapr_state_api.lower() or "auto",
         )
 
     async def start(self) -> None:

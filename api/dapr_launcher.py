@@ -177,12 +177,12 @@ class Launcher:
         self.stopping = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.run_dir = Path(
-            os.environ.get("PUSHPOP_DAPR_RUN_DIR") or tempfile.mkdtemp(prefix="pushpop-dapr-")
+            settings.dapr_run_dir or tempfile.mkdtemp(prefix="pushpop-dapr-")
         )
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.runinfo = os.environ.get("PUSHPOP_DAPR_RUNINFO") or None
+        self.runinfo = settings.dapr_runinfo or None
         bin_dir = ensure_dapr_built()
-        dapr_level = _dapr_log_level(os.environ.get("PUSHPOP_DAPR_LOG_LEVEL") or log_level)
+        dapr_level = _dapr_log_level(settings.dapr_log_level or log_level)
         # Own process groups: a signal to ours (Ctrl-C, ``kill -- -PGID``) reaches only
         # us, and we stop daprd first and gracefully, then the app, then the control
         # plane. If we die without that chance, die_with_parent takes them along.
@@ -190,12 +190,12 @@ class Launcher:
                                   "die_with_parent": True, "new_session": True}  # fmt: skip
 
         self.placement: Placement | None = None
-        self.placement_address = os.environ.get("PUSHPOP_PLACEMENT_ADDRESS") or None
+        self.placement_address = settings.placement_address or None
         if not self.placement_address:
             self.placement = Placement(self.run_dir, **common)
             self.placement_address = self.placement.address
         self.scheduler: Scheduler | None = None
-        self.scheduler_address = os.environ.get("PUSHPOP_SCHEDULER_ADDRESS") or None
+        self.scheduler_address = settings.scheduler_address or None
         if not self.scheduler_address:
             self.scheduler = Scheduler(self.run_dir, **common)
             self.scheduler_address = self.scheduler.address
@@ -212,7 +212,7 @@ class Launcher:
             raise SystemExit("Dapr mode keeps state in --store postgres or --store sqlite")
         # the address daprd gives placement for sidecar-to-sidecar actor calls: its
         # internal gRPC server listens on loopback, so that is where peers must call it
-        sidecar_env["DAPR_HOST_IP"] = os.environ.get("DAPR_HOST_IP") or "127.0.0.1"
+        sidecar_env["DAPR_HOST_IP"] = settings.dapr_host_ip or "127.0.0.1"
 
         app_token = secrets.token_urlsafe(32)
         dapr_token = secrets.token_urlsafe(32)
@@ -244,6 +244,7 @@ class Launcher:
         self.settings = dataclasses.replace(
             settings,
             dapr_http_port=self.sidecar.http_port,
+            dapr_grpc_port=self.sidecar.grpc_port,
             dapr_api_token=dapr_token,
             app_api_token=app_token,
         )
@@ -384,9 +385,6 @@ def serve_external(settings: Settings, log_level: str) -> None:
     """Only the app, for a sidecar run by someone else (Compose, the Kubernetes injector)."""
     from api.dapr_app import create_dapr_app
 
-    port = os.environ.get("PUSHPOP_DAPR_HTTP_PORT") or os.environ.get("DAPR_HTTP_PORT")
-    if port:
-        settings = dataclasses.replace(settings, dapr_http_port=int(port))
     log.warning(
         "pushpop (Dapr mode, external sidecar at 127.0.0.1:%s) on http://%s:%s; state lives "
         "in the sidecar's actor state store",
@@ -420,7 +418,7 @@ def dapr_claim(settings: Settings) -> Claim | None:
 
 def serve_with_sidecar(settings: Settings, log_level: str) -> None:
     """Entry point of ``pushpop serve --runtime dapr`` (see the module docstring)."""
-    if os.environ.get("PUSHPOP_DAPR_SIDECAR", "").lower() == "external":
+    if settings.dapr_sidecar.lower() == "external":
         serve_external(settings, log_level)
         return
     # A signal before uvicorn takes over: SIGINT unwinds through Launcher.run's finally;

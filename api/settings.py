@@ -42,10 +42,24 @@ class Settings:
     # SQLite: space kept free next to the database, released when the disk fills so
     # that purge and acknowledge can still commit (0 = none)
     disk_reserve_bytes: int = 8 * 1024 * 1024
+    # access control: a JSON list of {key, prefixes, operations}, inline or in a file
+    api_keys: str = ""
+    api_keys_file: str = ""
+    allow_open: bool = False  # serve beyond loopback without API keys (behind a proxy)
+    protect_metrics: bool = False  # /metrics needs an admin key too
     # Dapr mode: where the sidecar listens, and the tokens between app and sidecar
     dapr_http_port: int = 3500
+    dapr_grpc_port: int = 50001
     dapr_api_token: str | None = None
     app_api_token: str | None = None
+    dapr_state_api: str = "auto"  # auto | http | grpc: how actor state reaches daprd
+    dapr_sidecar: str = "launch"  # launch (placement, scheduler, daprd here) | external
+    dapr_log_level: str = ""  # of the Dapr processes; default: the app's
+    dapr_run_dir: str = ""  # where the Dapr processes log; default: a new temp dir
+    dapr_runinfo: str = ""  # a file to write this run's ports, pids and tokens to
+    placement_address: str = ""  # join this placement instead of starting one
+    scheduler_address: str = ""  # join this scheduler instead of starting one
+    dapr_host_ip: str = "127.0.0.1"  # the address daprd gives placement for peer calls
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -56,14 +70,28 @@ class Settings:
             if raw is not None and raw != "":
                 values[f.name] = _convert(f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        s = cls(**values)  # type: ignore[arg-type]
-        s.dapr_api_token = s.dapr_api_token or os.environ.get("DAPR_API_TOKEN") or None
-        s.app_api_token = s.app_api_token or os.environ.get("APP_API_TOKEN") or None
-        return s
+        # Dapr's own variables (set by the launcher, Compose, the Kubernetes injector) fill
+        # what no PUSHPOP_ variable or override set
+        for name, var in DAPR_VARIABLES.items():
+            raw = os.environ.get(var)
+            if name not in values and raw:
+                values[name] = _convert(next(f.type for f in fields(cls) if f.name == name), raw)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+DAPR_VARIABLES = {
+    "dapr_http_port": "DAPR_HTTP_PORT",
+    "dapr_grpc_port": "DAPR_GRPC_PORT",
+    "dapr_api_token": "DAPR_API_TOKEN",
+    "app_api_token": "APP_API_TOKEN",
+    "dapr_host_ip": "DAPR_HOST_IP",
+}
 
 
 def _convert(type_name: object, raw: str) -> object:
     t = str(type_name)
+    if t.startswith("bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     if t.startswith("int"):
         return int(raw)
     if t.startswith("float"):
