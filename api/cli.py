@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Annotated
 
@@ -70,21 +71,13 @@ def serve(
                 "configure keys, or set PUSHPOP_ALLOW_OPEN=1 behind a trusted proxy",
                 host,
             )
-            host = "127.0.0.1"
-    settings = Settings.from_env(
-        store=store,
-        database_url=database_url,
-        sqlite_path=sqlite_path,
-        host=host,
-        port=port,
-        runtime=runtime,
-    )
+            settings = dataclasses.replace(settings, host="127.0.0.1")
     if runtime == "dapr":
         from api.dapr_launcher import serve_with_sidecar
 
         serve_with_sidecar(settings, log_level)
         return
-    from actor_service.stores.claim import acquire_or_exit, claim_for
+    from actor_service.stores.claim import claim_for, holding
     from api.app import create_app
     from api.http_server import uvicorn_config
 
@@ -92,13 +85,9 @@ def serve(
     claim = claim_for(
         store, "exclusive", database_url=settings.database_url, sqlite_path=settings.sqlite_path
     )
-    acquire_or_exit(claim)
-    try:
+    with holding(claim):
         app_ = create_app(settings, claim=claim)
         uvicorn.Server(uvicorn_config(app_, settings, log_level)).run()
-    finally:
-        if claim is not None:
-            claim.release()
 
 
 if __name__ == "__main__":

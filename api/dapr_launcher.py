@@ -58,7 +58,7 @@ from actor_service.dapr_processes import (
     ensure_dapr_built,
 )
 from actor_service.stores.base import redact
-from actor_service.stores.claim import Claim, acquire_or_exit, claim_for
+from actor_service.stores.claim import Claim, claim_for, holding
 from api.dapr_invoker import MAX_MESSAGE_BYTES
 from api.http_server import uvicorn_config
 from api.settings import Settings
@@ -390,19 +390,15 @@ def serve_external(settings: Settings, log_level: str) -> None:
         "in the sidecar's actor state store",
         settings.dapr_http_port, settings.host, settings.port,
     )  # fmt: skip
-    claim = dapr_claim(settings)
-    try:
+    with holding(dapr_claim(settings)) as claim:
         app = create_dapr_app(settings, claim=claim)
         uvicorn.Server(uvicorn_config(app, settings, log_level)).run()
-    finally:
-        if claim is not None:
-            claim.release()
 
 
 def dapr_claim(settings: Settings) -> Claim | None:
-    """The shared claim of a Dapr-mode host, taken before anything starts: Dapr-mode hosts
-    share a database with each other (placement keeps one activation per actor), never
-    with an embedded host, whose cache would go stale under them (stores/claim.py)."""
+    """The shared claim of a Dapr-mode host, to take before anything starts: Dapr-mode
+    hosts share a database with each other (placement keeps one activation per actor),
+    never with an embedded host, whose cache would go stale under them (stores/claim.py)."""
     claim = claim_for(
         settings.store, "shared", database_url=settings.database_url,
         sqlite_path=settings.sqlite_path,
@@ -412,7 +408,6 @@ def dapr_claim(settings: Settings) -> Claim | None:
             "no database URL known to this app (the sidecar's component has it): it cannot "
             "check that no embedded host uses the same database"
         )
-    acquire_or_exit(claim)
     return claim
 
 
@@ -423,12 +418,8 @@ def serve_with_sidecar(settings: Settings, log_level: str) -> None:
         return
     # A signal before uvicorn takes over: SIGINT unwinds through Launcher.run's finally;
     # SIGTERM ends us at once, and die_with_parent takes the Dapr processes along.
-    claim = dapr_claim(settings)
-    try:
+    with holding(dapr_claim(settings)) as claim:
         Launcher(settings, log_level, claim).run()
-    finally:
-        if claim is not None:
-            claim.release()
 
 
 __all__ = [

@@ -41,6 +41,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -414,6 +415,18 @@ def acquire_or_exit(claim: Claim | None, wait: float = 3.0) -> None:
     log.info("database claimed: %s in %.0f ms", claim.describe(), took)
 
 
+@contextlib.contextmanager
+def holding(claim: Claim | None) -> Iterator[Claim | None]:
+    """Hold ``claim`` (see :func:`acquire_or_exit`) for the life of a server, then give
+    it up, so the next host need not wait for PostgreSQL to notice this one is gone."""
+    acquire_or_exit(claim)
+    try:
+        yield claim
+    finally:
+        if claim is not None:
+            claim.release()
+
+
 __all__ = [
     "Claim",
     "ClaimRefused",
@@ -421,4 +434,5 @@ __all__ = [
     "SqliteClaim",
     "acquire_or_exit",
     "claim_for",
+    "holding",
 ]
