@@ -52,7 +52,7 @@ def build_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoke
     before serving (:mod:`actor_service.stores.claim`), which the store checks."""
     configure_actor(settings)
     if settings.runtime == "dapr":
-        from api.dapr_invoker import DaprInvoker
+        from api.dapr.invoker import DaprInvoker
 
         return DaprInvoker(settings)
     from actor_service.runtime.embedded import EmbeddedRuntime

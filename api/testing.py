@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from actor_service.pgserver import free_port
+from api.pgserver import free_port
 
 
 class ServerProcess:

@@ -38,9 +38,9 @@ from hdrh.histogram import HdrHistogram
 from rich.console import Console
 from rich.table import Table
 
-from actor_service.pgserver import PostgresServer
 from actor_service.stores.base import Transaction, json_bytes
 from actor_service.stores.postgres import PostgresStore, inline_statement
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 
 console = Console()

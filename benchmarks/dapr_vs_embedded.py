@@ -15,7 +15,7 @@ The table shows p50/p99 per mode and what Dapr adds at p50; the target is at mos
 ``--proxy-calls N`` (default 2000) also compares the two ways the gateway can reach an
 actor through daprd, on the Dapr-mode server: the SDK's ``ActorProxy`` (with our
 ``PlainJSONSerializer``) and a direct ``POST /v1.0/actors/...`` on one pooled aiohttp
-session (what :class:`api.dapr_invoker.DaprInvoker` does), sequentially and with 16
+session (what :class:`api.dapr.invoker.DaprInvoker` does), sequentially and with 16
 concurrent callers.
 """
 
@@ -34,8 +34,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from actor_service.dapr_processes import ensure_dapr_built
-from actor_service.pgserver import PostgresServer
+from api.dapr.processes import ensure_dapr_built
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess, wait_ready
 from benchmarks.core import Result, closed_loop, fill, new_hist, open_loop, popper, pusher
 

@@ -32,10 +32,10 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 
-from actor_service.pgserver import PostgresServer
 from actor_service.stores.base import StateStore, Transaction, json_bytes
 from actor_service.stores.postgres import PostgresStore
 from actor_service.stores.sqlite import SqliteStore
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 from benchmarks.core import STATEMENT, Result, closed_loop, new_hist, pgbench
 

@@ -34,7 +34,7 @@ class Harness:
     store: str = "unknown"
     runtime: str = "embedded"
     database_url: str | None = None
-    pg: object | None = None  # actor_service.pgserver.PostgresServer when this run owns it
+    pg: object | None = None  # api.pgserver.PostgresServer when this run owns it
     server: object | None = None  # api.testing.ServerProcess when this run started it
     daprd_pid: int | None = None
     runinfo_path: Path | None = None  # PUSHPOP_DAPR_RUNINFO of a server we started
@@ -145,7 +145,7 @@ def local_harness(
         yield harness
         return
 
-    from actor_service.pgserver import PostgresServer
+    from api.pgserver import PostgresServer
     from api.testing import ServerProcess
 
     with contextlib.ExitStack() as stack:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from actor_service.pgserver import PostgresServer
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess, wait_ready
 
 
@@ -57,7 +57,7 @@ def dapr_server(
     Its own database in the session's cluster, so that no queue is ever served by this
     server and by the embedded ``postgres`` one at once (each caches its actors' state).
     """
-    from actor_service.dapr_processes import ensure_dapr_built
+    from api.dapr.processes import ensure_dapr_built
 
     ensure_dapr_built()
     tmp = tmp_path_factory.mktemp("dapr")
@@ -115,7 +115,7 @@ def tmp_sqlite(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """One placement + scheduler that a module's Dapr hosts join (saves their start-up)."""
-    from actor_service.dapr_processes import Placement, Scheduler, ensure_dapr_built
+    from api.dapr.processes import Placement, Scheduler, ensure_dapr_built
 
     bin_dir = ensure_dapr_built()
     logs = tmp_path_factory.mktemp("control-plane")

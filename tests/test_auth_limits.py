@@ -20,7 +20,7 @@ import pytest
 from http_helpers import ok
 
 from actor_service.errors import QueueFull, TooManyLocks
-from actor_service.pgserver import PostgresServer
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 
 # Distinctive keys: grep-able in the server log, unlikely to appear there by chance.

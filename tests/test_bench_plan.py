@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from actor_service.pgserver import free_port
+from api.pgserver import free_port
 from api.testing import ServerProcess
 from load_tests.evaluation import EXIT_ERRORS, EXIT_OK, EXIT_THRESHOLD
 

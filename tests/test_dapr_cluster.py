@@ -29,7 +29,7 @@ import yaml
 from conftest import pg_database, wait_ready
 from http_helpers import drain, ok
 
-from actor_service.pgserver import PostgresServer
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,7 +270,7 @@ def test_k8s_manifests_parse_and_wire_up(tmp_path: Path) -> None:
 
 def test_resiliency_is_the_same_everywhere() -> None:
     """Launcher, Compose and Kubernetes all turn daprd's actor retries off."""
-    from api.dapr_launcher import RESILIENCY
+    from api.dapr.launcher import RESILIENCY
 
     launcher = yaml.safe_load(RESILIENCY)
     compose = yaml.safe_load((ROOT / "deploy/compose/resiliency.yaml").read_text())

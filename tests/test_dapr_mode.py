@@ -27,14 +27,14 @@ import pytest
 from conftest import pg_database, wait_ready
 from http_helpers import drain, ok
 
-from actor_service.dapr_processes import (
+from api.dapr.launcher import resiliency_resources
+from api.dapr.processes import (
     COMPONENTS_DIR,
     Sidecar,
     ensure_dapr_built,
     free_port,
 )
-from actor_service.pgserver import PostgresServer
-from api.dapr_launcher import resiliency_resources
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 
 pytestmark = pytest.mark.dapr
@@ -177,9 +177,9 @@ def test_state_is_lossless_and_jsonb_where_possible(
     ],
 )  # fmt: skip
 def test_http_lossy_scan(value: Any, lossy: bool) -> None:
-    """What makes a state transaction take the gRPC path (see api.dapr_invoker)."""
+    """What makes a state transaction take the gRPC path (see api.dapr.invoker)."""
     from actor_service.serializer import dumps
-    from api.dapr_invoker import HTTP_LOSSY
+    from api.dapr.invoker import HTTP_LOSSY
 
     assert bool(HTTP_LOSSY.search(b'[{"request":{"value":' + dumps(value) + b"}}]")) is lossy
 

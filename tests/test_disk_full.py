@@ -26,7 +26,7 @@ import httpx
 import pytest
 from http_helpers import err, ok, pop, pop_ack, push_one
 
-from actor_service.pgserver import PostgresServer
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 
 # ~1 MB per push, random so that PostgreSQL's TOAST compression cannot shrink it

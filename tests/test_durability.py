@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from actor_service.pgserver import PostgresServer
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 
 

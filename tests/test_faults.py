@@ -36,8 +36,8 @@ import psutil
 import psycopg
 import pytest
 
-from actor_service.pgserver import PostgresServer
 from actor_service.stores.claim import LOCK_KEY
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 
 QUEUES = 20

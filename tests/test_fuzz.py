@@ -44,7 +44,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from actor_service.pgserver import PostgresServer
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 
 BUDGET = int(os.environ.get("PUSHPOP_FUZZ_EXAMPLES", "2000"))

@@ -34,10 +34,10 @@ import psycopg
 import pytest
 
 from actor_service.errors import StoreUnavailable
-from actor_service.pgserver import PostgresServer
 from actor_service.stores.base import StateStore, Transaction, actor_key, call_deadline
 from actor_service.stores.postgres import PostgresStore
 from actor_service.stores.sqlite import SqliteStore
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 from tests.test_faults import fresh_database
 

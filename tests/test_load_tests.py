@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from actor_service.pgserver import PostgresServer
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 from load_tests import catalog
 from load_tests.evaluation import Baseline, EndpointStats, RunResult, evaluate

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from actor_service.pgserver import free_port
+from api.pgserver import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_PY = Path("/usr/bin/python3")

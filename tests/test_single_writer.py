@@ -18,8 +18,8 @@ import pytest
 from conftest import pg_database
 from http_helpers import err, ok
 
-from actor_service.pgserver import PostgresServer
 from actor_service.stores.claim import ClaimRefused, PostgresClaim
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess, wait_ready
 
 REFUSAL = re.compile(

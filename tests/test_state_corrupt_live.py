@@ -22,7 +22,7 @@ import pytest
 from conftest import pg_database
 from http_helpers import err, ok
 
-from actor_service.pgserver import PostgresServer
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess, wait_ready
 
 ENV = {"PUSHPOP_SEGMENT_SIZE": "4"}

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from actor_service.pgserver import PostgresServer
+from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 
 BOUND = 15.0  # seconds any single request may take while the store is down

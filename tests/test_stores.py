@@ -9,11 +9,11 @@ import psycopg
 import pytest
 
 from actor_service.errors import StoreUnavailable
-from actor_service.pgserver import PostgresServer
 from actor_service.stores.base import StateStore, Transaction, actor_key
 from actor_service.stores.memory import MemoryStore
 from actor_service.stores.postgres import PostgresStore
 from actor_service.stores.sqlite import SqliteStore
+from api.pgserver import PostgresServer
 
 
 @pytest.fixture(params=["postgres", "sqlite", "memory"])

@@ -3,7 +3,7 @@
 ``daprd`` calls this app to run actors (``PUT /actors/QueueActor/{id}/method/{m}``,
 ``DELETE /actors/...`` to deactivate, ``GET /dapr/config`` for the actor settings), and
 the gateway routes of :func:`api.app.create_app` call actors back through ``daprd``
-(:class:`~api.dapr_invoker.DaprInvoker`). One process, one port: the same app serves
+(:class:`~api.dapr.invoker.DaprInvoker`). One process, one port: the same app serves
 clients and its sidecar.
 
 Security: the actor routes run any queue operation without the API keys of the public
@@ -37,7 +37,7 @@ from actor_service.runtime.sdk_compat import actor_routes, forget_hosted_actors
 from actor_service.serializer import PlainJSONSerializer, dumps
 from actor_service.stores.claim import Claim
 from api.app import configure_actor, create_app
-from api.dapr_invoker import DaprInvoker
+from api.dapr.invoker import DaprInvoker
 from api.settings import Settings
 
 log = logging.getLogger("pushpop.dapr")

@@ -20,14 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from api.ports import free_port
+
 __all__ = ["PostgresServer", "find_pg_bin", "free_port"]
-
-
-def free_port() -> int:
-    """Ask the kernel for a free loopback port (racy, but good enough for tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def find_pg_bin() -> Path:

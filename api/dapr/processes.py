@@ -31,7 +31,6 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,8 @@ from types import TracebackType
 from typing import Self, TypedDict, Unpack
 
 import httpx
+
+from api.ports import free_port
 
 __all__ = [
     "COMPONENTS_DIR",
@@ -59,7 +60,7 @@ __all__ = [
 DAPR_VERSION = "1.18.2"
 """The Dapr release ``scripts/build_dapr.sh`` builds (see tools/dapr-build/go.mod)."""
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_dapr.sh"
 COMPONENTS_DIR = REPO_ROOT / "components"
 """``postgres/`` and ``sqlite/`` hold one actor state store each; ``config.yaml`` is shared."""
@@ -149,18 +150,6 @@ def ensure_dapr_built(*, timeout: float = 1800.0) -> Path:
             f"{BUILD_SCRIPT} failed (exit code {result.returncode}); see its output above"
         )
     return dapr_bin_dir()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now.
-
-    Racy by nature (someone may take it before the child binds it), which is
-    acceptable for tests; the alternative, letting each binary pick port 0, is
-    not offered by Dapr for most of its listeners.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
 
 
 class ProcessOptions(TypedDict, total=False):
