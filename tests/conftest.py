@@ -17,6 +17,17 @@ import pytest
 from api.pgserver import PostgresServer
 from api.testing import ServerProcess, wait_ready
 
+FOLDER_MARKERS = {"unit": "unit", "integration": "integration", "dapr": "dapr",
+                  "load_tests": "load_tests"}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test folder is a marker (``-m unit`` runs the fast pure tests in seconds)."""
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        if folder in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[folder])
+
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PostgresServer]:
@@ -121,3 +132,31 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     logs = tmp_path_factory.mktemp("control-plane")
     with Placement(logs, bin_dir=bin_dir) as p, Scheduler(logs, bin_dir=bin_dir) as s:
         yield p.address, s.address
+
+
+def dapr_host(
+    tmp: Path,
+    name: str,
+    control_plane: tuple[str, str] | None,
+    *,
+    store: str = "postgres",
+    database_url: str | None = None,
+    sqlite_path: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> ServerProcess:
+    """``pushpop serve --runtime dapr`` (not started); joins ``control_plane`` if given."""
+    extra = {
+        "PUSHPOP_DAPR_RUN_DIR": str(tmp / f"{name}-dapr"),
+        "PUSHPOP_DAPR_RUNINFO": str(tmp / f"{name}-runinfo.json"),
+        **(env or {}),
+    }
+    if control_plane:
+        extra["PUSHPOP_PLACEMENT_ADDRESS"], extra["PUSHPOP_SCHEDULER_ADDRESS"] = control_plane
+    return ServerProcess(
+        store=store,
+        database_url=database_url,
+        sqlite_path=sqlite_path,
+        runtime="dapr",
+        log_path=tmp / f"{name}.log",
+        env=extra,
+    )

@@ -5,7 +5,7 @@ sidecar (the embedded runtime), to drop single keys from an actor's state cache,
 or forget the actors a process hosts (after a sidecar dies, another host may own them),
 or to list the routes ``DaprActor`` registers (so they can be guarded). Each is one small
 function here, so an SDK upgrade is checked in one file, and
-``tests/test_sdk_compat.py`` pins the version this was written for and proves every
+``tests/unit/test_sdk_compat.py`` pins the version this was written for and proves every
 internal still exists.
 """
 

@@ -195,7 +195,7 @@ def actor_runtime_config(settings: Settings) -> ActorRuntimeConfig:
     placement's 8 s dissemination timeout. A call in progress may itself be waiting for a
     state operation that the same round holds, so a long drain just burns the budget: at
     10 s (clamped by daprd to 6.4 s) the round missed the deadline, placement dropped the
-    surviving sidecar, and a host crash became ~10 s of 503s (tests/test_dapr_cluster.py).
+    surviving sidecar, and a host crash became ~10 s of 503s (tests/dapr/test_dapr_cluster.py).
     A queue call takes milliseconds; Dapr's own default of 2 s is ample. Rebalanced
     actors are drained (not cut off) so one actor never runs on two hosts at once.
     """

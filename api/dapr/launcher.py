@@ -100,7 +100,7 @@ def resiliency_resources(run_dir: Path) -> Path:
     "actor not found" retry (up to 5 times, 1 s apart). After a host crash that turns a
     push that reached the dead host, was committed there and lost its answer into a
     second push on the new host, answered 2xx: a duplicate the client cannot see
-    (tests/test_dapr_cluster.py caught it). With this policy daprd answers an error
+    (tests/dapr/test_dapr_cluster.py caught it). With this policy daprd answers an error
     instead, the client gets 503 and decides; the dead-letter hand-over between actors
     is idempotent and retried by the source actor itself.
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from test_faults import fresh_database
 
 from actor_service.errors import StoreUnavailable
 from actor_service.stores.base import StateStore, Transaction, actor_key, call_deadline
@@ -39,7 +40,6 @@ from actor_service.stores.postgres import PostgresStore
 from actor_service.stores.sqlite import SqliteStore
 from api.pgserver import PostgresServer
 from api.testing import ServerProcess
-from tests.test_faults import fresh_database
 
 
 def make_store(kind: str, pg: PostgresServer, path: Path, **kw: object) -> StateStore:

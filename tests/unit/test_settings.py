@@ -10,7 +10,7 @@ import pytest
 
 from api.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_no_environment_reads_outside_settings() -> None:

@@ -26,7 +26,7 @@ from api.pgserver import free_port
 from api.testing import ServerProcess
 from load_tests.evaluation import EXIT_ERRORS, EXIT_OK, EXIT_THRESHOLD
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LOOSE = ["--p50", "10000", "--p95", "10000", "--p99", "10000"]  # a loaded CI box still passes
 

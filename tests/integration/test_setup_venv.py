@@ -17,7 +17,7 @@ import pytest
 
 from api.pgserver import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PY = Path("/usr/bin/python3")
 pytestmark = pytest.mark.skipif(not SYSTEM_PY.exists(), reason="no Debian python3")
 

@@ -16,7 +16,7 @@ from dapr.ext.fastapi import DaprActor
 
 from actor_service.runtime import sdk_compat
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRIVATE = {"_provider", "_active_actors", "_actor_managers", "_default_state_change_tracker",
            "_router"}  # fmt: skip
 

@@ -19,7 +19,7 @@ from actor_service import errors
 from api.app import create_app
 from api.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "api.md").read_text()
 CODE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|^[A-Z]{5,}$")
 HEADING = re.compile(r"^### `(GET|POST|PUT|PATCH|DELETE) (\S+)`\s*$", re.M)

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import pg_database
+from conftest import dapr_host, pg_database
 from http_helpers import err, ok
 
 from actor_service.stores.claim import ClaimRefused, PostgresClaim
@@ -67,8 +67,6 @@ def test_second_embedded_host_is_refused(store: str, pg: PostgresServer, tmp_pat
 def test_embedded_and_dapr_hosts_never_share_a_database(
     first: str, pg: PostgresServer, control_plane: tuple[str, str], tmp_path: Path
 ) -> None:
-    from test_dapr_mode import dapr_host
-
     url = pg_database(pg, f"swd_{first}")
     embedded = ServerProcess(store="postgres", database_url=url, log_path=tmp_path / "e.log")
     dapr = dapr_host(tmp_path, f"sw-{first}", control_plane, database_url=url)

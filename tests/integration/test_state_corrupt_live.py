@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from conftest import pg_database
+from conftest import dapr_host, pg_database
 from http_helpers import err, ok
 
 from api.pgserver import PostgresServer
@@ -121,8 +121,6 @@ def test_corrupt_rows_in_embedded_mode(store: str, pg: PostgresServer, tmp_path:
 def test_corrupt_rows_in_dapr_mode(
     pg: PostgresServer, control_plane: tuple[str, str], tmp_path: Path
 ) -> None:
-    from test_dapr_mode import dapr_host
-
     url = pg_database(pg, "corrupt_dapr")
     host = dapr_host(tmp_path, "corrupt", control_plane, database_url=url,
                      env={**ENV, "PUSHPOP_LOG_LEVEL": "info"})  # fmt: skip

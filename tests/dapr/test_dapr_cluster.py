@@ -32,7 +32,7 @@ from http_helpers import drain, ok
 from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 QUEUES = 50
 FAILOVER = 15.0  # seconds until every queue of the crashed host is served again
 

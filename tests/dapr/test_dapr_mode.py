@@ -1,7 +1,7 @@
 """Dapr mode with the real runtime: placement, scheduler, daprd and the app, on loopback.
 
 The API contract itself runs against Dapr mode through the ``dapr`` parameter of the
-``server`` fixture (``tests/test_api.py``). This file covers what only Dapr mode has:
+``server`` fixture (``tests/integration/test_api.py``). This file covers what only Dapr mode has:
 the tokens between app and sidecar, the state-store choice of the launcher, the
 lossless state path, a sidecar that dies under load, data shared with the embedded
 runtime, a PostgreSQL outage behind daprd, and an orderly shutdown.
@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from conftest import pg_database, wait_ready
+from conftest import dapr_host, pg_database, wait_ready
 from http_helpers import drain, ok
 
 from api.dapr.launcher import resiliency_resources
@@ -43,34 +43,6 @@ BOUND = 12.0  # seconds any one request may take while the sidecar or the store 
 
 
 # ---------------------------------------------------------------------- helpers
-def dapr_host(
-    tmp: Path,
-    name: str,
-    control_plane: tuple[str, str] | None,
-    *,
-    store: str = "postgres",
-    database_url: str | None = None,
-    sqlite_path: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> ServerProcess:
-    """``pushpop serve --runtime dapr`` (not started); joins ``control_plane`` if given."""
-    extra = {
-        "PUSHPOP_DAPR_RUN_DIR": str(tmp / f"{name}-dapr"),
-        "PUSHPOP_DAPR_RUNINFO": str(tmp / f"{name}-runinfo.json"),
-        **(env or {}),
-    }
-    if control_plane:
-        extra["PUSHPOP_PLACEMENT_ADDRESS"], extra["PUSHPOP_SCHEDULER_ADDRESS"] = control_plane
-    return ServerProcess(
-        store=store,
-        database_url=database_url,
-        sqlite_path=sqlite_path,
-        runtime="dapr",
-        log_path=tmp / f"{name}.log",
-        env=extra,
-    )
-
-
 def runinfo(server: ServerProcess) -> dict[str, Any]:
     return json.loads(Path(server.env["PUSHPOP_DAPR_RUNINFO"]).read_text())
 
