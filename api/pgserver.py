@@ -69,6 +69,20 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.dbname}"
 
+    def database(self, name: str, *, fresh: bool = False) -> str:
+        """The URL of database ``name`` in this cluster: created if missing, or dropped and
+        created anew with ``fresh`` (so its rows and sessions are the caller's own)."""
+        import psycopg
+
+        base = self.url.rsplit("/", 1)[0]
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            if fresh:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if not exists.fetchone():
+                conn.execute(f'CREATE DATABASE "{name}"')
+        return f"{base}/{name}"
+
     def _cmd(self, *args: str) -> list[str]:
         if self._run_as:
             return ["runuser", "-u", self._run_as, "--", *args]

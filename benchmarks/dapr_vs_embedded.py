@@ -43,17 +43,6 @@ console = Console()
 app = typer.Typer(add_completion=False)
 
 
-def database(pg: PostgresServer, name: str) -> str:
-    """URL of database ``name`` in ``pg``'s cluster (created here)."""
-    import psycopg
-
-    base = pg.url.rsplit("/", 1)[0]
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{base}/{name}"
-
-
 def rotate(requests: list[Callable[[aiohttp.ClientSession], Awaitable[int]]]) -> Callable:
     """One request callable that takes turns over several (one per queue)."""
     turn = iter(range(10**12))
@@ -172,11 +161,11 @@ def main(
     tmp = Path(tempfile.mkdtemp(prefix="pushpop-bench-dapr-"))
     with PostgresServer() as pg:
         embedded = ServerProcess(
-            store="postgres", database_url=database(pg, "bench_embedded"),
+            store="postgres", database_url=pg.database("bench_embedded"),
             log_path=tmp / "embedded.log",
         )  # fmt: skip
         dapr = ServerProcess(
-            store="postgres", database_url=database(pg, "bench_dapr"), runtime="dapr",
+            store="postgres", database_url=pg.database("bench_dapr"), runtime="dapr",
             log_path=tmp / "dapr.log",
             env={"PUSHPOP_DAPR_RUNINFO": str(tmp / "runinfo.json"),
                  "PUSHPOP_DAPR_RUN_DIR": str(tmp / "dapr")},

@@ -26,7 +26,6 @@ from types import SimpleNamespace
 
 import aiohttp
 import psutil
-import psycopg
 import typer
 import uvloop
 from rich.console import Console
@@ -139,14 +138,6 @@ async def measure(
     return points
 
 
-def database(pg: PostgresServer, name: str) -> str:
-    admin = pg.url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return pg.url.rsplit("/", 1)[0] + "/" + name
-
-
 def fmt_cpu(c: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.0f}" for k, v in c.items()) + f" = {sum(c.values()):.0f}"
 
@@ -209,7 +200,7 @@ def main(
             for n in values:
                 servers[n] = ServerProcess(
                     store="postgres",
-                    database_url=database(pg, f"gc_{n}"),
+                    database_url=pg.database(f"gc_{n}", fresh=True),
                     env={"PUSHPOP_GROUP_COMMIT": str(n)},
                 ).start()
             points = uvloop.run(measure(servers, meter, seconds, rounds))

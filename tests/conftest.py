@@ -90,13 +90,7 @@ def dapr_server(
 
 def pg_database(pg: PostgresServer, name: str) -> str:
     """The URL of database ``name`` in ``pg``'s cluster, created if missing."""
-    import psycopg
-
-    admin = pg.url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return pg.url.rsplit("/", 1)[0] + "/" + name
+    return pg.database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgres", pytest.param("dapr", marks=pytest.mark.dapr)])

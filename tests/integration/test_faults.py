@@ -50,11 +50,7 @@ HTTP_TIMEOUT = 20.0  # a request taking this long is a hang
 # ---------------------------------------------------------------------- infrastructure
 def fresh_database(pg: PostgresServer, name: str) -> str:
     """A new empty database in ``pg`` (so connection counts and rows are this test's own)."""
-    admin = pg.url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return pg.url.rsplit("/", 1)[0] + "/" + name
+    return pg.database(name, fresh=True)
 
 
 @pytest.fixture(scope="module")
