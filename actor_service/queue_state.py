@@ -1,20 +1,6 @@
 """The queue as a pure state machine over a key-value state: no I/O, no clock, no randomness.
 
-Layout of one queue's state (one actor's keys):
-
-``meta``
-    small: per non-empty priority ``[head, tail, head_enqueued_at]`` positions, the
-    next message id, open locks (expiry and counts, not their items), tombstones
-    of expired locks, pending dead-letter transfers and the transfers received.
-``s:{priority}:{k}``
-    segment ``k`` of a priority: the items at positions ``[k*S, (k+1)*S)`` that are
-    live, as ``{"start": first_position, "items": [[id, item, enqueued_at], ...]}``.
-    Live positions of a priority are the contiguous range ``[head, tail)``, so a
-    segment's live items are contiguous too.
-``l:{lock_id}``
-    the items a pop-with-ack handed out, ``[[priority, id, item, enqueued_at], ...]``.
-``x:{seq}``
-    a dead-letter transfer not yet confirmed delivered (an outbox entry).
+The key layout it works on is described in :mod:`actor_service.queue_layout`.
 
 Why positions: push appends at ``tail`` and pop takes from ``head``, so each touches
 only the segment(s) that hold those positions: O(1) push and O(depth) pop whatever
@@ -39,7 +25,6 @@ can hammer, and lets the actor load exactly the keys an operation touches.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from actor_service.errors import (
@@ -50,91 +35,27 @@ from actor_service.errors import (
     StateCorrupt,
     TooManyLocks,
 )
-
-META = "meta"
-DELETED: Any = object()  # marker in changes(): remove this key
-
-Need = list[str]
-Op = Generator[Need, dict[str, Any], Any]
-
-# An item inside the queue: [message id, item, enqueued_at]. Inside a lock or a
-# transfer it is prefixed with its priority: [priority, id, item, enqueued_at].
-Entry = list[Any]
-
-MAX_TOMBSTONES = 1024
-# ids and positions are JSON numbers: beyond 2**53 they stop being exact in many clients
-MAX_ID = 2**53
-MAX_REPAIR_SEGMENTS = 100_000
-
-
-def format_id(n: int) -> str:
-    """Message ids are decimal, zero-padded so that they sort the same as text and as ints."""
-    return f"{n:016d}"
-
-
-def seg_key(priority: int, k: int) -> str:
-    return f"s:{priority}:{k}"
-
-
-def is_segment_key(key: str) -> bool:
-    return key.startswith("s:")
-
-
-def lock_key(lock_id: str) -> str:
-    return f"l:{lock_id}"
-
-
-def transfer_key(seq: int) -> str:
-    return f"x:{seq}"
-
-
-def new_meta() -> dict[str, Any]:
-    return {
-        "next_id": 1,
-        "pri": {},  # str(priority) -> [head, tail, head_enqueued_at]
-        "locks": {},  # lock_id -> {"exp": float, "n": int}
-        "gone": {},  # lock_id -> expired_at   (tombstones, so late acks get 410)
-        "xseq": 0,  # last dead-letter transfer sequence number issued
-        "out": [],  # transfer sequence numbers not yet confirmed delivered
-        "recv": {},  # source queue -> last transfer sequence number applied
-    }
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Configurable limits; ``0`` means unlimited."""
-
-    segment_size: int = 100
-    max_depth: int = 0
-    max_locks: int = 0
-    # seconds from a lock's creation past which no extend may push its expiry (SQS caps
-    # a message's visibility the same way): each extend is capped, the total must be too
-    max_lock_lifetime: float = 0
-
-
-@dataclass
-class PoppedItem:
-    id: str
-    item: dict[str, Any]
-    priority: int
-    enqueued_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "item": self.item,
-            "priority": self.priority,
-            "enqueued_at": self.enqueued_at,
-        }
-
-
-@dataclass
-class Transfer:
-    """A dead-letter move recorded in the source's outbox, to be delivered idempotently."""
-
-    seq: int
-    target: str
-    entries: list[Entry] = field(default_factory=list)
+from actor_service.queue_invariants import check_meta
+from actor_service.queue_layout import (
+    DELETED,
+    MAX_TOMBSTONES,
+    META,
+    Entry,
+    Limits,
+    Need,
+    Op,
+    PoppedItem,
+    Transfer,
+    dead_letter_queue,
+    format_id,
+    is_entry,
+    is_int,
+    is_segment_key,
+    lock_key,
+    new_meta,
+    seg_key,
+    transfer_key,
+)
 
 
 class QueueState:
@@ -218,60 +139,7 @@ class QueueState:
         )
 
     def _check_meta(self) -> None:
-        """O(priorities + locks) shape and bound checks of meta, run by every operation.
-
-        Every live item (queued or locked) carries a distinct id below ``next_id``, so the
-        positions meta names can never outnumber the ids issued: that bound is what keeps
-        a corrupted head or tail from sending a loop over billions of positions.
-        """
-        m = self._values[META]
-        if not isinstance(m, dict):
-            raise self._corrupt("meta is not an object")
-        try:
-            next_id = m["next_id"]
-            pri, locks = m["pri"], m["locks"]
-            ok = (
-                _is_int(next_id)
-                and 1 <= next_id <= MAX_ID
-                and isinstance(pri, dict)
-                and isinstance(locks, dict)
-                and isinstance(m["gone"], dict)
-                and _is_int(m["xseq"])
-                and isinstance(m["out"], list)
-                and all(_is_int(x) for x in m["out"])
-                and isinstance(m["recv"], dict)
-            )
-        except KeyError as exc:
-            raise self._corrupt(f"meta lacks {exc.args[0]!r}") from None
-        if not ok:
-            raise self._corrupt("meta has a field of the wrong type or out of range")
-        live = 0
-        for p, rng in pri.items():
-            if not (
-                _is_int_text(p)
-                and isinstance(rng, list)
-                and len(rng) == 3
-                and _is_int(rng[0])
-                and _is_int(rng[1])
-                and _is_number(rng[2])
-            ):
-                raise self._corrupt(f"priority {p!r} has a malformed range {rng!r}")
-            head, tail = rng[0], rng[1]
-            if head >= tail:
-                raise self._corrupt(
-                    f"priority {p} has head {head} at or past tail {tail}",
-                    *self._segs_for(int(p), tail - 1, tail),
-                )
-            live += tail - head
-        for lid, lk in locks.items():
-            if not (isinstance(lk, dict) and _is_number(lk.get("exp")) and _is_int(lk.get("n"))
-                    and lk["n"] >= 1):  # fmt: skip
-                raise self._corrupt(f"lock {lid!r} is malformed in meta", lock_key(str(lid)))
-            live += lk["n"]
-        if live >= next_id:
-            raise self._corrupt(
-                f"meta names {live} live items but only {next_id - 1} ids were ever issued"
-            )
+        check_meta(self._values[META], self._corrupt, self._segs_for)
 
     def _live_seg(self, priority: int, k: int) -> dict[str, Any]:
         """Segment ``k`` of a priority, checked to hold exactly the live positions in it.
@@ -299,7 +167,7 @@ class QueueState:
         ):
             raise self._corrupt(f"segment {key} does not hold positions {lo}..{hi}", key)
         # the ends here, every entry when it leaves (_take_front): O(1) per segment loaded
-        if not (_is_entry(seg["items"][0]) and _is_entry(seg["items"][-1])):
+        if not (is_entry(seg["items"][0]) and is_entry(seg["items"][-1])):
             raise self._corrupt(f"segment {key} holds a malformed entry", key)
         return seg
 
@@ -355,7 +223,7 @@ class QueueState:
             if take <= 0:  # cannot happen after _live_seg; the loop must advance or stop
                 raise self._corrupt(f"segment {key} is empty", key)
             chunk = seg["items"][:take]
-            if not all(_is_entry(e) for e in chunk):
+            if not all(is_entry(e) for e in chunk):
                 raise self._corrupt(f"segment {key} holds a malformed entry", key)
             out.extend(chunk)
             del seg["items"][:take]
@@ -442,7 +310,7 @@ class QueueState:
             isinstance(entries, list)
             and len(entries) == self.meta["locks"][lock_id]["n"]
             and all(
-                isinstance(e, list) and len(e) == 4 and _is_int(e[0]) and _is_int(e[1])
+                isinstance(e, list) and len(e) == 4 and is_int(e[0]) and is_int(e[1])
                 for e in entries
             )
         ):
@@ -684,179 +552,28 @@ class QueueState:
         self._touch_meta()
         return purged
 
-    # ------------------------------------------------------------------ admin repair
-    def _walk_segments(
-        self, priority: int, first: int, last: int
-    ) -> Generator[Need, Any, list[str]]:
-        """Keys of the existing segments reached by walking both ways from ``first`` and
-        from ``last`` until a row is missing (past the range too: a head moved forward by
-        a corruption leaves the real items below it). O(segments that exist), wherever a
-        corruption moved either end: a head moved to 2**40 costs one read, not billions."""
-        found: list[str] = []
-        for start, step in ((first, 1), (first - 1, -1), (last, -1), (last + 1, 1)):
-            for n in range(MAX_REPAIR_SEGMENTS):
-                key = seg_key(priority, start + n * step)
-                if key in found:
-                    break
-                yield from self._load([key])
-                if self._values.get(key) is None:
-                    break
-                found.append(key)
-        return found
-
     def repair(self) -> Op:
-        """Make a corrupted queue consistent again, keeping every item that can be read.
+        """Admin repair of a corrupted queue: see :func:`actor_service.queue_repair.repair`."""
+        from actor_service.queue_repair import repair
 
-        Explicit (``POST /queue/{id}/repair``, admin), never run on its own: it decides
-        that rows which cannot be found are gone. Each priority's segments named by meta
-        are read, their well-formed entries kept (sorted by id, duplicates dropped) and
-        laid out afresh from the old head; a lock or transfer whose row is missing is
-        dropped, a lock's count set to its row's; ``next_id`` moves past every id seen.
-        Costs O(segments named) reads, capped at :data:`MAX_REPAIR_SEGMENTS` per priority.
-        Returns a report of what was kept and what was lost.
-        """
-        yield from self._load([META])
-        report: dict[str, Any] = {
-            "queue_id": self.queue_id, "repaired": False, "items_kept": 0, "items_lost": 0,
-            "locks_dropped": [], "transfers_dropped": [], "notes": [],
-        }  # fmt: skip
-        m = self._values[META]
-        if m is None:  # an untouched queue: nothing to repair, and no row is written
-            self._values[META] = new_meta()
-            return report
-        fresh = new_meta()
-        pri_ok = isinstance(m, dict) and isinstance(m.get("pri"), dict)
-        if pri_ok:
-            pri_ok = all(
-                _is_int_text(p) and isinstance(r, list) and len(r) == 3
-                and all(isinstance(x, int) and not isinstance(x, bool) for x in r[:2])
-                for p, r in m["pri"].items()
-            )  # fmt: skip
-        if not pri_ok:
-            # without meta's positions no row of the queue can be found (keys cannot be
-            # listed): only the database can clear them
-            report["notes"].append(
-                "meta's positions are unreadable, so the queue's rows cannot be found: delete the "
-                "rows whose key starts with this queue's actor key prefix in the database"
-            )
-            return report
-        for name, default in fresh.items():
-            if not isinstance(m.get(name), type(default)):
-                report["notes"].append(f"meta field {name!r} reset")
-                m[name] = default
-        s = self.limits.segment_size
-        seen_max = 0
-        locked: set[int] = set()
-        for lid, lk in list(m["locks"].items()):
-            key = lock_key(str(lid))
-            yield from self._load([key])
-            row = self._values.get(key)
-            items = row.get("items") if isinstance(row, dict) else None
-            good = [e for e in items if _is_locked_entry(e)] if isinstance(items, list) else []
-            if not good or not isinstance(lk, dict) or not _is_number(lk.get("exp")):
-                del m["locks"][lid]
-                self._delete(key)
-                report["locks_dropped"].append(str(lid))
-                report["items_lost"] += lk.get("n", 0) if isinstance(lk, dict) else 0
-                continue
-            if len(good) != len(items) or lk.get("n") != len(good):
-                report["notes"].append(f"lock {lid!r}: count set to its row's {len(good)}")
-                self._set(key, {"items": good})
-            lk["n"] = len(good)
-            locked.update(e[1] for e in good)
-            seen_max = max(seen_max, *(e[1] for e in good))
-        for seq in list(m["out"]):
-            key = transfer_key(seq) if _is_int(seq) else ""
-            if key:
-                yield from self._load([key])
-            rec = self._values.get(key) if key else None
-            if not (isinstance(rec, dict) and isinstance(rec.get("items"), list)):
-                m["out"].remove(seq)
-                report["transfers_dropped"].append(seq)
-        pri: dict[str, Any] = {}
-        for p, rng in list(m["pri"].items()):
-            lo, hi = sorted((rng[0], rng[1]))
-            keys = yield from self._walk_segments(int(p), lo // s, (hi - 1) // s)
-            entries: dict[int, Entry] = {}
-            for key in keys:
-                seg = self._values.get(key)
-                items = seg.get("items") if isinstance(seg, dict) else None
-                for e in items if isinstance(items, list) else []:
-                    if _is_entry(e) and e[0] not in locked:
-                        entries.setdefault(e[0], e)
-                self._delete(key)
-            # meta's claim, but never more than the ids ever issued (a moved end is no loss)
-            issued = m["next_id"] if _is_int(m["next_id"]) else hi - lo
-            report["items_lost"] += max(0, min(hi - lo, issued) - len(entries))
-            if not entries:
-                continue
-            ordered = [entries[i] for i in sorted(entries)]
-            seen_max = max(seen_max, ordered[-1][0])
-            report["items_kept"] += len(ordered)
-            # lay them out again from the lowest segment found: a position meta got wrong
-            # (2**60, say) is not carried over
-            head = min(int(k.rsplit(":", 1)[1]) for k in keys) * s
-            pri[p] = [head, head, ordered[0][2]]
-            m["pri"] = pri  # _append works on meta's ranges
-            yield from self._append(int(p), ordered)
-        m["pri"] = pri
-        if not _is_int(m["next_id"]) or m["next_id"] <= seen_max:
-            report["notes"].append(f"next_id moved past the largest id seen ({seen_max})")
-            m["next_id"] = seen_max + 1
-        live = self.depth() + self.in_flight()
-        if live >= m["next_id"]:
-            m["next_id"] = live + 1
-        self._check_meta()  # what repair wrote must pass what every operation checks
-        self._touch_meta()
-        report["repaired"] = True
-        return report
+        return (yield from repair(self))
 
 
-def dead_letter_queue(queue_id: str) -> str:
-    return f"{queue_id}-deadletter"
-
-
-def run_sync(op: Op, store: dict[str, Any]) -> Any:
-    """Drive an operation against a plain dict (unit tests and the in-memory twin)."""
-    try:
-        need = next(op)
-        while True:
-            need = op.send({k: store.get(k) for k in need})
-    except StopIteration as stop:
-        return stop.value
-
-
-def apply_changes(store: dict[str, Any], changes: dict[str, Any]) -> None:
-    for k, v in changes.items():
-        if v is DELETED:
-            store.pop(k, None)
-        else:
-            store[k] = v
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and -MAX_ID <= v <= MAX_ID
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _is_entry(e: Any) -> bool:
-    """A queued entry: ``[id, item, enqueued_at]``."""
-    return (
-        isinstance(e, list)
-        and len(e) == 3
-        and _is_int(e[0])
-        and isinstance(e[1], dict)
-        and _is_number(e[2])
-    )
-
-
-def _is_locked_entry(e: Any) -> bool:
-    """An entry inside a lock: ``[priority, id, item, enqueued_at]``."""
-    return isinstance(e, list) and len(e) == 4 and _is_int(e[0]) and _is_entry(e[1:])
-
-
-def _is_int_text(v: Any) -> bool:
-    return isinstance(v, str) and v.lstrip("-").isdigit() and len(v) <= 20
+__all__ = [
+    "DELETED",
+    "META",
+    "Entry",
+    "Limits",
+    "Need",
+    "Op",
+    "PoppedItem",
+    "QueueState",
+    "Transfer",
+    "dead_letter_queue",
+    "format_id",
+    "is_segment_key",
+    "lock_key",
+    "new_meta",
+    "seg_key",
+    "transfer_key",
+]

@@ -137,9 +137,7 @@ class PostgresStore(StateStore):
         self._checking: asyncio.Task[None] | None = None
         # group_commit = how many batches may be in flight at once (0: one commit per save)
         self.committer = (
-            GroupCommitter(
-                self.write_many, max_in_flight=group_commit, patience=statement_timeout
-            )
+            GroupCommitter(self.write_many, max_in_flight=group_commit, patience=statement_timeout)
             if group_commit > 0
             else None
         )

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 from http_helpers import err, ok
 
-from actor_service.queue_state import Limits, QueueState, apply_changes, run_sync
+from actor_service.queue_layout import Limits, apply_changes, run_sync
+from actor_service.queue_state import QueueState
 from api.testing import ServerProcess
 
 

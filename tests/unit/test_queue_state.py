@@ -33,11 +33,10 @@ from hypothesis.stateful import (
 )
 
 from actor_service.errors import LockExpired, LockNotFound, QueueFull, TooManyLocks
-from actor_service.queue_state import (
+from actor_service.queue_layout import (
     DELETED,
     META,
     Limits,
-    QueueState,
     apply_changes,
     dead_letter_queue,
     format_id,
@@ -45,6 +44,7 @@ from actor_service.queue_state import (
     seg_key,
     transfer_key,
 )
+from actor_service.queue_state import QueueState
 
 QID = "orders"
 DLQ = dead_letter_queue(QID)

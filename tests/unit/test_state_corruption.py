@@ -20,15 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actor_service.errors import PushpopError, StateCorrupt
-from actor_service.queue_state import (
-    META,
-    Limits,
-    Op,
-    QueueState,
-    apply_changes,
-    lock_key,
-    seg_key,
-)
+from actor_service.queue_layout import META, Limits, Op, apply_changes, lock_key, seg_key
+from actor_service.queue_state import QueueState
 
 LIMITS = Limits(segment_size=4)
 T0 = 1_700_000_000.0

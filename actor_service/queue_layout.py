@@ -1,0 +1,163 @@
+"""The key layout of one queue's state, its value shapes and their checks.
+
+Shared by the state machine (:mod:`actor_service.queue_state`), its admin repair
+(:mod:`actor_service.queue_repair`) and the embedded runtime (which encodes segments
+specially): one place says what a key and a well-formed value look like.
+
+Layout of one queue's state (one actor's keys):
+
+``meta``
+    small: per non-empty priority ``[head, tail, head_enqueued_at]`` positions, the
+    next message id, open locks (expiry and counts, not their items), tombstones
+    of expired locks, pending dead-letter transfers and the transfers received.
+``s:{priority}:{k}``
+    segment ``k`` of a priority: the items at positions ``[k*S, (k+1)*S)`` that are
+    live, as ``{"start": first_position, "items": [[id, item, enqueued_at], ...]}``.
+    Live positions of a priority are the contiguous range ``[head, tail)``, so a
+    segment's live items are contiguous too.
+``l:{lock_id}``
+    the items a pop-with-ack handed out, ``[[priority, id, item, enqueued_at], ...]``.
+``x:{seq}``
+    a dead-letter transfer not yet confirmed delivered (an outbox entry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+META = "meta"
+DELETED: Any = object()  # marker in changes(): remove this key
+
+Need = list[str]
+Op = Generator[Need, dict[str, Any], Any]
+
+# An item inside the queue: [message id, item, enqueued_at]. Inside a lock or a
+# transfer it is prefixed with its priority: [priority, id, item, enqueued_at].
+Entry = list[Any]
+
+MAX_TOMBSTONES = 1024
+# ids and positions are JSON numbers: beyond 2**53 they stop being exact in many clients
+MAX_ID = 2**53
+MAX_REPAIR_SEGMENTS = 100_000
+
+
+def format_id(n: int) -> str:
+    """Message ids are decimal, zero-padded so that they sort the same as text and as ints."""
+    return f"{n:016d}"
+
+
+def seg_key(priority: int, k: int) -> str:
+    return f"s:{priority}:{k}"
+
+
+def is_segment_key(key: str) -> bool:
+    return key.startswith("s:")
+
+
+def lock_key(lock_id: str) -> str:
+    return f"l:{lock_id}"
+
+
+def transfer_key(seq: int) -> str:
+    return f"x:{seq}"
+
+
+def new_meta() -> dict[str, Any]:
+    return {
+        "next_id": 1,
+        "pri": {},  # str(priority) -> [head, tail, head_enqueued_at]
+        "locks": {},  # lock_id -> {"exp": float, "n": int}
+        "gone": {},  # lock_id -> expired_at   (tombstones, so late acks get 410)
+        "xseq": 0,  # last dead-letter transfer sequence number issued
+        "out": [],  # transfer sequence numbers not yet confirmed delivered
+        "recv": {},  # source queue -> last transfer sequence number applied
+    }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Configurable limits; ``0`` means unlimited."""
+
+    segment_size: int = 100
+    max_depth: int = 0
+    max_locks: int = 0
+    # seconds from a lock's creation past which no extend may push its expiry (SQS caps
+    # a message's visibility the same way): each extend is capped, the total must be too
+    max_lock_lifetime: float = 0
+
+
+@dataclass
+class PoppedItem:
+    id: str
+    item: dict[str, Any]
+    priority: int
+    enqueued_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "item": self.item,
+            "priority": self.priority,
+            "enqueued_at": self.enqueued_at,
+        }
+
+
+@dataclass
+class Transfer:
+    """A dead-letter move recorded in the source's outbox, to be delivered idempotently."""
+
+    seq: int
+    target: str
+    entries: list[Entry] = field(default_factory=list)
+
+
+def dead_letter_queue(queue_id: str) -> str:
+    return f"{queue_id}-deadletter"
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -MAX_ID <= v <= MAX_ID
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def is_entry(e: Any) -> bool:
+    """A queued entry: ``[id, item, enqueued_at]``."""
+    return (
+        isinstance(e, list)
+        and len(e) == 3
+        and is_int(e[0])
+        and isinstance(e[1], dict)
+        and is_number(e[2])
+    )
+
+
+def is_locked_entry(e: Any) -> bool:
+    """An entry inside a lock: ``[priority, id, item, enqueued_at]``."""
+    return isinstance(e, list) and len(e) == 4 and is_int(e[0]) and is_entry(e[1:])
+
+
+def is_int_text(v: Any) -> bool:
+    return isinstance(v, str) and v.lstrip("-").isdigit() and len(v) <= 20
+
+
+def run_sync(op: Op, store: dict[str, Any]) -> Any:
+    """Drive an operation against a plain dict (unit tests and the in-memory twin)."""
+    try:
+        need = next(op)
+        while True:
+            need = op.send({k: store.get(k) for k in need})
+    except StopIteration as stop:
+        return stop.value
+
+
+def apply_changes(store: dict[str, Any], changes: dict[str, Any]) -> None:
+    for k, v in changes.items():
+        if v is DELETED:
+            store.pop(k, None)
+        else:
+            store[k] = v
