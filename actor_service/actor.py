@@ -12,6 +12,7 @@ HTTP 500s on the way back through the sidecar.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -22,7 +23,7 @@ from typing import Any, ClassVar
 from dapr.actor import Actor, ActorInterface, actormethod
 
 from actor_service.actor_ids import actor_id_for, queue_id_of
-from actor_service.errors import PushpopError, StateCorrupt, StoreUnavailable
+from actor_service.errors import InvalidRequest, PushpopError, StateCorrupt, StoreUnavailable
 from actor_service.queue_state import DELETED, Limits, Op, QueueState, dead_letter_queue
 from actor_service.runtime.sdk_compat import evict_cached_state
 
@@ -31,6 +32,8 @@ log = logging.getLogger("pushpop.actor")
 ACTOR_TYPE = "QueueActor"
 
 Reply = dict[str, Any]
+# how a request becomes a state-machine operation, and its result a reply
+Plan = tuple[Callable[[QueueState], Op], Callable[[Any], Any]]
 
 
 class QueueActorInterface(ActorInterface):
@@ -68,6 +71,9 @@ class QueueActorInterface(ActorInterface):
 
     @actormethod(name="Repair")
     async def repair(self, request: dict) -> dict: ...
+
+    @actormethod(name="Batch")
+    async def batch(self, request: dict) -> dict: ...
 
 
 def store_errors() -> tuple[type[BaseException], ...]:
@@ -215,17 +221,63 @@ class QueueActor(Actor, QueueActorInterface):
             await self._drive(st, st.confirm(delivered))
 
     # ------------------------------------------------------------------ methods
-    async def push(self, request: dict) -> dict:
+    # each coalescible method as (operation maker, result renderer): used alone by the
+    # method itself, or many at once by Batch
+    @staticmethod
+    def _push_plan(request: dict) -> Plan:
         items = [(e["item"], int(e["priority"])) for e in request["items"]]
-        return await self._call(
+        return (
             lambda st: st.push(items),
             lambda r: {"pushed": len(r[0]), "ids": r[0], "depth": r[1]},
         )
 
+    @staticmethod
+    def _pop_plan(request: dict) -> Plan:
+        depth = int(request.get("depth", 1))
+        return lambda st: st.pop(depth), lambda r: {"items": [i.to_dict() for i in r[0]]}
+
+    async def push(self, request: dict) -> dict:
+        return await self._call(*self._push_plan(request))
+
     async def pop(self, request: dict) -> dict:
+        return await self._call(*self._pop_plan(request))
+
+    async def batch(self, request: dict) -> dict:
+        """Several pushes, or several plain pops, that the gateway coalesced while this
+        queue was busy: one state-machine pass and one save for all of them, one reply
+        each (``{"ok": ...}`` or ``{"error": ...}``), in the order they arrived.
+
+        A request the batch cannot even read answers ``INVALID_REQUEST`` on its own; a
+        limit refusing one request (``QUEUE_FULL``) does not fail the others.
+        """
+        plan_of = {"Push": self._push_plan, "Pop": self._pop_plan}.get(request.get("method", ""))
+        if plan_of is None or not isinstance(request.get("requests"), list):
+            err = InvalidRequest("Batch takes a method (Push or Pop) and a list of requests")
+            return {"error": err.to_dict()}
+        plans: list[Plan | PushpopError] = []
+        for one in request["requests"]:
+            try:
+                plans.append(plan_of(one))
+            except (KeyError, TypeError, ValueError) as exc:
+                plans.append(InvalidRequest(f"malformed request in a batch: {exc!r}"))
+        runnable = [p for p in plans if not isinstance(p, PushpopError)]
+
+        def render(results: list[Any]) -> dict:
+            done = iter(results)
+            replies: list[Reply] = []
+            for plan in plans:
+                if isinstance(plan, PushpopError):
+                    replies.append({"error": plan.to_dict()})
+                    continue
+                result = next(done)
+                if isinstance(result, PushpopError):
+                    replies.append({"error": result.to_dict()})
+                else:
+                    replies.append({"ok": plan[1](result)})
+            return {"replies": replies}
+
         return await self._call(
-            lambda st: st.pop(int(request.get("depth", 1))),
-            lambda r: {"items": [i.to_dict() for i in r[0]]},
+            lambda st: st.batch([functools.partial(make, st) for make, _ in runnable]), render
         )
 
     async def pop_with_ack(self, request: dict) -> dict:

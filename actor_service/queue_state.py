@@ -359,6 +359,25 @@ class QueueState:
         self._touch_meta()
         return ids, depth + len(items)
 
+    def batch(self, ops: list[Callable[[], Op]]) -> Op:
+        """Run several requests' operations in one pass, in order; one result each.
+
+        For coalesced calls (several pushes, or several plain pops, that arrived while the
+        actor was busy): they share one load of meta and the queue ends, and one save. A
+        request refused by a limit (``QUEUE_FULL``, ``TOO_MANY_LOCKS``) gets its error as
+        its result and the next request runs as if it had not been sent: push and pop
+        check their limits before they change anything, so a refusal leaves no trace.
+        A corruption or a store failure still ends the whole pass (it is the queue's,
+        not the request's).
+        """
+        results: list[Any] = []
+        for make in ops:
+            try:
+                results.append((yield from make()))
+            except (QueueFull, TooManyLocks) as err:
+                results.append(err)
+        return results
+
     def _number(
         self, items: list[tuple[dict[str, Any], int]]
     ) -> tuple[list[str], dict[int, list[Entry]]]:

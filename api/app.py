@@ -84,7 +84,7 @@ def build_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoke
         idle_timeout=settings.idle_timeout,
         turn_timeout=settings.request_timeout,
     )
-    return EmbeddedInvoker(runtime)
+    return EmbeddedInvoker(runtime, coalesce=settings.coalesce)
 
 
 class ObserveMiddleware:
@@ -176,6 +176,8 @@ def create_app(
     app.state.keys = keys = KeyRing.from_settings(settings)
     protect_metrics = settings.protect_metrics
     metrics = app.state.metrics = Metrics(invoker.active_actors)
+    if invoker.coalescer is not None:
+        metrics.watch_coalescer(invoker.coalescer.stats)
     app.include_router(router)
 
     @app.exception_handler(PushpopError)

@@ -8,11 +8,14 @@ is this module's business only.
 from __future__ import annotations
 
 import abc
+import time
 from typing import Any
 
 from actor_service.errors import PushpopError, StoreUnavailable
 from actor_service.runtime.embedded import EmbeddedRuntime
+from actor_service.stores.base import call_deadline
 from actor_service.stores.claim import Claim
+from api.coalescer import COALESCED, Coalescer
 
 
 def unwrap(reply: Any) -> dict[str, Any]:
@@ -26,8 +29,33 @@ def unwrap(reply: Any) -> dict[str, Any]:
 
 
 class ActorInvoker(abc.ABC):
+    """Calls a queue's actor: coalescing (api/coalescer.py) in front of one runtime.
+
+    ``timeout`` is each request's deadline (``PUSHPOP_REQUEST_TIMEOUT``); ``coalesce``
+    turns the merging of calls to a busy queue on (``PUSHPOP_COALESCE``).
+    """
+
     # this host's claim on its database (actor_service/stores/claim.py), if it took one
     claim: Claim | None = None
+
+    def __init__(self, *, timeout: float, coalesce: bool = True) -> None:
+        self.timeout = timeout
+        self.coalescer = Coalescer(self.invoke) if coalesce else None
+
+    async def call(self, queue_id: str, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Invoke ``method`` on the queue's actor; return its result or raise."""
+        self.check_claim()
+        deadline = time.monotonic() + self.timeout
+        if self.coalescer is not None and method in COALESCED:
+            return unwrap(await self.coalescer.call(queue_id, method, payload, deadline))
+        return unwrap(await self.invoke(queue_id, method, payload, deadline))
+
+    @abc.abstractmethod
+    async def invoke(
+        self, actor_id: str, method: str, payload: dict[str, Any], deadline: float
+    ) -> dict[str, Any]:
+        """One actor call, answered by ``deadline`` (``time.monotonic()``): its reply,
+        ``{"ok": ...}`` or ``{"error": ...}``; a failure to reach it raises."""
 
     def check_claim(self) -> None:
         """503 while the claim is lost or fenced: an attribute read, not a query."""
@@ -37,12 +65,9 @@ class ActorInvoker(abc.ABC):
     @abc.abstractmethod
     async def start(self) -> None: ...
 
-    @abc.abstractmethod
-    async def stop(self) -> None: ...
-
-    @abc.abstractmethod
-    async def call(self, queue_id: str, method: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Invoke ``method`` on the queue's actor; return its result or raise."""
+    async def stop(self) -> None:
+        if self.coalescer is not None:
+            await self.coalescer.close()
 
     @abc.abstractmethod
     async def ready(self) -> None:
@@ -58,17 +83,25 @@ class ActorInvoker(abc.ABC):
 class EmbeddedInvoker(ActorInvoker):
     """Calls actors hosted in this process."""
 
-    def __init__(self, runtime: EmbeddedRuntime) -> None:
+    def __init__(self, runtime: EmbeddedRuntime, *, coalesce: bool = True) -> None:
+        super().__init__(timeout=runtime.turn_timeout, coalesce=coalesce)
         self.runtime = runtime
 
     async def start(self) -> None:
         await self.runtime.start()
 
     async def stop(self) -> None:
+        await super().stop()
         await self.runtime.stop()
 
-    async def call(self, queue_id: str, method: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return unwrap(await self.runtime.invoke(queue_id, method, payload))
+    async def invoke(
+        self, actor_id: str, method: str, payload: dict[str, Any], deadline: float
+    ) -> dict[str, Any]:
+        token = call_deadline.set(deadline)  # the runtime and the store honour it
+        try:
+            return await self.runtime.invoke(actor_id, method, payload)
+        finally:
+            call_deadline.reset(token)
 
     async def ready(self) -> None:
         self.check_claim()

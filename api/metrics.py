@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from api.coalescer import CoalescerStats
 
 # sub-millisecond resolution: the service answers in about a millisecond
 LATENCY_BUCKETS = (
@@ -76,6 +82,10 @@ class Metrics:
         )
         gauge.set_function(active_actors)
 
+    def watch_coalescer(self, stats: CoalescerStats) -> None:
+        """Export how many requests shared an actor turn (read at scrape time)."""
+        self.registry.register(_CoalescerCollector(stats))
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
@@ -86,3 +96,22 @@ class Metrics:
         self.popped.inc(len(items))
         for it in items:
             self.time_in_queue.observe(max(0.0, now - float(it["enqueued_at"])))
+
+
+class _CoalescerCollector(Collector):
+    """The coalescer keeps plain counters on its hot path; this reads them per scrape."""
+
+    def __init__(self, stats: CoalescerStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "pushpop_coalesced_batches",
+            "Batch calls that carried several requests to one busy queue's actor",
+            value=self.stats.batches,
+        )
+        yield CounterMetricFamily(
+            "pushpop_coalesced_requests",
+            "Requests that reached their queue's actor inside a Batch call",
+            value=self.stats.coalesced_requests,
+        )

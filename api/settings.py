@@ -35,6 +35,8 @@ class Settings:
     pool_size: int = 16
     # group commit: batches of concurrent saves in flight at once (0 = one commit per save)
     group_commit: int = 2
+    # merge pushes (and, apart, plain pops) that wait for a busy queue into one actor call
+    coalesce: bool = True
     # hostile clients: a request's head and body must arrive within read_timeout
     # (capped by request_timeout); more open connections than this get 503
     read_timeout: float = 5.0

@@ -34,6 +34,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from typing import Any
 
 import aiohttp
@@ -366,6 +367,7 @@ class DaprInvoker(ActorInvoker):
     """Calls queue actors through the sidecar at ``127.0.0.1:{settings.dapr_http_port}``."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__(timeout=settings.request_timeout, coalesce=settings.coalesce)
         self.settings = settings
         self.sidecar = SidecarClient(
             settings.dapr_http_port,
@@ -385,19 +387,17 @@ class DaprInvoker(ActorInvoker):
         await self.sidecar.open()
 
     async def stop(self) -> None:
+        await super().stop()
         await self.sidecar.close()
         await self.grpc_state.close()
 
-    async def call(self, queue_id: str, method: str, payload: dict[str, Any]) -> dict[str, Any]:
-        self.check_claim()
-        return unwrap(await self.invoke(queue_id, method, payload))
-
     async def invoke(
-        self, actor_id: str, method: str, payload: dict[str, Any], deadline: float | None = None
+        self, actor_id: str, method: str, payload: dict[str, Any], deadline: float
     ) -> Any:
         """One actor call; the decoded reply (``{"ok": ...}`` or ``{"error": ...}``)."""
         url = f"{self.sidecar.actors_base}/{ACTOR_TYPE}/{actor_id}/method/{method}"
-        status, body = await self.sidecar.request("POST", url, dumps(payload), deadline)
+        within = max(0.001, deadline - time.monotonic())
+        status, body = await self.sidecar.request("POST", url, dumps(payload), within)
         if 200 <= status < 300:
             try:
                 return json.loads(body)
@@ -423,7 +423,7 @@ class DaprInvoker(ActorInvoker):
         self.check_claim()
         deadline = min(5.0, self.settings.request_timeout)
         await self.sidecar.healthz(deadline)
-        unwrap(await self.invoke(READY_PROBE_ID, "Stats", {}, deadline=deadline))
+        unwrap(await self.invoke(READY_PROBE_ID, "Stats", {}, time.monotonic() + deadline))
         url = f"{self.sidecar.base}/state/{STATE_STORE}/{READY_STATE_KEY}"
         status, body = await self.sidecar.request("GET", url, deadline=deadline)
         if status // 100 != 2:

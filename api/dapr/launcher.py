@@ -176,9 +176,7 @@ class Launcher:
         self.claim = claim
         self.stopping = False
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.run_dir = Path(
-            settings.dapr_run_dir or tempfile.mkdtemp(prefix="pushpop-dapr-")
-        )
+        self.run_dir = Path(settings.dapr_run_dir or tempfile.mkdtemp(prefix="pushpop-dapr-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.runinfo = settings.dapr_runinfo or None
         bin_dir = ensure_dapr_built()

@@ -16,6 +16,7 @@ leaves the store untouched.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections import Counter
@@ -90,7 +91,10 @@ class Driver:
 
     def _drive(self, now: float, method: str, args: tuple[Any, ...]) -> tuple[Any, dict]:
         state = QueueState(self.queue_id, now, self.new_lock_id, self.limits)
-        op = getattr(state, method)(*args)
+        if method == "batch":  # args: (method, args) of each coalesced request
+            op = state.batch([functools.partial(getattr(state, m), *a) for m, a in args[0]])
+        else:
+            op = getattr(state, method)(*args)
         self.last_keys = []
         try:
             need = next(op)
@@ -559,6 +563,54 @@ QueueMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestQueueStateMachine = QueueMachine.TestCase
+
+
+# ---------------------------------------------------------------------- coalesced calls
+_request = st.one_of(
+    st.tuples(
+        st.just("push"),
+        st.lists(st.tuples(st.fixed_dictionaries({"n": st.integers(0, 99)}), st.integers(0, 2)),
+                 min_size=1, max_size=4).map(lambda items: (items,)),
+    ),
+    st.tuples(st.just("pop"), st.integers(1, 5).map(lambda d: (d,))),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    initial=st.lists(st.integers(0, 2), max_size=12),
+    requests=st.lists(_request, min_size=1, max_size=10),
+    max_depth=st.sampled_from([0, 6, 12]),
+)
+def test_a_batch_is_its_requests_one_call_at_a_time(
+    initial: list[int], requests: list[tuple[str, tuple[Any, ...]]], max_depth: int
+) -> None:
+    """Coalescing is invisible: a Batch gives every request the result it would have had
+    alone, in arrival order (a QUEUE_FULL one changes nothing), and leaves the same store."""
+    limits = Limits(segment_size=3, max_depth=max_depth)
+    alone, together = Driver(QID, limits), Driver(QID, limits)
+    for drv in (alone, together):
+        for n, p in enumerate(initial):
+            if not max_depth or n < max_depth:
+                drv.call(T0, "push", [({"pre": n}, p)])
+
+    def plain(result: Any) -> Any:
+        if isinstance(result, QueueFull):
+            return "QUEUE_FULL"
+        if isinstance(result, tuple) and isinstance(result[0], list) and result[1] is None:
+            return [i.to_dict() for i in result[0]]  # a pop
+        return result
+
+    expected = []
+    for method, args in requests:
+        try:
+            expected.append(plain(alone.call(T0 + 1, method, *args)))
+        except QueueFull as err:
+            expected.append(plain(err))
+    got = together.call(T0 + 1, "batch", requests)
+    assert [plain(r) for r in got] == expected
+    assert _snapshot(together.store) == _snapshot(alone.store)
+    _check_layout(together.store, limits)
 
 
 # ---------------------------------------------------------------------- examples

@@ -1,0 +1,159 @@
+"""Coalescing calls to a busy queue: N pushes (or N plain pops) cost one actor turn.
+
+A hot queue's actor runs one call at a time, and each call pays a state load, a save
+and, in Dapr mode, two sidecar hops. While a call to a queue is in flight, further
+pushes to it (and, in their own lane, plain pops) wait here; when it returns, all of
+them go as one ``Batch`` call: one state-machine pass, one save, one reply each. An
+idle queue's call goes straight through, so a lone client pays nothing for this.
+
+Guarantees kept per request: arrival order (a lane is FIFO and sends in order), its
+own reply (one request's ``QUEUE_FULL`` does not fail another), and its deadline: a
+request still waiting at its deadline answers 503 without ever being sent, and a batch
+carries the earliest deadline of its members, so no member is answered 503 for a batch
+that later commits (the store refuses to commit past the deadline, see
+:data:`actor_service.stores.base.call_deadline`). Because the gateway does this, it
+works the same in front of the embedded runtime and in front of ``daprd``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from actor_service.errors import PushpopError, StoreUnavailable
+
+log = logging.getLogger("pushpop.coalescer")
+
+# the methods whose requests can share a turn (see QueueActor.batch)
+COALESCED = frozenset({"Push", "Pop"})
+MAX_BATCH = 64  # requests per Batch call: bounds one turn's work and message size
+
+Reply = dict[str, Any]
+# (actor id, method, payload, absolute time.monotonic() deadline) -> the actor's reply
+Send = Callable[[str, str, dict[str, Any], float], Awaitable[Reply]]
+
+
+@dataclass(eq=False)
+class _Waiter:
+    payload: dict[str, Any]
+    deadline: float
+    reply: asyncio.Future[Reply] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass(eq=False)
+class _Lane:
+    """One queue's calls of one method: at most one in flight, the rest waiting."""
+
+    waiting: deque[_Waiter] = field(default_factory=deque)
+
+
+@dataclass
+class CoalescerStats:
+    """Counters for ``/metrics``: how much coalescing actually happens."""
+
+    batches: int = 0
+    coalesced_requests: int = 0
+
+
+class Coalescer:
+    def __init__(self, send: Send, *, max_batch: int = MAX_BATCH) -> None:
+        self._send = send
+        self.max_batch = max_batch
+        self._lanes: dict[tuple[str, str], _Lane] = {}
+        self._drains: set[asyncio.Task[None]] = set()
+        self.stats = CoalescerStats()
+
+    async def call(
+        self, actor_id: str, method: str, payload: dict[str, Any], deadline: float
+    ) -> Reply:
+        """The actor's reply to this one request, coalesced with others if it has to wait."""
+        key = (actor_id, method)
+        lane = self._lanes.get(key)
+        if lane is None:  # idle: straight through, no batching cost
+            lane = self._lanes[key] = _Lane()
+            try:
+                return await self._send(actor_id, method, payload, deadline)
+            finally:
+                self._next(key, lane)
+        waiter = _Waiter(payload, deadline)
+        lane.waiting.append(waiter)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(waiter.reply), max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            if waiter in lane.waiting:  # never sent: nothing of it can commit
+                lane.waiting.remove(waiter)
+            raise StoreUnavailable(
+                f"queue {actor_id!r} busy: this request did not get a turn before its deadline"
+            ) from None
+
+    def _next(self, key: tuple[str, str], lane: _Lane) -> None:
+        """After a call: hand the lane to a drain task if requests queued up, else close it."""
+        if lane.waiting:
+            task = asyncio.create_task(self._drain(key, lane), name=f"pushpop-coalesce-{key}")
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
+        elif self._lanes.get(key) is lane:
+            del self._lanes[key]
+
+    async def _drain(self, key: tuple[str, str], lane: _Lane) -> None:
+        actor_id, method = key
+        try:
+            while lane.waiting:
+                now = time.monotonic()
+                batch: list[_Waiter] = []
+                while lane.waiting and len(batch) < self.max_batch:
+                    w = lane.waiting.popleft()
+                    if not w.reply.done() and w.deadline > now:
+                        batch.append(w)
+                if batch:
+                    await self._send_batch(actor_id, method, batch)
+        finally:
+            if self._lanes.get(key) is lane:
+                del self._lanes[key]
+            for w in lane.waiting:  # only if cancelled (shutdown): never leave one hanging
+                if not w.reply.done():
+                    w.reply.set_result({"error": StoreUnavailable("server stopping").to_dict()})
+
+    async def _send_batch(self, actor_id: str, method: str, batch: list[_Waiter]) -> None:
+        deadline = min(w.deadline for w in batch)
+        try:
+            if len(batch) == 1:
+                replies = [await self._send(actor_id, method, batch[0].payload, deadline)]
+            else:
+                self.stats.batches += 1
+                self.stats.coalesced_requests += len(batch)
+                body = {"method": method, "requests": [w.payload for w in batch]}
+                reply = await self._send(actor_id, "Batch", body, deadline)
+                replies = reply["ok"]["replies"] if "ok" in reply else [reply] * len(batch)
+                if len(replies) != len(batch):
+                    raise PushpopError(
+                        f"queue actor answered {len(replies)} replies to a batch of {len(batch)}"
+                    )
+        except PushpopError as err:
+            replies = [{"error": err.to_dict()}] * len(batch)
+        except Exception as exc:  # a bug must fail these callers, not strand them
+            log.exception("coalesced %s to %s failed", method, actor_id)
+            replies = [
+                {"error": PushpopError(f"internal error: {exc.__class__.__name__}").to_dict()}
+            ] * len(batch)
+        for w, r in zip(batch, replies, strict=True):
+            if not w.reply.done():
+                w.reply.set_result(r)
+
+    async def close(self) -> None:
+        """Stop draining (shutdown): waiting callers get 503 rather than hang."""
+        for task in list(self._drains):
+            task.cancel()
+        await asyncio.gather(*self._drains, return_exceptions=True)
+
+
+__all__ = ["COALESCED", "Coalescer"]
