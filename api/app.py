@@ -56,7 +56,7 @@ def build_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoke
 
         return DaprInvoker(settings)
     from actor_service.runtime.embedded import EmbeddedRuntime
-    from actor_service.stores.base import open_store
+    from actor_service.stores.factory import open_store
 
     options: dict[str, object] = {}
     if settings.store == "postgres":

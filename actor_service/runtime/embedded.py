@@ -67,16 +67,10 @@ class StoreActorClient(DaprActorClientBase):
         return await self.host.invoke_raw(actor_type, actor_id, method, data or b"")
 
     async def save_state_transactionally(self, actor_type: str, actor_id: str, data: bytes) -> None:
-        import json
-
-        tx = Transaction()
-        for op in json.loads(data):
-            key = actor_key(self.app_id, actor_type, actor_id, op["request"]["key"])
-            if op["operation"] == "delete":
-                tx.deletes.append(key)
-            else:
-                tx.upserts.append((key, dumps(op["request"]["value"])))
-        await self.store.transact(tx)
+        # abstract in the SDK's client base, but never reached: StoreStateProvider (the
+        # state provider this runtime installs) writes the store itself, encoding each
+        # value once, so a second, JSON-reparsing path here would only be a twin of it
+        raise NotImplementedError("embedded saves go through StoreStateProvider.save_state")
 
     async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
         return await self.store.get(actor_key(self.app_id, actor_type, actor_id, name)) or b""

@@ -4,6 +4,7 @@
 ``memory`` the in-memory twin for unit tests of pure logic.
 """
 
-from actor_service.stores.base import StateStore, actor_key, open_store
+from actor_service.stores.base import StateStore, actor_key
+from actor_service.stores.factory import open_store
 
 __all__ = ["StateStore", "actor_key", "open_store"]

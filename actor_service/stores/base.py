@@ -98,27 +98,6 @@ class StateStore(abc.ABC):
         await self.close()
 
 
-def open_store(
-    kind: str, *, database_url: str | None = None, sqlite_path: str | None = None, **options: object
-) -> StateStore:
-    """Build (not yet open) the store named by the CLI's ``--store``."""
-    if kind == "postgres":
-        from actor_service.stores.postgres import PostgresStore
-
-        if not database_url:
-            raise ValueError("--store postgres needs --database-url (or PUSHPOP_DATABASE_URL)")
-        return PostgresStore(database_url, **options)  # type: ignore[arg-type]
-    if kind == "sqlite":
-        from actor_service.stores.sqlite import SqliteStore
-
-        return SqliteStore(sqlite_path or "pushpop.sqlite3", **options)  # type: ignore[arg-type]
-    if kind == "memory":
-        from actor_service.stores.memory import MemoryStore
-
-        return MemoryStore()
-    raise ValueError(f"unknown store {kind!r}: use sqlite, postgres or memory")
-
-
 def redact(url: str) -> str:
     """A connection URL without its password, for logs."""
     if "://" in url and "@" in url:
@@ -141,7 +120,6 @@ __all__ = [
     "call_deadline",
     "json_bytes",
     "needs_binary",
-    "open_store",
     "redact",
     "time_left",
 ]

@@ -51,7 +51,6 @@ import yaml
 
 from actor_service.stores.base import redact
 from actor_service.stores.claim import Claim, claim_for, holding
-from api.dapr.invoker import MAX_MESSAGE_BYTES
 from api.dapr.processes import (
     COMPONENTS_DIR,
     DaprProcessError,
@@ -60,6 +59,7 @@ from api.dapr.processes import (
     Sidecar,
     ensure_dapr_built,
 )
+from api.dapr.sidecar import MAX_MESSAGE_BYTES
 from api.http_server import uvicorn_config
 from api.settings import Settings
 

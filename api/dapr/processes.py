@@ -36,15 +36,24 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypedDict, Unpack
+from typing import Any, Self, TypedDict, Unpack
 
 import httpx
 
+from api.dapr.build import (
+    DAPR_VERSION,
+    DaprProcessError,
+    dapr_bin_dir,
+    dapr_install_dir,
+    dapr_is_built,
+    ensure_dapr_built,
+)
 from api.ports import free_port
 
 __all__ = [
     "COMPONENTS_DIR",
     "DAPR_VERSION",
+    "ControlPlaneProcess",
     "DaprProcess",
     "DaprProcessError",
     "Placement",
@@ -57,15 +66,10 @@ __all__ = [
     "free_port",
 ]
 
-DAPR_VERSION = "1.18.2"
-"""The Dapr release ``scripts/build_dapr.sh`` builds (see tools/dapr-build/go.mod)."""
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_dapr.sh"
 COMPONENTS_DIR = REPO_ROOT / "components"
 """``postgres/`` and ``sqlite/`` hold one actor state store each; ``config.yaml`` is shared."""
 
-BINARIES = ("daprd", "placement", "scheduler")
 LOOPBACK = "127.0.0.1"
 
 # Env vars daprd reads as credentials. They are never inherited from our own
@@ -96,60 +100,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
     except Exception:  # not Linux or no libc: the atexit hook is the fallback
         pass
-
-
-class DaprProcessError(RuntimeError):
-    """A Dapr binary is missing, failed to build, exited early or never became ready."""
-
-
-def dapr_install_dir() -> Path:
-    """Where ``scripts/build_dapr.sh`` installs this Dapr version.
-
-    ``PUSHPOP_DAPR_DIR`` overrides the default ``~/.cache/pushpop/dapr/<version>``;
-    the script and this module must agree, so both read the same variable.
-    """
-    override = os.environ.get("PUSHPOP_DAPR_DIR")
-    if override:
-        return Path(override).expanduser()
-    return Path.home() / ".cache" / "pushpop" / "dapr" / DAPR_VERSION
-
-
-def dapr_bin_dir() -> Path:
-    """The directory holding ``daprd``, ``placement`` and ``scheduler``."""
-    return dapr_install_dir() / "bin"
-
-
-def dapr_is_built() -> bool:
-    """True if all three binaries exist (what the build script checks to skip)."""
-    bin_dir = dapr_bin_dir()
-    return all(os.access(bin_dir / name, os.X_OK) for name in BINARIES)
-
-
-def ensure_dapr_built(*, timeout: float = 1800.0) -> Path:
-    """Return :func:`dapr_bin_dir`, building Dapr first if a binary is missing.
-
-    The build takes several minutes on a cold Go cache, so its progress is left
-    on our stderr rather than captured. Raises :class:`DaprProcessError` if the
-    script fails (e.g. ``go`` is not installed).
-    """
-    if dapr_is_built():
-        return dapr_bin_dir()
-    if not BUILD_SCRIPT.is_file():
-        raise DaprProcessError(f"build script not found: {BUILD_SCRIPT}")
-    try:
-        result = subprocess.run(
-            ["bash", str(BUILD_SCRIPT)],
-            stdout=subprocess.DEVNULL,
-            check=False,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise DaprProcessError(f"{BUILD_SCRIPT} did not finish in {timeout:.0f} s") from exc
-    if result.returncode != 0 or not dapr_is_built():
-        raise DaprProcessError(
-            f"{BUILD_SCRIPT} failed (exit code {result.returncode}); see its output above"
-        )
-    return dapr_bin_dir()
 
 
 class ProcessOptions(TypedDict, total=False):
@@ -384,14 +334,9 @@ class DaprProcess:
         return f"<{type(self).__name__} {self.name} pid={self.pid} {state}>"
 
 
-class Placement(DaprProcess):
-    """Dapr's actor placement service (single node, in-memory raft log).
-
-    Ports: ``port`` (gRPC, what sidecars connect to), ``healthz_port``,
-    ``metrics_port`` and ``raft_port`` (raft binds it even with one node).
-    """
-
-    binary = "placement"
+class ControlPlaneProcess(DaprProcess):
+    """What placement and the scheduler share: a gRPC port sidecars dial, and health and
+    metrics listeners, all on loopback ports of their own."""
 
     def __init__(
         self,
@@ -400,24 +345,22 @@ class Placement(DaprProcess):
         port: int | None = None,
         healthz_port: int | None = None,
         metrics_port: int | None = None,
-        raft_port: int | None = None,
         **kwargs: Unpack[ProcessEnvOptions],
     ) -> None:
         super().__init__(log_dir, **kwargs)
         self.port = port or free_port()
         self.healthz_port = healthz_port or free_port()
         self.metrics_port = metrics_port or free_port()
-        self.raft_port = raft_port or free_port()
 
     @property
     def address(self) -> str:
-        """``host:port`` for ``daprd --placement-host-address``."""
+        """``host:port`` for daprd's ``--placement-host-address``/``--scheduler-host-address``."""
         return f"{LOOPBACK}:{self.port}"
 
-    def command(self) -> list[str]:
+    def listener_flags(self) -> list[str]:
+        # a loopback listen address is also what the scheduler tells sidecars to dial
+        # (otherwise it advertises the host's IP)
         return [
-            "--id", "dapr-placement-0",
-            "--initial-cluster", f"dapr-placement-0={LOOPBACK}:{self.raft_port}",
             "--port", str(self.port),
             "--listen-address", LOOPBACK,
             "--healthz-port", str(self.healthz_port),
@@ -431,7 +374,34 @@ class Placement(DaprProcess):
         return f"http://{LOOPBACK}:{self.healthz_port}/healthz"
 
 
-class Scheduler(DaprProcess):
+class Placement(ControlPlaneProcess):
+    """Dapr's actor placement service (single node, in-memory raft log).
+
+    Ports: ``port`` (gRPC, what sidecars connect to), ``healthz_port``,
+    ``metrics_port`` and ``raft_port`` (raft binds it even with one node).
+    """
+
+    binary = "placement"
+
+    def __init__(
+        self,
+        log_dir: Path | str,
+        *,
+        raft_port: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(log_dir, **kwargs)
+        self.raft_port = raft_port or free_port()
+
+    def command(self) -> list[str]:
+        return [
+            "--id", "dapr-placement-0",
+            "--initial-cluster", f"dapr-placement-0={LOOPBACK}:{self.raft_port}",
+            *self.listener_flags(),
+        ]  # fmt: skip
+
+
+class Scheduler(ControlPlaneProcess):
     """Dapr's scheduler (actor reminders and jobs) with an embedded etcd.
 
     ``data_dir`` holds the etcd data; it defaults to ``<log_dir>/<name>-data``
@@ -448,25 +418,14 @@ class Scheduler(DaprProcess):
         log_dir: Path | str,
         *,
         data_dir: Path | str | None = None,
-        port: int | None = None,
-        healthz_port: int | None = None,
-        metrics_port: int | None = None,
         etcd_client_port: int | None = None,
         etcd_peer_port: int | None = None,
-        **kwargs: Unpack[ProcessEnvOptions],
+        **kwargs: Any,
     ) -> None:
         super().__init__(log_dir, **kwargs)
         self.data_dir = Path(data_dir) if data_dir else self.log_dir / f"{self.name}-data"
-        self.port = port or free_port()
-        self.healthz_port = healthz_port or free_port()
-        self.metrics_port = metrics_port or free_port()
         self.etcd_client_port = etcd_client_port or free_port()
         self.etcd_peer_port = etcd_peer_port or free_port()
-
-    @property
-    def address(self) -> str:
-        """``host:port`` for ``daprd --scheduler-host-address``."""
-        return f"{LOOPBACK}:{self.port}"
 
     def start(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -475,25 +434,14 @@ class Scheduler(DaprProcess):
     def command(self) -> list[str]:
         return [
             "--id", "dapr-scheduler-server-0",
-            "--port", str(self.port),
-            # A loopback listen address is also what the scheduler tells
-            # sidecars to connect to (otherwise it advertises the host's IP).
-            "--listen-address", LOOPBACK,
-            "--healthz-port", str(self.healthz_port),
-            "--healthz-listen-address", LOOPBACK,
-            "--metrics-port", str(self.metrics_port),
-            "--metrics-listen-address", LOOPBACK,
+            *self.listener_flags(),
             "--etcd-data-dir", str(self.data_dir / "etcd"),
             "--etcd-client-port", str(self.etcd_client_port),
             "--etcd-client-listen-address", LOOPBACK,
             "--etcd-initial-cluster",
             f"dapr-scheduler-server-0=http://{LOOPBACK}:{self.etcd_peer_port}",
             "--identity-directory-write", str(self.data_dir / "identity"),
-            "--log-level", self.log_level,
         ]  # fmt: skip
-
-    def health_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.healthz_port}/healthz"
 
 
 class Sidecar(DaprProcess):
