@@ -27,6 +27,7 @@ from actor_service.errors import InvalidRequest, PushpopError
 from actor_service.queue_state import Limits
 from actor_service.stores.claim import Claim
 from api.auth import KeyRing, presented_key
+from api.hot_path import PushpopApp
 from api.http_server import DROPPED
 from api.invoker import ActorInvoker, EmbeddedInvoker
 from api.log_limits import client_trouble
@@ -163,7 +164,7 @@ def create_app(
         finally:
             await invoker.stop()
 
-    app = FastAPI(
+    app = PushpopApp(
         title="pushpop",
         version="0.1.0",
         summary="A durable priority queue on Dapr virtual actors",
@@ -237,6 +238,8 @@ def create_app(
         )
 
     app.add_middleware(ObserveMiddleware, metrics=metrics)
+    if settings.hot_path:
+        app.enable_hot_path(lambda inner: ObserveMiddleware(inner, metrics))
 
     @app.get(
         "/metrics",

@@ -37,6 +37,8 @@ class Settings:
     group_commit: int = 2
     # merge pushes (and, apart, plain pops) that wait for a busy queue into one actor call
     coalesce: bool = True
+    # answer push and pop without FastAPI's routing layers (api/hot_path.py); same answers
+    hot_path: bool = True
     # hostile clients: a request's head and body must arrive within read_timeout
     # (capped by request_timeout); more open connections than this get 503
     read_timeout: float = 5.0

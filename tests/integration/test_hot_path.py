@@ -1,0 +1,144 @@
+"""The hot path (api/hot_path.py) answers push and pop exactly as the full FastAPI stack.
+
+Two real servers, identical but for ``PUSHPOP_HOT_PATH``, get the same sequence of
+requests (valid ones, and every kind of bad one the routes refuse); status, JSON body
+and the headers a client acts on must match, and /metrics must count the hot requests
+under the same route labels.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.testing import ServerProcess
+
+KEYS = json.dumps([
+    {"key": "admin-key", "prefixes": [""], "operations": ["admin", "push", "pop"]},
+    {"key": "pusher-key", "prefixes": ["hp-"], "operations": ["push"]},
+])  # fmt: skip
+ADMIN = {"Authorization": "Bearer admin-key"}
+BIG = "x" * 70_000
+
+# (method, path, headers, body): body is bytes, or JSON-able
+REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
+    ("POST", "/queue/hp-a/push", ADMIN, {"item": {"n": 1}, "priority": 2}),
+    (
+        "POST",
+        "/queue/hp-a/push",
+        ADMIN,
+        {"items": [{"item": {"n": 2}}, {"item": {"n": 3}, "priority": 0}]},
+    ),
+    ("POST", "/queue/hp-a/push", ADMIN, {"item": {"n": 4}, "priority": -1}),
+    ("POST", "/queue/hp-a/push", ADMIN, {"item": [1, 2]}),
+    ("POST", "/queue/hp-a/push", ADMIN, {"item": {"big": BIG}}),
+    ("POST", "/queue/hp-a/push", ADMIN, {"items": []}),
+    ("POST", "/queue/hp-a/push", ADMIN, b"{not json"),
+    ("POST", "/queue/hp-a/push", ADMIN, b""),
+    ("POST", "/queue/hp-a/push", {**ADMIN, "Content-Encoding": "gzip"}, {"item": {}}),
+    ("POST", "/queue/hp-a/push", {}, {"item": {}}),
+    ("POST", "/queue/hp-a/push", {"Authorization": "Bearer nope"}, {"item": {}}),
+    ("POST", "/queue/other/push", {"Authorization": "Bearer pusher-key"}, {"item": {}}),
+    ("POST", "/queue/hp-a/pop", {"Authorization": "Bearer pusher-key"}, None),
+    ("POST", "/queue/bad%20id/push", ADMIN, {"item": {}}),
+    ("POST", "/queue/" + "q" * 129 + "/push", ADMIN, {"item": {}}),
+    ("POST", "/queue/hp-a%2Fb/push", ADMIN, {"item": {}}),
+    ("POST", "/queue/hp-a/pop?depth=0", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?depth=abc", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?depth=101", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?require_ack=maybe", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?require_ack=true&ttl_seconds=0", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?depth=1&depth=2", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?depth=2", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?require_ack=true&ttl_seconds=60", ADMIN, None),
+    ("POST", "/queue/hp-a/pop", ADMIN, None),
+    ("POST", "/queue/hp-empty/pop?depth=5", ADMIN, None),
+    ("GET", "/queue/hp-a/push", ADMIN, None),
+    ("POST", "/queue/hp-a/push/", ADMIN, {"item": {}}),
+]
+
+VOLATILE = re.compile(
+    r'"(ids|id|lock_id|enqueued_at|lock_expires_at)":("[^"]*"|[0-9.e+]+|\[[^\]]*\])'
+)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
+    tmp: Path = tmp_path_factory.mktemp("hot")
+    servers = {
+        hot: ServerProcess(
+            store="sqlite", sqlite_path=tmp / f"{hot}.sqlite3", log_path=tmp / f"{hot}.log",
+            env={"PUSHPOP_HOT_PATH": hot, "PUSHPOP_API_KEYS": KEYS,
+                 "PUSHPOP_MAX_ITEM_BYTES": "65536"},
+        ).start()
+        for hot in ("true", "false")
+    }  # fmt: skip
+    try:
+        yield servers
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+def answer(c: httpx.Client, method: str, path: str, headers: dict[str, str], body: Any) -> tuple:
+    content = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    if content is not None:
+        headers = {"Content-Type": "application/json", **headers}
+    r = c.request(method, path, headers=headers, content=content)
+    kept = {
+        k: r.headers.get(k) for k in ("content-type", "retry-after", "allow", "www-authenticate")
+    }
+    return r.status_code, kept, VOLATILE.sub(r'"\1":_', r.text), r.text
+
+
+def test_hot_and_full_stack_answer_alike(pair: dict[str, ServerProcess]) -> None:
+    seen: dict[str, list[tuple]] = {}
+    for hot, server in pair.items():
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            seen[hot] = [answer(c, *req) for req in REQUESTS]
+    for req, fast, full in zip(REQUESTS, seen["true"], seen["false"], strict=True):
+        assert fast[:3] == full[:3], f"{req[0]} {req[1]}: hot path {fast} vs full stack {full}"
+    statuses = {a[0] for a in seen["true"]}
+    assert {200, 400, 401, 403, 413, 415} <= statuses, statuses  # the list covers them
+    # and what the hot path answered is right, not merely the same: every item pushed
+    # (n = 1..4, or whichever were accepted) comes out once
+    pushed = [
+        [e["item"]["n"] for e in (req[3]["items"] if "items" in req[3] else [req[3]])]
+        for req, a in zip(REQUESTS, seen["true"], strict=True)
+        if req[1] == "/queue/hp-a/push" and a[0] == 200
+    ]
+    popped = [
+        i["item"]["n"]
+        for req, a in zip(REQUESTS, seen["true"], strict=True)
+        if "/pop" in req[1] and a[0] == 200
+        for i in json.loads(a[3])["items"]
+    ]
+    assert sorted(popped) == sorted(n for p in pushed for n in p) and len(popped) >= 3
+
+
+def test_hot_requests_are_counted_under_their_route(pair: dict[str, ServerProcess]) -> None:
+    server = pair["true"]
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        for _ in range(3):
+            assert c.post("/queue/hp-m/push", json={"item": {}}, headers=ADMIN).status_code == 200
+        assert c.post("/queue/hp-m/pop", headers=ADMIN).status_code == 200
+        assert c.post("/queue/hp-m/pop?depth=0", headers=ADMIN).status_code == 400
+        text = c.get("/metrics").text
+
+    def count(route: str, status: int) -> float:
+        m = re.search(
+            rf'^pushpop_http_requests_total{{method="POST",route="{re.escape(route)}",'
+            rf'status="{status}"}} (\S+)$', text, re.M,
+        )  # fmt: skip
+        return float(m.group(1)) if m else 0.0
+
+    assert count("/queue/{queue_id}/push", 200) >= 3
+    assert count("/queue/{queue_id}/pop", 200) >= 1
+    assert count("/queue/{queue_id}/pop", 400) >= 1
+    assert re.search(r'^pushpop_errors_total\{code="INVALID_DEPTH"\} [1-9]', text, re.M), text
