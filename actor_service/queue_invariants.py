@@ -10,7 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 from actor_service.errors import StateCorrupt
-from actor_service.queue_layout import MAX_ID, is_int, is_int_text, is_number, lock_key
+from actor_service.queue_layout import (
+    MAX_ID,
+    MAX_SEGMENT_SIZE,
+    is_int,
+    is_int_text,
+    is_number,
+    lock_key,
+)
 
 
 def check_meta(
@@ -44,6 +51,8 @@ def check_meta(
         raise corrupt(f"meta lacks {exc.args[0]!r}") from None
     if not ok:
         raise corrupt("meta has a field of the wrong type or out of range")
+    if "S" in m and not (is_int(m["S"]) and 1 <= m["S"] <= MAX_SEGMENT_SIZE):
+        raise corrupt(f"meta's segment size {m['S']!r} is not 1..{MAX_SEGMENT_SIZE}")
     live = 0
     for p, rng in pri.items():
         if not (

@@ -64,8 +64,17 @@ def transfer_key(seq: int) -> str:
     return f"x:{seq}"
 
 
-def new_meta() -> dict[str, Any]:
+# A queue's segment size is fixed when the queue is created and kept in its meta
+# (``S``): positions map to keys through it, so it can never change under live rows.
+# Queues written before meta recorded it used the then-default 100.
+DEFAULT_SEGMENT_SIZE = 16
+LEGACY_SEGMENT_SIZE = 100
+MAX_SEGMENT_SIZE = 10_000
+
+
+def new_meta(segment_size: int = DEFAULT_SEGMENT_SIZE) -> dict[str, Any]:
     return {
+        "S": segment_size,  # items per segment row, fixed for the queue's life
         "next_id": 1,
         "pri": {},  # str(priority) -> [head, tail, head_enqueued_at]
         "locks": {},  # lock_id -> {"exp": float, "n": int}
@@ -80,7 +89,12 @@ def new_meta() -> dict[str, Any]:
 class Limits:
     """Configurable limits; ``0`` means unlimited."""
 
-    segment_size: int = 100
+    # items per segment row of *new* queues: a push rewrites its tail segment, so small
+    # segments keep a push's write small (half a segment on average); a pop of depth d
+    # still reads O(d / S + 1) rows. Existing queues keep the size their meta records.
+    segment_size: int = DEFAULT_SEGMENT_SIZE
+    # the size of queues whose meta predates ``S`` (they were written with this setting)
+    legacy_segment_size: int = LEGACY_SEGMENT_SIZE
     max_depth: int = 0
     max_locks: int = 0
     # seconds from a lock's creation past which no extend may push its expiry (SQS caps

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from actor_service.queue_layout import (
     MAX_REPAIR_SEGMENTS,
+    MAX_SEGMENT_SIZE,
     META,
     Entry,
     Need,
@@ -71,9 +72,9 @@ def repair(st: QueueState) -> Op:
     }  # fmt: skip
     m = st._values[META]
     if m is None:  # an untouched queue: nothing to repair, and no row is written
-        st._values[META] = new_meta()
+        st._values[META] = new_meta(st.limits.segment_size)
         return report
-    fresh = new_meta()
+    fresh = new_meta(st.limits.segment_size)
     pri_ok = isinstance(m, dict) and isinstance(m.get("pri"), dict)
     if pri_ok:
         pri_ok = all(
@@ -89,11 +90,17 @@ def repair(st: QueueState) -> Op:
             "rows whose key starts with this queue's actor key prefix in the database"
         )
         return report
+    # the rows were laid out with the size meta records (or the legacy one): read them
+    # with it, and lay them out again with it
+    s = m.get("S", st.limits.legacy_segment_size)
+    if not (is_int(s) and 1 <= s <= MAX_SEGMENT_SIZE):
+        report["notes"].append(f"meta's segment size {s!r} is invalid; read as legacy")
+        s = st.limits.legacy_segment_size
+    m["S"] = s
     for name, default in fresh.items():
         if not isinstance(m.get(name), type(default)):
             report["notes"].append(f"meta field {name!r} reset")
             m[name] = default
-    s = st.limits.segment_size
     seen_max = 0
     locked: set[int] = set()
     for lid, lk in list(m["locks"].items()):

@@ -103,10 +103,15 @@ class QueueState:
     def meta(self) -> dict[str, Any]:
         return self._values[META]
 
+    @property
+    def seg_size(self) -> int:
+        """This queue's segment size: recorded in its meta (checked), or the legacy one."""
+        return self.meta.get("S", self.limits.legacy_segment_size)
+
     def hot_keys(self) -> set[str]:
         """Keys worth keeping cached for the next call: meta and each priority's ends."""
         keys = {META}
-        s = self.limits.segment_size
+        s = self.seg_size
         for p, (head, tail, _) in self.meta["pri"].items():
             keys.add(seg_key(int(p), head // s))
             keys.add(seg_key(int(p), (tail - 1) // s))
@@ -117,7 +122,8 @@ class QueueState:
         """Load meta and return every lock whose expiry has passed (lazy expiry)."""
         yield from self._load([META])
         if self._values[META] is None:
-            self._values[META] = new_meta()  # not dirty: an untouched queue costs no row
+            # not dirty: an untouched queue costs no row
+            self._values[META] = new_meta(self.limits.segment_size)
         self._check_meta()
         expired = [lid for lid, lk in self.meta["locks"].items() if lk["exp"] <= self.now]
         if expired:
@@ -149,7 +155,7 @@ class QueueState:
         fresh empty segment for one that holds none.
         """
         head, tail, _ = self.meta["pri"].get(str(priority), (0, 0, 0))
-        s = self.limits.segment_size
+        s = self.seg_size
         lo, hi = max(head, k * s), min(tail, (k + 1) * s)
         key = seg_key(priority, k)
         seg = self._values.get(key)
@@ -176,7 +182,7 @@ class QueueState:
         """Segment keys that hold positions ``[lo, hi)``."""
         if hi <= lo:
             return []
-        s = self.limits.segment_size
+        s = self.seg_size
         return [seg_key(priority, k) for k in range(lo // s, (hi - 1) // s + 1)]
 
     def _append(self, priority: int, entries: list[Entry]) -> Generator[Need, Any, None]:
@@ -187,7 +193,7 @@ class QueueState:
             pri[p] = [0, 0, entries[0][2]]
         tail = pri[p][1]
         yield from self._load(self._segs_for(priority, tail, tail + len(entries)))
-        s = self.limits.segment_size
+        s = self.seg_size
         last = (tail + len(entries) - 1) // s
         segs = {k: self._live_seg(priority, k) for k in range(tail // s, last + 1)}
         pos = tail
@@ -212,7 +218,7 @@ class QueueState:
         head, tail, _ = pri[p]
         n = min(n, tail - head)
         yield from self._load(self._segs_for(priority, head, head + n))
-        s = self.limits.segment_size
+        s = self.seg_size
         out: list[Entry] = []
         pos = head
         while len(out) < n:
@@ -245,7 +251,7 @@ class QueueState:
         pri = self.meta["pri"].get(str(priority))
         if pri is None:
             return None
-        k = pri[0] // self.limits.segment_size
+        k = pri[0] // self.seg_size
         yield from self._load([seg_key(priority, k)])
         return int(self._live_seg(priority, k)["items"][0][0])
 
@@ -272,7 +278,7 @@ class QueueState:
         head = pri[p][0]
         new_head = head - len(merged)
         yield from self._load(self._segs_for(priority, new_head, head))
-        s = self.limits.segment_size
+        s = self.seg_size
         segs = {k: self._live_seg(priority, k) for k in range(new_head // s, (head - 1) // s + 1)}
         pos = head
         i = len(merged)
@@ -554,7 +560,7 @@ class QueueState:
         purged = self.depth() + self.in_flight()
         # both ends of every priority must be where meta says: a corrupted tail must not
         # turn a purge into deleting billions of keys that never existed
-        s = self.limits.segment_size
+        s = self.seg_size
         ends = {
             (int(p), k) for p, (h, t, _) in self.meta["pri"].items() for k in (h // s, (t - 1) // s)
         }

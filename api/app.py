@@ -42,6 +42,7 @@ def configure_actor(settings: Settings) -> None:
     """Class-wide actor settings: the SDK constructs actors, so they cannot be passed in."""
     QueueActor.limits = Limits(
         segment_size=settings.segment_size,
+        legacy_segment_size=settings.legacy_segment_size,
         max_depth=settings.max_depth,
         max_locks=settings.max_locks,
         max_lock_lifetime=settings.max_lock_lifetime,

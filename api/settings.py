@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
+from actor_service.queue_layout import DEFAULT_SEGMENT_SIZE, LEGACY_SEGMENT_SIZE
+
 
 @dataclass
 class Settings:
@@ -22,7 +24,8 @@ class Settings:
     app_id: str = "pushpop"
     # actor runtime
     idle_timeout: float = 60.0
-    segment_size: int = 100
+    segment_size: int = DEFAULT_SEGMENT_SIZE  # items per segment row of new queues
+    legacy_segment_size: int = LEGACY_SEGMENT_SIZE  # of queues whose meta does not say
     # limits (0 = unlimited)
     max_depth: int = 0
     max_locks: int = 0

@@ -784,3 +784,40 @@ def test_format_id_examples() -> None:
     assert sorted(format_id(n) for n in (10, 9, 1000, 99)) == [
         format_id(n) for n in (9, 10, 99, 1000)
     ]
+
+
+# ---------------------------------------------------------------------- segment size
+def test_queues_keep_the_segment_size_they_were_created_with() -> None:
+    """A queue written before meta recorded ``S`` (legacy 100-item segments) and one
+    created under another setting stay readable whatever the host's setting now is."""
+    legacy = Driver(QID, Limits(segment_size=100))
+    _fill(legacy, 250, priority=1)
+    _fill(legacy, 30, priority=0)
+    del legacy.store[META]["S"]  # what a queue written by an older version looks like
+    legacy.limits = Limits(segment_size=4)  # the host now creates 4-item segments
+    got = [i.item["n"] for i in legacy.call(T0, "pop", 40)[0]]
+    assert got == list(range(30)) + list(range(10)), got
+    legacy.call(T0, "push", [({"n": 250}, 1)])
+    rest = []
+    while items := legacy.call(T0, "pop", 100)[0]:
+        rest += [i.item["n"] for i in items]
+    assert rest == list(range(10, 251))
+    _check_layout(legacy.store, Limits(segment_size=100))
+
+    recorded = Driver(QID, Limits(segment_size=3))
+    _fill(recorded, 20)
+    assert recorded.store[META]["S"] == 3
+    recorded.limits = Limits(segment_size=50)
+    assert [i.item["n"] for i in recorded.call(T0, "pop", 20)[0]] == list(range(20))
+
+
+def test_a_push_rewrites_at_most_one_small_segment() -> None:
+    """Write proportional to the change: with the default size a push of one item to a
+    long queue writes meta and a segment of at most DEFAULT_SEGMENT_SIZE entries."""
+    drv = Driver(QID, Limits())
+    _fill(drv, 5000)
+    for n in range(40):
+        _, changes = drv._drive(T0, "push", ([({"n": n}, 1)],))
+        segs = [v for k, v in changes.items() if k.startswith("s:")]
+        assert len(changes) <= 3 and all(len(s["items"]) <= 16 for s in segs), changes.keys()
+        drv.call(T0, "push", [({"n": n}, 1)])

@@ -20,7 +20,7 @@ def test_no_environment_reads_outside_settings() -> None:
         for p in [*ROOT.glob("api/**/*.py"), *ROOT.glob("actor_service/**/*.py")]
         # testing.py builds a child's environment; the process supervisors (PostgreSQL and
         # Dapr binaries for tests and the launcher) read where their binaries live
-        if p.name not in ("settings.py", "testing.py", "processes.py", "pgserver.py")
+        if p.name not in ("settings.py", "testing.py", "build.py", "processes.py", "pgserver.py")
         for n, line in enumerate(p.read_text().splitlines(), 1)
         if pattern.search(line)
     ]
