@@ -11,13 +11,21 @@ free loopback ports, warms the service up, runs the scenario headless with the o
 arrival model, samples resources, analyses, and leaves a results folder with CSVs,
 histograms, ``report.html`` per variant, an ``index.html`` and a verdict line. Its
 exit code is that of ``check`` (0 pass, 1 errors, 3 threshold, 4 ledger).
+
+The commands only parse options and print; the work is in the libraries (``runner``,
+``analysis``, ``evaluation``, ``report``, ``limit``, ``warmup``). Those that start
+processes or draw plots are imported inside their commands, so ``list``, ``--version``
+and ``--help`` answer at once. The load plan's scripts (``load_tests/scripts/``) are
+these commands under their old names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,9 +36,16 @@ from rich.console import Console
 from rich.table import Table
 
 from load_tests import catalog
-from load_tests.evaluation import Baseline, evaluate, load_results
-from load_tests.scripts import analyze_results
-from load_tests.scripts import check_thresholds as checks
+from load_tests.evaluation import (
+    EXIT_ERRORS,
+    EXIT_OK,
+    EXIT_THRESHOLD,
+    Baseline,
+    evaluate,
+    load_results,
+)
+from load_tests.evaluation.console import check as check_results
+from load_tests.settings import RunSettings
 
 EPILOG = (
     "Examples: **pushpop-bench run S3a --duration 60s** (one variant, or a group: S4) · "
@@ -76,6 +91,14 @@ DbUrl = Annotated[
     str | None, typer.Option(help="PostgreSQL of --host (for monitoring and `limit`)")
 ]
 Out = Annotated[Path, typer.Option(help="results root")]
+ThresholdsFile = Annotated[Path | None, typer.Option(help="JSON thresholds file")]
+Margin = Annotated[float, typer.Option(help="allowed relative regression")]
+P50 = Annotated[float | None, typer.Option("--p50", help="p50 limit in ms (plan: 30)")]
+P95 = Annotated[float | None, typer.Option("--p95", help="p95 limit in ms (plan: 50)")]
+P99 = Annotated[float | None, typer.Option("--p99", help="p99 limit in ms (plan: 100)")]
+MaxErrors = Annotated[
+    float | None, typer.Option("--max-error-rate", help="failed/requests (plan: 0.01)")
+]
 
 
 def _settings(
@@ -88,9 +111,7 @@ def _settings(
     thresholds: Path | None,
     overrides: list[str],
     report: bool = True,
-) -> Any:
-    from load_tests.scripts.run_scenario import RunSettings
-
+) -> RunSettings:
     secs = parse_duration(duration)
     if quick:
         secs = secs or catalog.QUICK_DURATION
@@ -113,7 +134,7 @@ def _execute(
     title: str,
     tag: str,
     *,
-    settings: Any,
+    settings: RunSettings,
     host: str | None,
     store: str,
     runtime: str,
@@ -125,21 +146,23 @@ def _execute(
     margin: float = 0.15,
 ) -> int:
     from load_tests.harness import local_harness
-    from load_tests.scripts.run_all_scenarios import run_many
-    from load_tests.scripts.warmup import HostUnreachable, warmup
+    from load_tests.runner import run_many
+    from load_tests.warmup import HostUnreachable, warmup
 
     root = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{tag}"
     t0 = time.time()
-    with console.status("starting the service" if not host else f"checking {host}"):
-        harness_cm = local_harness(
-            host=host, store=store, runtime=runtime, database_url=database_url, workdir=root
-        )
-        try:
-            harness = harness_cm.__enter__()
-        except (HostUnreachable, TimeoutError) as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
-            return checks.EXIT_ERRORS
-    try:
+    with contextlib.ExitStack() as stack:
+        with console.status("starting the service" if not host else f"checking {host}"):
+            try:
+                harness = stack.enter_context(
+                    local_harness(
+                        host=host, store=store, runtime=runtime, database_url=database_url,
+                        workdir=root,
+                    )
+                )  # fmt: skip
+            except (HostUnreachable, TimeoutError) as exc:
+                console.print(f"[red]error:[/red] {exc}", highlight=False)
+                return EXIT_ERRORS
         console.print(
             f"[bold]{title}[/bold]: {len(variants)} variant(s) against {harness.base_url} "
             f"({harness.store}, {harness.runtime}) -> {root}",
@@ -151,9 +174,7 @@ def _execute(
             variants, harness, root, settings, title=title, repeat=repeat, baseline=baseline,
             margin=margin, console=console,
         )  # fmt: skip
-    finally:
-        harness_cm.__exit__(None, None, None)
-    style = "green" if evaluation.code == checks.EXIT_OK else "red"
+    style = "green" if evaluation.code == EXIT_OK else "red"
     console.print(f"\n[bold {style}]{evaluation.line}[/bold {style}]", soft_wrap=True)
     console.print(f"report: {root / 'index.html'}  ({time.time() - t0:.0f} s)")
     return evaluation.code
@@ -176,7 +197,7 @@ def run(
         typer.Option(help="compare with this baseline.json", exists=True, dir_okay=False),
     ] = None,
     margin: Annotated[float, typer.Option(help="allowed regression vs baseline")] = 0.15,
-    thresholds: Annotated[Path | None, typer.Option(help="JSON thresholds")] = None,
+    thresholds: ThresholdsFile = None,
     bucket: Annotated[float | None, typer.Option(help="histogram bucket (s)")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="user class attribute k=v")] = [],  # noqa: B006
     extra: Annotated[bool, typer.Option(help="include extra points (S5e: 1M items)")] = False,
@@ -211,7 +232,7 @@ def run_all(
     host: Host = None,
     database_url: DbUrl = None,
     workers: Annotated[int, typer.Option(help="Locust worker processes (0 = local)")] = 0,
-    thresholds: Annotated[Path | None, typer.Option(help="JSON thresholds")] = None,
+    thresholds: ThresholdsFile = None,
     bucket: Annotated[float | None, typer.Option(help="histogram bucket (s)")] = None,
     out: Out = Path("results"),
 ) -> None:
@@ -233,7 +254,7 @@ def run_all(
 def compare(
     run_a: Annotated[Path, typer.Argument(help="the reference: results folder or *_stats.csv")],
     run_b: Annotated[Path, typer.Argument(help="the run to judge against A")],
-    margin: Annotated[float, typer.Option(help="allowed relative regression")] = 0.15,
+    margin: Margin = 0.15,
 ) -> None:
     """B against A, metric by metric, with the noise band of their repeats.
 
@@ -243,7 +264,7 @@ def compare(
     common = sorted(set(a) & set(b))
     if not common:
         console.print(f"no common variants: A has {sorted(a)}, B has {sorted(b)}")
-        raise typer.Exit(checks.EXIT_ERRORS)
+        raise typer.Exit(EXIT_ERRORS)
     baseline = Baseline.from_runs({v: a[v] for v in common})
     baseline.source = str(run_a)
     evaluation = evaluate({v: b[v] for v in common}, baseline=baseline, margin=margin)
@@ -262,12 +283,58 @@ def compare(
     if regressions:
         listed = ", ".join(regressions)
         console.print(f"[red]FAIL: {len(regressions)} regression(s): {listed}[/red]")
-        raise typer.Exit(checks.EXIT_THRESHOLD)
+        raise typer.Exit(EXIT_THRESHOLD)
     console.print(f"[green]PASS: no regression beyond {margin:.0%} and the noise band[/green]")
 
 
-app.command("analyze")(analyze_results.main)
-app.command("check")(checks.main)
+def threshold_flags(
+    p50: float | None, p95: float | None, p99: float | None, max_error_rate: float | None
+) -> dict[str, Any]:
+    """Command-line limits as threshold overrides (only those given)."""
+    given = {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "error_rate": max_error_rate}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@app.command()
+def check(
+    runs: Annotated[list[Path], typer.Argument(help="*_stats.csv files or results folders")],
+    thresholds: ThresholdsFile = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="baseline.json to compare with", exists=True, dir_okay=False)
+    ] = None,
+    margin: Margin = 0.15,
+    p50: P50 = None,
+    p95: P95 = None,
+    p99: P99 = None,
+    max_error_rate: MaxErrors = None,
+) -> None:
+    """Print p50/p95/p99/errors per endpoint and one verdict per run; exit with the worst."""
+    flags = threshold_flags(p50, p95, p99, max_error_rate)
+    raise typer.Exit(check_results(runs, typer.echo, thresholds, baseline, margin, flags))
+
+
+@app.command()
+def analyze(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Locust *_stats.csv files, variant or results folders")
+    ],
+    report: Annotated[bool, typer.Option(help="also write report.html")] = True,
+    thresholds: ThresholdsFile = None,
+    p50: P50 = None,
+    p95: P95 = None,
+    p99: P99 = None,
+    max_error_rate: MaxErrors = None,
+) -> None:
+    """Print p50/p95/p99/errors per endpoint and the verdicts; exit non-zero on a failure.
+
+    A pushpop-bench variant folder is (re)analysed first: its ``summary.json`` (and
+    ``report.html``) are rewritten from the raw histograms.
+    """
+    from load_tests.runner import reanalyze
+
+    flags = threshold_flags(p50, p95, p99, max_error_rate)
+    reanalyze(paths, thresholds, report=report)
+    raise typer.Exit(check_results(paths, typer.echo, thresholds, overrides=flags))
 
 
 @app.command("baseline")
@@ -292,7 +359,7 @@ def limit(
 ) -> None:
     """pgbench with the actor's transactions, then the service at the same concurrency."""
     from load_tests.harness import local_harness
-    from load_tests.scripts.physical_limit import physical_limit
+    from load_tests.limit import physical_limit
 
     root = out / f"{time.strftime('%Y%m%d-%H%M%S')}-limit"
     with local_harness(
@@ -341,12 +408,34 @@ def _main(
     """What can this queue take on my hardware?"""
 
 
+@app.command("warmup")
+def warmup_command(
+    host: Annotated[str, typer.Option(help="base URL of the service")] = "http://127.0.0.1:8000",
+    requests: Annotated[int, typer.Option(help="push/pop requests to send")] = 200,
+) -> None:
+    """Wait for HOST to be ready, then push/pop REQUESTS times."""
+    import httpx
+
+    from load_tests.warmup import HostUnreachable, warmup
+
+    try:
+        typer.echo(warmup(host, requests))
+    except (HostUnreachable, TimeoutError, httpx.HTTPError) as exc:
+        typer.echo(f"warm-up failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def single_command_app(command: Callable[..., None], help_text: str | None) -> typer.Typer:
+    """One command of this CLI as a program of its own (the load plan's script names)."""
+    one = typer.Typer(add_completion=False, help=help_text)
+    one.command()(command)
+    return one
+
+
 def _add_tool_apps() -> None:
-    from load_tests.scripts.warmup import main as warmup_main
     from load_tests.utils.queue_prepopulator import app as prepopulate_app
     from load_tests.utils.resource_monitor import app as monitor_app
 
-    app.command("warmup")(warmup_main)
     app.add_typer(prepopulate_app, name="prepopulate", help="bulk-load queues, verify depths")
     app.add_typer(monitor_app, name="monitor", help="sample CPU/RSS and PostgreSQL statistics")
 

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import psutil
 
 from api.testing import wait_ready
-from load_tests.scripts.warmup import probe
+from load_tests.warmup import probe
 
 log = logging.getLogger("pushpop.bench")
 

@@ -24,6 +24,7 @@ import logging
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from locust.stats import (
 import load_tests.scenarios.base as base
 from load_tests import catalog
 from load_tests.catalog import VARIANTS
+from load_tests.settings import RunSettings, add_headless_arguments
 from load_tests.shapes import RateShape
 
 log = logging.getLogger("pushpop.headless")
@@ -76,76 +78,97 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """What to run and where (here), how to run it (:class:`RunSettings`' own options)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variant", required=True, choices=sorted(VARIANTS))
     p.add_argument("--host", required=True)
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--duration", type=float, default=None, help="seconds (steady variants)")
-    p.add_argument("--time-scale", type=float, default=1.0)
-    p.add_argument("--bucket", type=float, default=1.0)
-    p.add_argument("--model", choices=["open", "closed"], default="open")
-    p.add_argument("--users", type=int, default=8, help="closed model: concurrent users")
     p.add_argument("--run-id", default="")
-    p.add_argument("--workers", type=int, default=0)
     p.add_argument("--role", choices=["local", "master", "worker"], default=None)
     p.add_argument("--master-port", type=int, default=0)
-    p.add_argument("--drain-limit", type=int, default=20_000)
-    p.add_argument("--set", action="append", default=[], help="user class attribute k=v")
+    add_headless_arguments(p)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    role = args.role or ("master" if args.workers > 0 else "local")
-    args.out.mkdir(parents=True, exist_ok=True)
-    setup_logging("INFO")
-    variant = VARIANTS[args.variant]
-    user_cls = load_user_class(variant.user, parse_overrides(args.set))
-    generators = max(1, args.workers)
-    options = get_parser().parse_args(
-        [
-            "--host", args.host,
-            "--pushpop-model", args.model,
-            "--pushpop-out", str(args.out) if role != "worker" else "",
-            "--pushpop-run-id", args.run_id,
-            "--pushpop-time-scale", str(args.time_scale),
-            "--pushpop-bucket", str(args.bucket),
-            "--pushpop-drain-limit", str(args.drain_limit),
-            "--pushpop-generators", str(generators),
+@dataclass(frozen=True)
+class Child:
+    """This process's settings: one variant run, and its part in a distributed one."""
+
+    variant: str
+    host: str
+    out: Path
+    run_id: str
+    role: str  # local | master | worker
+    master_port: int
+    settings: RunSettings
+
+    @classmethod
+    def parse(cls, argv: list[str] | None) -> Child:
+        args = build_parser().parse_args(argv)
+        settings = RunSettings.from_headless_args(args)
+        role = args.role or ("master" if settings.workers > 0 else "local")
+        return cls(args.variant, args.host, args.out, args.run_id, role, args.master_port,
+                   settings)  # fmt: skip
+
+    @property
+    def generators(self) -> int:
+        return max(1, self.settings.workers)
+
+    def locust_argv(self) -> list[str]:
+        """The options Locust's own parser gets (ours are declared in ``scenarios/base.py``)."""
+        s = self.settings
+        return [
+            "--host", self.host,
+            "--pushpop-model", s.model,
+            "--pushpop-out", str(self.out) if self.role != "worker" else "",
+            "--pushpop-run-id", self.run_id,
+            "--pushpop-time-scale", str(s.time_scale),
+            "--pushpop-bucket", str(s.bucket),
+            "--pushpop-drain-limit", str(s.drain_limit),
+            "--pushpop-generators", str(self.generators),
             "--stop-timeout", str(int(STOP_TIMEOUT)),
-        ]
-    )  # fmt: skip
+        ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    child = Child.parse(argv)
+    settings, role, out = child.settings, child.role, child.out
+    out.mkdir(parents=True, exist_ok=True)
+    setup_logging("INFO")
+    variant = VARIANTS[child.variant]
+    user_cls = load_user_class(variant.user, parse_overrides(settings.overrides))
+    options = get_parser().parse_args(child.locust_argv())
     shape = None
-    if args.model == "open":
-        schedule = variant.build_schedule(args.duration, args.time_scale)
-        shape = RateShape(schedule, generators=generators)
+    if settings.model == "open":
+        schedule = variant.build_schedule(settings.duration, settings.time_scale)
+        shape = RateShape(schedule, generators=child.generators)
     env = Environment(
         user_classes=[user_cls],
         shape_class=shape,
         events=locust.events,
-        host=args.host,
+        host=child.host,
         parsed_options=options,
         stop_timeout=STOP_TIMEOUT,
     )
     if role == "worker":
-        runner = env.create_worker_runner("127.0.0.1", args.master_port)
+        runner = env.create_worker_runner("127.0.0.1", child.master_port)
         env.events.init.fire(environment=env, runner=runner, web_ui=None)
         runner.greenlet.join()
         return 0
 
     workers: list[subprocess.Popen[bytes]] = []
     if role == "master":
-        runner = env.create_master_runner("127.0.0.1", args.master_port or 0)
+        runner = env.create_master_runner("127.0.0.1", child.master_port or 0)
         port = runner.server.port
-        for i in range(args.workers):
+        for i in range(settings.workers):
             cmd = [sys.executable, "-m", "load_tests.headless", *(argv or sys.argv[1:])]
             cmd += ["--role", "worker", "--master-port", str(port)]
-            with open(args.out / f"worker-{i}.log", "wb") as wlog:
+            with open(out / f"worker-{i}.log", "wb") as wlog:
                 workers.append(subprocess.Popen(cmd, stdout=wlog, stderr=subprocess.STDOUT))
         deadline = time.time() + 60
-        while runner.worker_count < args.workers:
+        while runner.worker_count < settings.workers:
             if time.time() > deadline:
-                log.error("only %d of %d workers connected", runner.worker_count, args.workers)
+                log.error("only %d of %d workers connected", runner.worker_count, settings.workers)
                 return 2
             gevent.sleep(0.1)
     else:
@@ -153,17 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
 
     csv_writer = StatsCSVFileWriter(
-        env, PERCENTILES_TO_REPORT, str(args.out / "locust"), full_history=True
+        env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True
     )
     greenlets = [gevent.spawn(csv_writer), gevent.spawn(stats_history, runner)]
 
     if shape is not None:
         runner.start_shape()
     else:
-        runner.start(args.users, spawn_rate=args.users)
-        gevent.spawn_later(args.duration or 10.0, runner.stop)
+        runner.start(settings.users, spawn_rate=settings.users)
+        gevent.spawn_later(settings.duration or 10.0, runner.stop)
     base.FINISHED.wait()
-    if (args.out / "setup_error.txt").exists():
+    if (out / "setup_error.txt").exists():
         runner.quit()
         return 1
     if workers:
@@ -172,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         gevent.sleep(WORKER_REPORT_INTERVAL + 0.5)
     runner.quit()
     gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)  # one more CSV round with the final numbers
-    save_stats_json(runner.stats, str(args.out / "locust_stats"))
-    (args.out / "locust_report.html").write_text(
+    save_stats_json(runner.stats, str(out / "locust_stats"))
+    (out / "locust_report.html").write_text(
         get_html_report(env, show_download_link=False), encoding="utf-8"
     )
     for g in greenlets:

@@ -24,19 +24,20 @@ import pytest
 from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 from load_tests import catalog
-from load_tests.evaluation import Baseline, EndpointStats, RunResult, evaluate
-from load_tests.harness import Harness
-from load_tests.schedules import Constant, Sine, Spike, Square, Steps, schedule_from_spec
-from load_tests.scripts import check_thresholds as checks
-from load_tests.scripts.analyze_results import (
+from load_tests import evaluation as checks
+from load_tests.analysis import (
     StepResult,
     find_knee,
     littles_law,
     load_run,
     recovery_time,
 )
-from load_tests.scripts.run_all_scenarios import run_many
-from load_tests.scripts.run_scenario import RunSettings
+from load_tests.evaluation import Baseline, EndpointStats, RunResult, evaluate
+from load_tests.harness import Harness
+from load_tests.runner import run_many
+from load_tests.schedules import Constant, Sine, Spike, Square, Steps, schedule_from_spec
+from load_tests.settings import RunSettings
+from load_tests.summary import RunSummary
 from load_tests.utils import queue_prepopulator as prep
 from load_tests.utils.metrics import (
     HistogramSink,
@@ -97,9 +98,10 @@ def all_runs(bench: Harness, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 
 
 def summary_of(all_runs: dict[str, Any], vid: str) -> dict[str, Any]:
+    """The summary as ``summary.json`` holds it: the on-disk format is what users read."""
     outcome = all_runs["by_id"][vid]
     assert outcome.summary is not None, f"{vid} left no summary: {outcome.verdict.reasons}"
-    return outcome.summary
+    return outcome.summary.to_json()
 
 
 # --------------------------------------------------------------------------- every scenario
@@ -239,7 +241,7 @@ def test_report_is_self_contained_html_with_readable_plots(all_runs: dict[str, A
     from load_tests.report import write_run_report
 
     run_dir = Path(all_runs["by_id"]["S6c"].dir)
-    report = write_run_report(run_dir, summary_of(all_runs, "S6c"))
+    report = write_run_report(run_dir, RunSummary.from_json(summary_of(all_runs, "S6c")))
     html = report.read_text()
     images = html.count("src='data:image/png;base64,")
     assert images >= 5
@@ -256,8 +258,9 @@ def test_distributed_workers_merge_histograms_exactly(bench: Harness, tmp_path: 
     evaluation, [outcome] = run_many(
         [catalog.VARIANTS["S3a"]], bench, tmp_path, settings, title="w"
     )
-    s = outcome.summary
-    assert s is not None and evaluation.code in (checks.EXIT_OK, checks.EXIT_THRESHOLD)
+    assert outcome.summary is not None
+    s = outcome.summary.to_json()
+    assert evaluation.code in (checks.EXIT_OK, checks.EXIT_THRESHOLD)
     stats = json.loads((outcome.dir / "locust_stats.json").read_text())
     locust_total = sum(e["num_requests"] for e in stats)
     assert sum(ep["requests"] for ep in s["endpoints"].values()) == locust_total > 100
@@ -419,9 +422,9 @@ def test_knee_is_the_last_sustained_step() -> None:
         return StepResult(rate, achieved, p99, 0.0, 0, 0.0)
 
     knee = find_knee([step(10, 10, 3), step(20, 20, 4), step(30, 24, 300), step(40, 40, 5)])
-    assert knee["knee_rps"] == 20 and "at 30" in knee["reason"]
-    assert find_knee([step(10, 10, 3), step(20, 20, 4)])["knee_rps"] == 20
-    assert find_knee([step(10, 5, 3)])["knee_rps"] is None
+    assert knee.knee_rps == 20 and "at 30" in knee.reason
+    assert find_knee([step(10, 10, 3), step(20, 20, 4)]).knee_rps == 20
+    assert find_knee([step(10, 5, 3)]).knee_rps is None
 
 
 def test_recovery_time() -> None:
