@@ -7,7 +7,8 @@ actors; S1c adds random priorities, which touch a different tail segment per pri
 
 from __future__ import annotations
 
-from load_tests.scenarios.base import Arrival, QueueUser
+from load_tests.scenarios.api_calls import Arrival
+from load_tests.scenarios.users import QueueUser
 
 
 class PushOnlyUser(QueueUser):

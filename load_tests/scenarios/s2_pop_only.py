@@ -8,7 +8,8 @@ on the pops measure an empty queue.
 
 from __future__ import annotations
 
-from load_tests.scenarios.base import Arrival, Prepopulation, QueueUser
+from load_tests.scenarios.api_calls import Arrival
+from load_tests.scenarios.users import Prepopulation, QueueUser
 
 
 class PopOnlyUser(QueueUser):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 
-from load_tests.scenarios.base import Arrival, QueueUser
+from load_tests.scenarios.api_calls import Arrival
+from load_tests.scenarios.users import QueueUser
 
 
 class MixedUser(QueueUser):

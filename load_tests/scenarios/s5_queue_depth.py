@@ -9,7 +9,8 @@ number reported against depth.
 
 from __future__ import annotations
 
-from load_tests.scenarios.base import Arrival, Prepopulation, QueueUser
+from load_tests.scenarios.api_calls import Arrival
+from load_tests.scenarios.users import Prepopulation, QueueUser
 
 
 class DepthProbeUser(QueueUser):

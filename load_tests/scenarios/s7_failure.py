@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from typing import Any, ClassVar
 
-from load_tests.scenarios.base import Arrival
+from load_tests.scenarios.api_calls import Arrival
 from load_tests.scenarios.s3_mixed import MixedUser
 
 
