@@ -51,6 +51,18 @@ def register_listeners(events: Events) -> None:
     events.test_stop.add_listener(_on_test_stop)
 
 
+def register_if_locustfile(module_name: str, events: Events) -> None:
+    """Register only when the calling scenario file is this run's locustfile.
+
+    The load plan runs ``locust -f scenarios/s3_mixed.py``: then the scenario file *is*
+    the locustfile, and Locust loads it under its bare file name (``s3_mixed``).
+    Imported as part of the package (``load_tests.scenarios.s3_mixed``, by the
+    catalogue or by another scenario) it must register nothing.
+    """
+    if "." not in module_name:
+        register_listeners(events)
+
+
 def _on_init(environment: Environment, **_: Any) -> None:
     opts = Options.of(environment)
     runner = environment.runner
@@ -140,4 +152,4 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
             STATE.finished.set()
 
 
-__all__ = ["register_listeners"]
+__all__ = ["register_if_locustfile", "register_listeners"]
