@@ -15,6 +15,11 @@ Why shapes live in their own file: Locust ignores ``--users``, ``--spawn-rate`` 
 ``--run-time`` as soon as a locustfile exposes a ``LoadTestShape``; the plan's
 commands must keep meaning what they say.
 
+Why ``register_listeners(events)`` here: this package's command-line options,
+measurement and ledger hang on Locust events; importing its modules registers
+nothing, so the locustfile -- the one module Locust loads in every process, local,
+master or worker -- adds them, once.
+
 The class picker is on by default (``LOCUST_USERCLASS_PICKER``), so the web UI always
 lets you untick or add classes; it changes nothing headless.
 """
@@ -23,7 +28,10 @@ from __future__ import annotations
 
 import os
 
+from locust import events
+
 from load_tests import catalog
+from load_tests.scenarios.listeners import register_listeners
 
 DEFAULT_SCENARIOS = "S3a"
 
@@ -38,5 +46,6 @@ def exposed_classes(selector: str) -> dict[str, type]:
     return out
 
 
+register_listeners(events)
 os.environ.setdefault("LOCUST_USERCLASS_PICKER", "true")
 globals().update(exposed_classes(os.environ.get("PUSHPOP_SCENARIOS", DEFAULT_SCENARIOS)))

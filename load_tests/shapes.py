@@ -21,7 +21,9 @@ from typing import Any, ClassVar
 
 from locust import LoadTestShape
 
-from load_tests.scenarios.base import RUN, Options, QueueUser, target_users
+from load_tests.scenarios.options import Options
+from load_tests.scenarios.run_state import STATE
+from load_tests.scenarios.users import QueueUser, target_users
 from load_tests.schedules import Constant, Schedule, Sine, Spike, Square, Steps
 
 SPAWN_RATE = 200.0  # users/s: shapes change load by rate, never by slow spawning
@@ -55,7 +57,7 @@ class RateShape(LoadTestShape):
         return self._generators or self._options().generators
 
     def get_run_time(self) -> float:
-        return RUN.elapsed()
+        return STATE.run.elapsed()
 
     def tick(self) -> tuple[int, float] | None:
         rate = self.schedule.rate_at(self.get_run_time())

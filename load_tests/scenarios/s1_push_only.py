@@ -7,7 +7,11 @@ actors; S1c adds random priorities, which touch a different tail segment per pri
 
 from __future__ import annotations
 
-from load_tests.scenarios.base import Arrival, QueueUser
+from locust import events
+
+from load_tests.scenarios.api_calls import Arrival
+from load_tests.scenarios.listeners import register_if_locustfile
+from load_tests.scenarios.users import QueueUser
 
 
 class PushOnlyUser(QueueUser):
@@ -37,3 +41,6 @@ class S1cFivePriorityPush(PushOnlyUser):
 
     queue_count = 1
     priorities = (0, 1, 2, 3, 4)
+
+
+register_if_locustfile(__name__, events)  # only as `locust -f` of this file

@@ -8,7 +8,11 @@ on the pops measure an empty queue.
 
 from __future__ import annotations
 
-from load_tests.scenarios.base import Arrival, Prepopulation, QueueUser
+from locust import events
+
+from load_tests.scenarios.api_calls import Arrival
+from load_tests.scenarios.listeners import register_if_locustfile
+from load_tests.scenarios.users import Prepopulation, QueueUser
 
 
 class PopOnlyUser(QueueUser):
@@ -49,3 +53,6 @@ class LimitPop(PopOnlyUser):
 
     pop_depth = 1
     prepopulate = Prepopulation(items=5_000, priorities=(1,))
+
+
+register_if_locustfile(__name__, events)  # only as `locust -f` of this file

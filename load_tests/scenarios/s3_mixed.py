@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import random
 
-from load_tests.scenarios.base import Arrival, QueueUser
+from locust import events
+
+from load_tests.scenarios.api_calls import Arrival
+from load_tests.scenarios.listeners import register_if_locustfile
+from load_tests.scenarios.users import QueueUser
 
 
 class MixedUser(QueueUser):
@@ -51,3 +55,6 @@ class BalancedLargeItemsUser(MixedUser):
     """S3e: balanced with 1-10 KB items: serialization and segment size show up."""
 
     item_bytes = (1024, 10 * 1024)
+
+
+register_if_locustfile(__name__, events)  # only as `locust -f` of this file

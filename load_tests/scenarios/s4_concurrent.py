@@ -7,6 +7,9 @@ they run in parallel, up to the database's connection pool.
 
 from __future__ import annotations
 
+from locust import events
+
+from load_tests.scenarios.listeners import register_if_locustfile
 from load_tests.scenarios.s3_mixed import MixedWorkloadUser
 
 
@@ -32,3 +35,6 @@ class S4dHundredQueues(MixedWorkloadUser):
     """S4d: 100 queue ids."""
 
     queue_count = 100
+
+
+register_if_locustfile(__name__, events)  # only as `locust -f` of this file

@@ -9,7 +9,11 @@ number reported against depth.
 
 from __future__ import annotations
 
-from load_tests.scenarios.base import Arrival, Prepopulation, QueueUser
+from locust import events
+
+from load_tests.scenarios.api_calls import Arrival
+from load_tests.scenarios.listeners import register_if_locustfile
+from load_tests.scenarios.users import Prepopulation, QueueUser
 
 
 class DepthProbeUser(QueueUser):
@@ -51,3 +55,6 @@ class S5eMillionItems(DepthProbeUser):
     """S5e (extra point): 1M items -- API.md promises it pops as fast as an empty queue."""
 
     prepopulate = Prepopulation(items=1_000_000)
+
+
+register_if_locustfile(__name__, events)  # only as `locust -f` of this file

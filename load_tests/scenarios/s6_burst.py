@@ -7,6 +7,9 @@ reports how long latency takes to come back to its calm level after each burst.
 
 from __future__ import annotations
 
+from locust import events
+
+from load_tests.scenarios.listeners import register_if_locustfile
 from load_tests.scenarios.s3_mixed import MixedWorkloadUser
 
 
@@ -20,3 +23,6 @@ class BurstUser(MixedWorkloadUser):
     queue_count = 4
     max_in_flight = 2048
     concurrency = 2048
+
+
+register_if_locustfile(__name__, events)  # only as `locust -f` of this file

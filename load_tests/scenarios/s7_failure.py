@@ -19,7 +19,10 @@ from __future__ import annotations
 import random
 from typing import Any, ClassVar
 
-from load_tests.scenarios.base import Arrival
+from locust import events
+
+from load_tests.scenarios.api_calls import Arrival
+from load_tests.scenarios.listeners import register_if_locustfile
 from load_tests.scenarios.s3_mixed import MixedUser
 
 
@@ -138,3 +141,6 @@ class S7fLockExpiry(MixedUser):
             self.acknowledge(queue, popped, Arrival())
         else:
             self.abandon(queue, popped)
+
+
+register_if_locustfile(__name__, events)  # only as `locust -f` of this file
