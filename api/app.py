@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from actor_service.actor import QueueActor
 from actor_service.errors import InvalidRequest, PushpopError
 from actor_service.queue_state import Limits
+from actor_service.stores.base import StateStore
 from actor_service.stores.claim import Claim
 from api.auth import KeyRing, presented_key
 from api.hot_path import PushpopApp
@@ -49,15 +50,10 @@ def configure_actor(settings: Settings) -> None:
     )
 
 
-def build_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoker:
-    """The runtime and its store; ``claim`` is this host's claim on the database, taken
-    before serving (:mod:`actor_service.stores.claim`), which the store checks."""
-    configure_actor(settings)
-    if settings.runtime == "dapr":
-        from api.dapr.invoker import DaprInvoker
-
-        return DaprInvoker(settings)
-    from actor_service.runtime.embedded import EmbeddedRuntime
+def build_store(settings: Settings, claim: Claim | None = None) -> StateStore:
+    """This host's own state store (not yet open): the embedded runtime's, or Dapr mode's
+    with ``PUSHPOP_DAPR_STATE=direct``. ``claim`` is the host's claim on the database,
+    taken before serving (:mod:`actor_service.stores.claim`), which the store checks."""
     from actor_service.stores.factory import open_store
 
     options: dict[str, object] = {}
@@ -74,14 +70,25 @@ def build_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoke
             "reserve_bytes": settings.disk_reserve_bytes,
             "group_commit": settings.group_commit,
         }
-    store = open_store(
+    return open_store(
         settings.store,
         database_url=settings.database_url,
         sqlite_path=settings.sqlite_path,
         **options,
     )
+
+
+def build_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoker:
+    """The runtime and its store."""
+    configure_actor(settings)
+    if settings.runtime == "dapr":
+        from api.dapr.invoker import DaprInvoker
+
+        return DaprInvoker(settings, claim=claim)
+    from actor_service.runtime.embedded import EmbeddedRuntime
+
     runtime = EmbeddedRuntime(
-        store,
+        build_store(settings, claim),
         app_id=settings.app_id,
         idle_timeout=settings.idle_timeout,
         turn_timeout=settings.request_timeout,

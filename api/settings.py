@@ -59,6 +59,9 @@ class Settings:
     dapr_grpc_port: int = 50001
     dapr_api_token: str | None = None
     app_api_token: str | None = None
+    # where Dapr-mode actors keep state: "component" (daprd's state store) or "direct"
+    # (this host's own store, like the embedded runtime's, with group commit)
+    dapr_state: str = "component"
     dapr_state_api: str = "auto"  # auto | http | grpc: how actor state reaches daprd
     dapr_sidecar: str = "launch"  # launch (placement, scheduler, daprd here) | external
     dapr_log_level: str = ""  # of the Dapr processes; default: the app's

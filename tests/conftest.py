@@ -48,7 +48,8 @@ def servers(
         # its own database: one embedded host per database (tests that start their own
         # embedded hosts use pg.url or databases of their own)
         "postgres": ServerProcess(
-            store="postgres", database_url=pg_database(pg, "pushpop_api"),
+            store="postgres",
+            database_url=pg_database(pg, "pushpop_api"),
             log_path=tmp / "postgres.log",
         ).start(),
     }
@@ -59,26 +60,27 @@ def servers(
             s.stop()
 
 
-@pytest.fixture(scope="session")
-def dapr_server(
-    pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+def _dapr_server(
+    pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory, state: str
 ) -> Iterator[ServerProcess]:
     """``pushpop serve --runtime dapr --store postgres``: placement, scheduler, daprd, app.
 
     Its own database in the session's cluster, so that no queue is ever served by this
     server and by the embedded ``postgres`` one at once (each caches its actors' state).
+    ``state``: PUSHPOP_DAPR_STATE (through daprd's state store, or the host's own store).
     """
     from api.dapr.processes import ensure_dapr_built
 
     ensure_dapr_built()
-    tmp = tmp_path_factory.mktemp("dapr")
+    tmp = tmp_path_factory.mktemp(f"dapr-{state}")
     server = ServerProcess(
         store="postgres",
-        database_url=pg_database(pg, "pushpop_dapr"),
+        database_url=pg_database(pg, f"pushpop_dapr_{state}"),
         runtime="dapr",
         log_path=tmp / "dapr-server.log",
         env={"PUSHPOP_DAPR_RUN_DIR": str(tmp / "run"),
-             "PUSHPOP_DAPR_RUNINFO": str(tmp / "runinfo.json")},
+             "PUSHPOP_DAPR_RUNINFO": str(tmp / "runinfo.json"),
+             "PUSHPOP_DAPR_STATE": state},
     )  # fmt: skip
     server.start(timeout=60)
     try:
@@ -88,15 +90,38 @@ def dapr_server(
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def dapr_server(
+    pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    yield from _dapr_server(pg, tmp_path_factory, "component")
+
+
+@pytest.fixture(scope="session")
+def dapr_direct_server(
+    pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    yield from _dapr_server(pg, tmp_path_factory, "direct")
+
+
 def pg_database(pg: PostgresServer, name: str) -> str:
     """The URL of database ``name`` in ``pg``'s cluster, created if missing."""
     return pg.database(name)
 
 
-@pytest.fixture(params=["sqlite", "postgres", pytest.param("dapr", marks=pytest.mark.dapr)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        "postgres",
+        pytest.param("dapr", marks=pytest.mark.dapr),
+        pytest.param("dapr-direct", marks=pytest.mark.dapr),
+    ]
+)
 def server(request: pytest.FixtureRequest, servers: dict[str, ServerProcess]) -> ServerProcess:
     if request.param == "dapr":  # started on first use: only runs that select it pay
         return request.getfixturevalue("dapr_server")
+    if request.param == "dapr-direct":
+        return request.getfixturevalue("dapr_direct_server")
     return servers[request.param]
 
 

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from dapr.actor.id import ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
@@ -88,12 +88,19 @@ class StoreActorClient(DaprActorClientBase):
         raise NotImplementedError("timers need Dapr mode; QueueActor does not use them")
 
 
+class StoreBackedClient(Protocol):
+    """An actor client whose actors' state is a :class:`StateStore` of this process."""
+
+    store: StateStore
+    app_id: str
+
+
 class StoreStateProvider(StateProvider):
     """Maps one ``save_state()`` to one store transaction, serialising each value once
     (and a segment's unchanged entries not at all, see :class:`SegmentEncoder`)."""
 
-    def __init__(self, client: StoreActorClient) -> None:
-        super().__init__(client, PlainJSONSerializer())
+    def __init__(self, client: StoreBackedClient) -> None:
+        super().__init__(client, PlainJSONSerializer())  # type: ignore[arg-type]
         self.client = client
         self.segments = SegmentEncoder()
 

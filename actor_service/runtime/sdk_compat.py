@@ -29,6 +29,13 @@ def install_state_provider(ctx: ActorRuntimeContext, provider: StateProvider) ->
     ctx._provider = provider
 
 
+def registered_context(actor_type: str) -> ActorRuntimeContext:
+    """The runtime context ``ActorRuntime.register_actor`` built for ``actor_type``."""
+    from dapr.actor.runtime.runtime import ActorRuntime
+
+    return ActorRuntime._actor_managers[actor_type]._runtime_ctx
+
+
 def active_actor_ids(manager: ActorManager) -> dict[Any, Any]:
     """The manager's live activations, keyed by actor id (read-only use, please)."""
     return manager._active_actors
@@ -84,4 +91,5 @@ __all__ = [
     "forget_hosted_actors",
     "hosted_actor_count",
     "install_state_provider",
+    "registered_context",
 ]

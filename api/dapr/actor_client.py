@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from dapr.clients.base import DaprActorClientBase
 
 from actor_service.errors import StoreUnavailable
+from actor_service.stores.base import StateStore, actor_key
 from api.dapr.sidecar import GrpcStateClient, SidecarClient, SidecarError
 
 log = logging.getLogger("pushpop.dapr")
@@ -128,4 +130,33 @@ class SidecarActorClient(DaprActorClientBase):
         await self._simple("DELETE", self._url(actor_type, actor_id, f"timers/{name}"))
 
 
-__all__ = ["HTTP_LOSSY", "SidecarActorClient"]
+class DirectStateClient(SidecarActorClient):
+    """``PUSHPOP_DAPR_STATE=direct``: the hosted actors' state in this host's own store.
+
+    Calls to other actors (the dead-letter hand-over) still go through daprd; state reads
+    come from the store, and saves go through the embedded runtime's state provider
+    (installed on the actor type's context, see :mod:`api.dapr.app`), one transaction per
+    call with group commit. Keys are Dapr's own (``{app}||QueueActor||{id}||{key}``) in
+    Dapr's table layout, so a database moves between the two settings unchanged.
+    """
+
+    def __init__(
+        self,
+        sidecar: SidecarClient,
+        grpc_state: GrpcStateClient,
+        store: StateStore,
+        app_id: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(sidecar, grpc_state, **kwargs)
+        self.store = store
+        self.app_id = app_id
+
+    async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
+        return await self.store.get(actor_key(self.app_id, actor_type, actor_id, name)) or b""
+
+    async def save_state_transactionally(self, actor_type: str, actor_id: str, data: bytes) -> None:
+        raise NotImplementedError("direct saves go through StoreStateProvider.save_state")
+
+
+__all__ = ["HTTP_LOSSY", "DirectStateClient", "SidecarActorClient"]

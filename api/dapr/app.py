@@ -32,11 +32,18 @@ from dapr.ext.fastapi import DaprActor
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from actor_service.actor import QueueActor
-from actor_service.runtime.sdk_compat import actor_routes, forget_hosted_actors
+from actor_service.actor import ACTOR_TYPE, QueueActor
+from actor_service.runtime.embedded import StoreStateProvider
+from actor_service.runtime.sdk_compat import (
+    actor_routes,
+    forget_hosted_actors,
+    install_state_provider,
+    registered_context,
+)
 from actor_service.serializer import PlainJSONSerializer, dumps
 from actor_service.stores.claim import Claim
 from api.app import configure_actor, create_app
+from api.dapr.actor_client import DirectStateClient
 from api.dapr.invoker import DaprInvoker
 from api.settings import Settings
 
@@ -231,7 +238,7 @@ def create_dapr_app(
     actor routes refuse daprd's calls, so no state is written on this host's behalf.
     """
     configure_actor(settings)
-    invoker = invoker or DaprInvoker(settings)
+    invoker = invoker or DaprInvoker(settings, claim=claim)
     app = create_app(settings, invoker=invoker, claim=claim)
 
     # DaprActor includes its routes into whatever it is given: give it a router of its
@@ -272,6 +279,12 @@ def create_dapr_app(
                 state_serializer=serializer,
                 actor_client=invoker.actor_client,
             )
+            if isinstance(invoker.actor_client, DirectStateClient):
+                # saves as the embedded runtime makes them: one store transaction,
+                # each value encoded once, group commit
+                install_state_provider(
+                    registered_context(ACTOR_TYPE), StoreStateProvider(invoker.actor_client)
+                )
             if not settings.app_api_token:
                 log.warning(
                     "APP_API_TOKEN is not set: the actor routes (/actors/...) answer anyone "

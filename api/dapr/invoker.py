@@ -22,7 +22,9 @@ from actor_service.actor import ACTOR_TYPE
 from actor_service.errors import PushpopError
 from actor_service.runtime import sdk_compat
 from actor_service.serializer import dumps
-from api.dapr.actor_client import SidecarActorClient
+from actor_service.stores.base import StateStore
+from actor_service.stores.claim import Claim
+from api.dapr.actor_client import DirectStateClient, SidecarActorClient
 from api.dapr.sidecar import GrpcStateClient, SidecarClient, SidecarError
 from api.invoker import ActorInvoker, unwrap
 from api.settings import Settings
@@ -51,7 +53,7 @@ def hosted_actor_count(actor_type: str = ACTOR_TYPE) -> float:
 class DaprInvoker(ActorInvoker):
     """Calls queue actors through the sidecar at ``127.0.0.1:{settings.dapr_http_port}``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, claim: Claim | None = None) -> None:
         super().__init__(timeout=settings.request_timeout, coalesce=settings.coalesce)
         self.settings = settings
         self.sidecar = SidecarClient(
@@ -62,19 +64,36 @@ class DaprInvoker(ActorInvoker):
         )
         # DAPR_GRPC_PORT, which the launcher, Compose and the Kubernetes injector all set
         self.grpc_state = GrpcStateClient(settings.dapr_grpc_port, settings.dapr_api_token)
-        self.actor_client = SidecarActorClient(
-            self.sidecar,
-            self.grpc_state,
-            state_api=settings.dapr_state_api.lower() or "auto",
-        )
+        # where the actors hosted here keep their state: through daprd's state store
+        # component, or (PUSHPOP_DAPR_STATE=direct) in this host's own store, one hop
+        # less and with group commit; placement still keeps one activation per actor
+        self.actor_client: SidecarActorClient
+        self.direct_store: StateStore | None = None
+        state_api = settings.dapr_state_api.lower() or "auto"
+        if settings.dapr_state == "direct":
+            from api.app import build_store
+
+            self.direct_store = build_store(settings, claim)
+            self.actor_client = DirectStateClient(
+                self.sidecar, self.grpc_state, self.direct_store, settings.app_id,
+                state_api=state_api,
+            )  # fmt: skip
+        else:
+            self.actor_client = SidecarActorClient(
+                self.sidecar, self.grpc_state, state_api=state_api
+            )
 
     async def start(self) -> None:
         await self.sidecar.open()
+        if self.direct_store is not None:
+            await self.direct_store.open()
 
     async def stop(self) -> None:
         await super().stop()
         await self.sidecar.close()
         await self.grpc_state.close()
+        if self.direct_store is not None:
+            await self.direct_store.close()
 
     async def invoke(
         self, actor_id: str, method: str, payload: dict[str, Any], deadline: float
@@ -107,6 +126,8 @@ class DaprInvoker(ActorInvoker):
         """
         self.check_claim()
         deadline = min(5.0, self.settings.request_timeout)
+        if self.direct_store is not None:
+            await self.direct_store.ping()
         await self.sidecar.healthz(deadline)
         unwrap(await self.invoke(READY_PROBE_ID, "Stats", {}, time.monotonic() + deadline))
         url = f"{self.sidecar.base}/state/{STATE_STORE}/{READY_STATE_KEY}"
@@ -118,7 +139,12 @@ class DaprInvoker(ActorInvoker):
         return hosted_actor_count()
 
     def describe(self) -> str:
-        return f"Dapr actors via the sidecar at {self.sidecar.base}"
+        state = (
+            f"state in {self.direct_store.describe()} (direct)"
+            if self.direct_store is not None
+            else "state through the sidecar's state store"
+        )
+        return f"Dapr actors via the sidecar at {self.sidecar.base}, {state}"
 
 
 async def wait_until_ready(invoker: DaprInvoker, within: float) -> None:

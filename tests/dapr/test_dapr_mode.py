@@ -111,17 +111,21 @@ def test_sidecar_api_needs_the_dapr_token(dapr_server: ServerProcess) -> None:
 
 
 # ---------------------------------------------------------------------- state
+@pytest.mark.parametrize("state", ["component", "direct"])
 def test_state_is_lossless_and_jsonb_where_possible(
-    dapr_server: ServerProcess, pg: PostgresServer, qid: str
+    state: str, request: pytest.FixtureRequest, pg: PostgresServer, qid: str
 ) -> None:
     """Plain items are stored as jsonb like the embedded store does; items daprd's HTTP API
-    would alter (U+0000, big integers, 1.0) take the gRPC path and come back exact."""
-    c = httpx.Client(base_url=dapr_server.url, timeout=30)
+    would alter (U+0000, big integers, 1.0) take the gRPC path and come back exact. With
+    PUSHPOP_DAPR_STATE=direct the host's own store writes the very same rows."""
+    fixture = "dapr_server" if state == "component" else "dapr_direct_server"
+    server = request.getfixturevalue(fixture)
+    c = httpx.Client(base_url=server.url, timeout=30)
     plain, odd = f"{qid}-plain", f"{qid}-odd"
     ok(c.post(f"/queue/{plain}/push", json={"item": {"n": 1, "f": 0.5, "s": "x"}}))
     tricky = {"nul": "a\u0000b", "big": 2**63 + 1, "one": 1.0, "exp": 1e16, "neg": -(2**70)}
     ok(c.post(f"/queue/{odd}/push", json={"item": tricky}))
-    url = pg_database(pg, "pushpop_dapr")
+    url = pg_database(pg, f"pushpop_dapr_{state}")
     with psycopg.connect(url) as conn:
         rows = dict(
             conn.execute(
