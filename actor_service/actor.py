@@ -24,6 +24,7 @@ from dapr.actor import Actor, ActorInterface, actormethod
 
 from actor_service.actor_ids import actor_id_for, queue_id_of
 from actor_service.errors import InvalidRequest, PushpopError, StateCorrupt, StoreUnavailable
+from actor_service.queue_repair import repair as repair_queue
 from actor_service.queue_state import DELETED, Limits, Op, QueueState, dead_letter_queue
 from actor_service.runtime.sdk_compat import evict_cached_state
 
@@ -322,8 +323,9 @@ class QueueActor(Actor, QueueActorInterface):
 
     async def repair(self, request: dict) -> dict:
         """Admin: make a corrupted queue consistent, keeping what can be read (see
-        :meth:`QueueState.repair`); logged, as it decides that missing rows are gone."""
-        reply = await self._call(lambda st: st.repair(), lambda r: r)
+        :func:`~actor_service.queue_repair.repair`); logged, as it decides that missing
+        rows are gone."""
+        reply = await self._call(repair_queue, lambda r: r)
         if "ok" in reply and reply["ok"]["repaired"]:
             log.warning("queue %s repaired by an admin: %s", self.id.id, reply["ok"])
         return reply

@@ -30,7 +30,7 @@ from actor_service.queue_layout import (
     transfer_key,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the class it drives; not imported at run time (no cycle)
     from actor_service.queue_state import QueueState
 
 

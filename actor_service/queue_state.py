@@ -577,12 +577,6 @@ class QueueState:
         self._touch_meta()
         return purged
 
-    def repair(self) -> Op:
-        """Admin repair of a corrupted queue: see :func:`actor_service.queue_repair.repair`."""
-        from actor_service.queue_repair import repair
-
-        return (yield from repair(self))
-
 
 __all__ = [
     "DELETED",

@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from actor_service.actor import QueueActor
 from actor_service.errors import InvalidRequest, PushpopError
 from actor_service.queue_state import Limits
-from actor_service.stores.base import StateStore
 from actor_service.stores.claim import Claim
 from api.auth import KeyRing, presented_key
 from api.hot_path import PushpopApp
@@ -35,6 +34,7 @@ from api.log_limits import client_trouble
 from api.metrics import Metrics
 from api.routes import Json, router
 from api.settings import Settings
+from api.stores import build_store
 
 log = logging.getLogger("pushpop")
 
@@ -47,34 +47,6 @@ def configure_actor(settings: Settings) -> None:
         max_depth=settings.max_depth,
         max_locks=settings.max_locks,
         max_lock_lifetime=settings.max_lock_lifetime,
-    )
-
-
-def build_store(settings: Settings, claim: Claim | None = None) -> StateStore:
-    """This host's own state store (not yet open): the embedded runtime's, or Dapr mode's
-    with ``PUSHPOP_DAPR_STATE=direct``. ``claim`` is the host's claim on the database,
-    taken before serving (:mod:`actor_service.stores.claim`), which the store checks."""
-    from actor_service.stores.factory import open_store
-
-    options: dict[str, object] = {}
-    if settings.store == "postgres":
-        options = {
-            "max_size": settings.pool_size,
-            "pool_timeout": min(5.0, settings.request_timeout),
-            "statement_timeout": min(5.0, settings.request_timeout),
-            "claim": claim,
-            "group_commit": settings.group_commit,
-        }
-    elif settings.store == "sqlite":
-        options = {
-            "reserve_bytes": settings.disk_reserve_bytes,
-            "group_commit": settings.group_commit,
-        }
-    return open_store(
-        settings.store,
-        database_url=settings.database_url,
-        sqlite_path=settings.sqlite_path,
-        **options,
     )
 
 

@@ -9,7 +9,7 @@ with that. Here, with ``locust.env.Environment``, we get Locust's events directl
 
 ``--workers N`` makes this process a Locust master and starts N worker processes (the
 same module with ``--role worker``); histograms and ledger entries are merged on the
-master (see ``scenarios/base.py``).
+master (see ``scenarios/lifecycle.py`` and ``scenarios/listeners.py``).
 
 Writes into ``--out``: Locust's ``locust_stats.csv``, ``locust_stats_history.csv``,
 ``locust_failures.csv``, ``locust_exceptions.csv``, ``locust_stats.json`` and
@@ -43,9 +43,11 @@ from locust.stats import (
     stats_history,
 )
 
-import load_tests.scenarios.base as base
 from load_tests import catalog
 from load_tests.catalog import VARIANTS
+from load_tests.scenarios.listeners import register_listeners
+from load_tests.scenarios.run_state import STATE
+from load_tests.scenarios.users import QueueUser
 from load_tests.settings import RunSettings, add_headless_arguments
 from load_tests.shapes import RateShape
 
@@ -54,7 +56,7 @@ log = logging.getLogger("pushpop.headless")
 STOP_TIMEOUT = 15.0  # closed-loop users finish their current arrival when stopping
 
 
-def load_user_class(ref: str, overrides: dict[str, Any]) -> type[base.QueueUser]:
+def load_user_class(ref: str, overrides: dict[str, Any]) -> type[QueueUser]:
     cls = catalog.load_user_class(ref)
     if overrides:
         cls = type(cls.__name__, (cls,), dict(overrides))
@@ -115,7 +117,7 @@ class Child:
         return max(1, self.settings.workers)
 
     def locust_argv(self) -> list[str]:
-        """The options Locust's own parser gets (ours are declared in ``scenarios/base.py``)."""
+        """The options Locust's own parser gets (ours are declared in ``scenarios/options.py``)."""
         s = self.settings
         return [
             "--host", self.host,
@@ -137,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("INFO")
     variant = VARIANTS[child.variant]
     user_cls = load_user_class(variant.user, parse_overrides(settings.overrides))
+    # our listeners (and the --pushpop-* options) join Locust's events explicitly, as a
+    # locustfile does, before Locust's parser is built from them
+    register_listeners(locust.events)
     options = get_parser().parse_args(child.locust_argv())
     shape = None
     if settings.model == "open":
@@ -185,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         runner.start(settings.users, spawn_rate=settings.users)
         gevent.spawn_later(settings.duration or 10.0, runner.stop)
-    base.FINISHED.wait()
+    STATE.finished.wait()
     if (out / "setup_error.txt").exists():
         runner.quit()
         return 1

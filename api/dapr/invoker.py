@@ -28,6 +28,7 @@ from api.dapr.actor_client import DirectStateClient, SidecarActorClient
 from api.dapr.sidecar import GrpcStateClient, SidecarClient, SidecarError
 from api.invoker import ActorInvoker, unwrap
 from api.settings import Settings
+from api.stores import build_store
 
 log = logging.getLogger("pushpop.dapr")
 
@@ -71,8 +72,6 @@ class DaprInvoker(ActorInvoker):
         self.direct_store: StateStore | None = None
         state_api = settings.dapr_state_api.lower() or "auto"
         if settings.dapr_state == "direct":
-            from api.app import build_store
-
             self.direct_store = build_store(settings, claim)
             self.actor_client = DirectStateClient(
                 self.sidecar, self.grpc_state, self.direct_store, settings.app_id,

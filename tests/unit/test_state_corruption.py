@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from actor_service.errors import PushpopError, StateCorrupt
 from actor_service.queue_layout import META, Limits, Op, apply_changes, lock_key, seg_key
+from actor_service.queue_repair import repair
 from actor_service.queue_state import QueueState
 
 LIMITS = Limits(segment_size=4)
@@ -248,7 +249,7 @@ def test_repair_leaves_a_consistent_queue_and_duplicates_nothing(ops: list, data
     before = set(_all_ids(store))
     what = data.draw(corruption(store))
     with wall_limit(5):
-        report = run(store, lambda s: s.repair())
+        report = run(store, repair)
     if store.get(META) is None:
         return
     if not report["repaired"]:  # only when meta's positions are gone: it says so
@@ -273,7 +274,7 @@ def test_repair_leaves_a_consistent_queue_and_duplicates_nothing(ops: list, data
 def test_repair_keeps_what_is_readable() -> None:
     store, _ = build([("push", 9)])  # priorities 0,1,2: three items each, one segment each
     del store[seg_key(1, 0)]
-    report = run(store, lambda s: s.repair())
+    report = run(store, repair)
     assert report["items_kept"] == 6 and report["items_lost"] == 3, report
     got = run(store, lambda s: s.pop(20))[0]
     assert [i.item["n"] for i in got] == [0, 3, 6, 2, 5, 8]
@@ -282,6 +283,6 @@ def test_repair_keeps_what_is_readable() -> None:
 def test_repair_of_a_queue_that_never_existed_writes_nothing() -> None:
     store: dict[str, Any] = {}
     st_ = QueueState("q", T0, lambda: "L", LIMITS)
-    report = drive(st_.repair(), store, 10)
+    report = drive(repair(st_), store, 10)
     assert report["repaired"] is False and report["items_kept"] == 0
     assert st_.changes() == {} and st_.meta["pri"] == {}
