@@ -23,8 +23,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from dapr.actor.id import ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
@@ -39,6 +40,7 @@ from actor_service.runtime.sdk_compat import (
     ActorTypeInformation,
     StateProvider,
     active_actor_ids,
+    dispatch_object,
     install_state_provider,
 )
 from actor_service.serializer import PlainJSONSerializer, SegmentEncoder, dumps
@@ -46,8 +48,10 @@ from actor_service.stores.base import StateStore, Transaction, actor_key, call_d
 
 log = logging.getLogger("pushpop.embedded")
 
+T = TypeVar("T")
 
-def _consume_result(task: asyncio.Future[bytes]) -> None:
+
+def _consume_result(task: asyncio.Future[Any]) -> None:
     """Retrieve the outcome of a call its caller gave up on, so asyncio logs no warning."""
     if not task.cancelled():
         task.exception()
@@ -179,11 +183,24 @@ class EmbeddedRuntime:
         return len(active_actor_ids(self.manager))
 
     async def invoke(self, actor_id: str, method: str, payload: Any) -> Any:
-        """Call ``method`` on actor ``actor_id`` with a JSON-able payload."""
-        raw = await self.invoke_raw(self.actor_type, actor_id, method, dumps(payload))
-        return PlainJSONSerializer().deserialize(raw)
+        """Call ``method`` on actor ``actor_id`` with a JSON-able payload; its reply.
+
+        In-process, the payload and the reply stay Python objects (no JSON round trip).
+        """
+        return await self._run(
+            actor_id,
+            lambda: dispatch_object(self.manager, ActorId(actor_id), method, payload),
+        )
 
     async def invoke_raw(self, actor_type: str, actor_id: str, method: str, body: bytes) -> bytes:
+        """The SDK client seam's call (actor to actor, e.g. the dead-letter hand-over)."""
+        if actor_type != self.actor_type:
+            raise ValueError(f"actor type {actor_type!r} is not hosted here")
+        return await self._run(
+            actor_id, lambda: self.manager.dispatch(ActorId(actor_id), method, body)
+        )
+
+    async def _run(self, actor_id: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one actor call, answering within ``turn_timeout`` whatever the store does.
 
         The call runs as its own task and the caller stops waiting at the deadline: a
@@ -192,15 +209,13 @@ class EmbeddedRuntime:
         stores refuse to start work, or to commit, after the deadline
         (:data:`~actor_service.stores.base.call_deadline`).
         """
-        if actor_type != self.actor_type:
-            raise ValueError(f"actor type {actor_type!r} is not hosted here")
         outer = call_deadline.get()
         deadline = time.monotonic() + self.turn_timeout
         if outer is not None:  # an actor-to-actor call inherits its caller's deadline
             deadline = min(deadline, outer)
         token = call_deadline.set(deadline)
         try:
-            task = asyncio.ensure_future(self._turn(actor_id, method, body, deadline))
+            task = asyncio.ensure_future(self._turn(actor_id, deadline, call))
         finally:
             call_deadline.reset(token)
         try:
@@ -214,7 +229,7 @@ class EmbeddedRuntime:
                 "(state store slow or queue busy)"
             ) from None
 
-    async def _turn(self, actor_id: str, method: str, body: bytes, deadline: float) -> bytes:
+    async def _turn(self, actor_id: str, deadline: float, call: Callable[[], Awaitable[T]]) -> T:
         turn = self._turns.get(actor_id)
         if turn is None:
             turn = self._turns[actor_id] = _Turn()
@@ -227,7 +242,7 @@ class EmbeddedRuntime:
                     f"queue {actor_id!r} is busy: no turn within {self.turn_timeout:g}s"
                 ) from exc
             try:
-                return await self.manager.dispatch(ActorId(actor_id), method, body)
+                return await call()
             finally:
                 turn.last_used = time.monotonic()
                 turn.lock.release()

@@ -36,6 +36,19 @@ def registered_context(actor_type: str) -> ActorRuntimeContext:
     return ActorRuntime._actor_managers[actor_type]._runtime_ctx
 
 
+async def dispatch_object(manager: ActorManager, actor_id: Any, method: str, payload: Any) -> Any:
+    """``manager.dispatch`` without its JSON round trip: the argument and the result stay
+    Python objects (the embedded runtime's callers have them as such already; encoding
+    them for the SDK to decode again was two of a push's four JSON passes)."""
+    from dapr.actor.runtime._method_context import ActorMethodContext
+
+    async def call(actor: Any) -> Any:
+        return await manager._dispatcher.dispatch(actor, method, payload)
+
+    context = ActorMethodContext.create_for_actor(method)
+    return await manager._dispatch_internal(actor_id, context, call)
+
+
 def active_actor_ids(manager: ActorManager) -> dict[Any, Any]:
     """The manager's live activations, keyed by actor id (read-only use, please)."""
     return manager._active_actors
@@ -87,6 +100,7 @@ __all__ = [
     "StateProvider",
     "active_actor_ids",
     "actor_routes",
+    "dispatch_object",
     "evict_cached_state",
     "forget_hosted_actors",
     "hosted_actor_count",

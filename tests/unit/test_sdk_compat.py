@@ -18,7 +18,7 @@ from actor_service.runtime import sdk_compat
 
 ROOT = Path(__file__).resolve().parents[2]
 PRIVATE = {"_provider", "_active_actors", "_actor_managers", "_default_state_change_tracker",
-           "_router"}  # fmt: skip
+           "_router", "_dispatcher", "_dispatch_internal", "_runtime_ctx"}  # fmt: skip
 
 
 def test_sdk_version_is_the_one_the_internals_were_read_from() -> None:
@@ -31,15 +31,18 @@ def test_sdk_version_is_the_one_the_internals_were_read_from() -> None:
 
 def test_every_internal_still_exists() -> None:
     assert "_actor_managers" in vars(ActorRuntime)
-    src = {
-        ActorRuntimeContext: "_provider",
-        ActorManager: "_active_actors",
-        ActorStateManager: "_default_state_change_tracker",
-        DaprActor: "_router",
-    }
+    assert callable(getattr(ActorManager, "_dispatch_internal", None))
+    src = [
+        (ActorRuntimeContext, "_provider"),
+        (ActorManager, "_active_actors"),
+        (ActorManager, "_dispatcher"),
+        (ActorManager, "_runtime_ctx"),
+        (ActorStateManager, "_default_state_change_tracker"),
+        (DaprActor, "_router"),
+    ]
     import inspect
 
-    for cls, attr in src.items():
+    for cls, attr in src:
         assert f"self.{attr}" in inspect.getsource(cls), f"{cls.__name__}.{attr} is gone"
 
 
