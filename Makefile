@@ -29,5 +29,9 @@ dapr:  ## build daprd, placement and scheduler from the Go module (cached)
 bench: setup-test  ## the service-core benchmark (embedded runtime + PostgreSQL vs pgbench)
 	$(PY) -m benchmarks.core
 
+.PHONY: bench-throughput
+bench-throughput: setup-test dapr  ## issue 11's throughput targets: both runtimes vs pgbench (wrk)
+	$(PY) -m benchmarks.throughput --out /tmp/throughput.json
+
 compose-check:
 	docker-compose -f docker-compose.yml config -q

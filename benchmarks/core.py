@@ -221,12 +221,18 @@ async def store_ceiling(url: str, tasks: int, seconds: float) -> float:
 # client's own queue, in the statement PostgresStore itself sends (one multi-row upsert
 # in autocommit, atomic on its own), built by the store's own code.
 _KEY = "'bench||QueueActor||q' || :client_id || '||{name}'"
-STATEMENT = inline_statement(
-    [
-        (_KEY.format(name="meta"), """'{"next_id": 1, "pri": {"1": [0, 1, 1.0]}}'"""),
-        (_KEY.format(name="s:1:0"), """'{"start": 0, "items": [[1, {"payload": "xxxx"}, 1.0]]}'"""),
-    ]
-) + "\n"
+STATEMENT = (
+    inline_statement(
+        [
+            (_KEY.format(name="meta"), """'{"next_id": 1, "pri": {"1": [0, 1, 1.0]}}'"""),
+            (
+                _KEY.format(name="s:1:0"),
+                """'{"start": 0, "items": [[1, {"payload": "xxxx"}, 1.0]]}'""",
+            ),
+        ]
+    )
+    + "\n"
+)
 
 
 @dataclass
@@ -422,9 +428,7 @@ async def run(url: str, pg: PostgresServer, seconds: float, rate: float, server_
         f"pop p50, 100K queue / 1K queue:    {pop_deep / pop_1k:.2f} "
         f"(same work, 100x the length: {verdict(pop_deep / pop_1k <= 1.10)})"
     )
-    console.print(
-        f"pgbench, 16 clients: the store's two-upsert statement {tx16.tps:.0f} tps"
-    )
+    console.print(f"pgbench, 16 clients: the store's two-upsert statement {tx16.tps:.0f} tps")
     console.print(
         f"PostgresStore.transact alone (psycopg, one process), 16 tasks: {store_tps:.0f} tx/s = "
         f"{store_tps / tx16.tps:.0%} of pgbench"

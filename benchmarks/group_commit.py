@@ -14,18 +14,16 @@ are against the same run's numbers only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import aiohttp
-import psutil
 import typer
 import uvloop
 from rich.console import Console
@@ -37,6 +35,7 @@ from actor_service.stores.sqlite import SqliteStore
 from api.pgserver import PostgresServer
 from api.testing import ServerProcess
 from benchmarks.core import STATEMENT, Result, closed_loop, new_hist, pgbench
+from benchmarks.cpu import Meter
 
 console = Console()
 app = typer.Typer(add_completion=False)
@@ -55,47 +54,6 @@ def spread_pusher(url: str, run: str) -> object:
             return r.status
 
     return req
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of process ``pid`` and all its descendants, exited ones included
-    (a reaped child's time is in its parent's ``children_*``): pgbench's backends and
-    the server's short-lived connections would otherwise vanish from the count."""
-    total = 0.0
-    with contextlib.suppress(psutil.Error):
-        root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                t = proc.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-    return total
-
-
-class Meter:
-    """CPU seconds per process over one phase: only this run's PostgreSQL cluster
-    (other clusters may be running on the host), the server, and this process (the
-    load generator) with its children (pgbench)."""
-
-    def __init__(self, pg_pid: int) -> None:
-        self.pg_pid = pg_pid
-
-    def now(self, server_pid: int | None) -> dict[str, float]:
-        t = os.times()
-        out = {"PostgreSQL": tree_cpu(self.pg_pid)}
-        if server_pid is not None:
-            out["server"] = tree_cpu(server_pid)
-            out["load generator"] = t.user + t.system
-        else:
-            out["pgbench"] = t.children_user + t.children_system
-        return out
-
-    @contextlib.contextmanager
-    def measure(self, into: dict[str, float], server_pid: int | None) -> Iterator[None]:
-        before = self.now(server_pid)
-        yield
-        after = self.now(server_pid)
-        for k in before:
-            into[k] = into.get(k, 0.0) + after[k] - before[k]
 
 
 @dataclass

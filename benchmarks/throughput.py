@@ -1,0 +1,459 @@
+"""Issue 11's throughput targets, all measured in one run on one throwaway PostgreSQL.
+
+Run: ``python -m benchmarks.throughput --out /tmp/throughput.json`` (about 4 minutes;
+``--seconds`` per point, ``--quick`` for a smoke run). In order:
+
+1. pgbench with the store's own two-upsert statement (a push's writes) at 16 clients:
+   the reference, with its CPU per transaction; run again at the end, and the mean of
+   the two is what the ratios divide by (the two apart show the host's drift);
+2. for each runtime (embedded, Dapr; both on PostgreSQL) and each mode (optimised =
+   the defaults; baseline = ``PUSHPOP_GROUP_COMMIT=0``, ``PUSHPOP_COALESCE=false``), a
+   fresh server on its own database, one at a time, then: push at 16 connections round
+   robin over 50 queues, push at 16 connections to one queue (the hot queue), push p50
+   at 1 connection, pop (depth 1) at 16 connections over the same 50 queues and from
+   the hot queue. Pops start on queues filled beyond what they can drain (the push
+   phases plus multi-item pushes); the fraction of pops that found nothing is
+   measured anyway (queue depths before and after against the pops answered);
+3. the CPU each process spends per operation: the server (the pushpop process; in
+   Dapr mode daprd and placement+scheduler apart), this run's PostgreSQL cluster, the
+   load generator, and "other": what the rest of the host burnt meanwhile (noise).
+
+Load comes from ``wrk`` (one thread; Lua script ``queue_load.lua``), since a Python
+client on two cores saturates before the server does; without ``wrk`` it falls back to
+the aiohttp closed loop of :mod:`benchmarks.core` and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import aiohttp
+import httpx
+import psutil
+import psycopg
+import typer
+import uvloop
+from rich.console import Console
+from rich.table import Table
+
+from actor_service.stores.postgres import SCHEMA
+from api.dapr.processes import ensure_dapr_built
+from api.pgserver import PostgresServer
+from api.testing import ServerProcess, wait_ready
+from benchmarks.core import STATEMENT, closed_loop, fill, pgbench, popper, pusher
+from benchmarks.cpu import DAPR_PROCESSES, Meter, host_busy
+from benchmarks.dapr_vs_embedded import rotate
+
+console = Console(width=None if sys.stdout.isatty() else 200)
+app = typer.Typer(add_completion=False)
+
+LUA = Path(__file__).with_name("queue_load.lua")
+QUEUES = 50
+CONNECTIONS = 16
+MODES = {
+    "optimised": {},
+    "baseline": {"PUSHPOP_GROUP_COMMIT": "0", "PUSHPOP_COALESCE": "false"},
+}
+CPU_COLUMNS = ("server", "daprd", "placement+scheduler", "PostgreSQL", "load generator", "other")
+
+
+@dataclass
+class Load:
+    """What the load generator saw over one point."""
+
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+
+def run_wrk(url: str, op: str, prefix: str, queues: int, conns: int, seconds: float) -> Load:
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+           "-s", str(LUA), url, "--", op, prefix, str(queues)]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    match = re.search(r"^WRK_JSON (.*)$", out, re.M)
+    if not match:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    r = json.loads(match.group(1))
+    return Load(
+        r["requests"], r["duration_us"] / 1e6, r["non_2xx"] + r["socket_errors"],
+        r["p50_us"] / 1000, r["p99_us"] / 1000,
+    )  # fmt: skip
+
+
+def run_aiohttp(url: str, op: str, prefix: str, queues: int, conns: int, seconds: float) -> Load:
+    make = pusher if op == "push" else lambda u, q: popper(u, q, depth=1)
+    request = rotate([make(url, f"{prefix}-{i}") for i in range(queues)])
+
+    async def go() -> Load:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as s:
+            r = await closed_loop(s, conns, seconds, request, "")
+        return Load(r.sent, r.seconds, r.errors, r.ms(50), r.ms(99))
+
+    return uvloop.run(go())
+
+
+@dataclass
+class Point:
+    runtime: str
+    mode: str
+    op: str  # push | pop
+    queues: int
+    connections: int
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    coalesced_requests: int
+    cpu_us_per_op: dict[str, float]
+    empty_fraction: float | None = None  # pops only
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def name(self) -> str:
+        if self.connections == 1:
+            return f"{self.op} c=1 (p50)"
+        return f"{self.op} {self.queues}q c={self.connections}"
+
+
+def coalesced(url: str) -> int:
+    text = httpx.get(url + "/metrics", timeout=10).text
+    m = re.search(r"^pushpop_coalesced_requests_total (\S+)$", text, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+def depths(url: str, prefix: str, queues: int) -> int:
+    """Items left in ``prefix``-0 .. ``prefix``-(queues-1), summed."""
+    with httpx.Client(base_url=url, timeout=30) as c:
+        return sum(c.get(f"/queue/{prefix}-{i}").json()["depth"] for i in range(queues))
+
+
+def top_up(url: str, prefix: str, queues: int, items: int) -> None:
+    """Bring each queue to at least ``items`` // ``queues`` items, 1,000 per request."""
+    with httpx.Client(base_url=url, timeout=60) as c:
+        need = [
+            max(0, items // queues - c.get(f"/queue/{prefix}-{i}").json()["depth"])
+            for i in range(queues)
+        ]
+
+    async def go() -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as s:
+            sem = asyncio.Semaphore(4)
+
+            async def one(i: int, n: int) -> None:
+                async with sem:
+                    await fill(s, url, f"{prefix}-{i}", n)
+
+            await asyncio.gather(*(one(i, n) for i, n in enumerate(need) if n))
+
+    asyncio.run(go())
+
+
+@dataclass
+class Bench:
+    pg: PostgresServer
+    meter: Meter
+    seconds: float
+    generator: str  # wrk | aiohttp
+
+    def checkpoint(self) -> None:
+        """Flush the WAL of what came before, so no checkpoint lands mid-point."""
+        with psycopg.connect(self.pg.url, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+
+    def load(self, url: str, op: str, prefix: str, queues: int, conns: int, secs: float) -> Load:
+        run = run_wrk if self.generator == "wrk" else run_aiohttp
+        return run(url, op, prefix, queues, conns, secs)
+
+    def point(
+        self, server: ServerProcess, labels: tuple[str, str], op: str, prefix: str,
+        queues: int, conns: int, seconds: float,
+    ) -> Point:  # fmt: skip
+        self.checkpoint()
+        before_items = depths(server.url, prefix, queues) if op == "pop" else 0
+        merged0 = coalesced(server.url)
+        cpu: dict[str, float] = {}
+        busy0 = host_busy()
+        with self.meter.measure(cpu, server.pid):
+            load = self.load(server.url, op, prefix, queues, conns, seconds)
+        cpu["other"] = max(0.0, host_busy() - busy0 - sum(cpu.values()))
+        empty = None
+        if op == "pop":
+            popped = before_items - depths(server.url, prefix, queues)
+            answered = load.requests - load.errors
+            empty = max(0.0, 1 - popped / answered) if answered else 0.0
+        return Point(
+            *labels, op, queues, conns, load.requests, load.seconds, load.errors,
+            load.p50_ms, load.p99_ms, coalesced(server.url) - merged0,
+            {k: v / max(1, load.requests) * 1e6 for k, v in cpu.items()}, empty,
+        )  # fmt: skip
+
+    def server_points(self, server: ServerProcess, labels: tuple[str, str]) -> list[Point]:
+        s = self.seconds
+        self.load(server.url, "push", "warm", QUEUES, CONNECTIONS, max(1.0, s / 4))
+        push50 = self.point(server, labels, "push", "q", QUEUES, CONNECTIONS, s)
+        push1 = self.point(server, labels, "push", "hot", 1, CONNECTIONS, s)
+        c1 = self.point(server, labels, "push", "q", QUEUES, 1, s / 2)
+        # pops must not run dry: three times the faster push rate, for as long
+        need = int(3 * max(push50.rate, push1.rate, 500) * s)
+        top_up(server.url, "q", QUEUES, need)
+        top_up(server.url, "hot", 1, need)
+        pop50 = self.point(server, labels, "pop", "q", QUEUES, CONNECTIONS, s)
+        pop1 = self.point(server, labels, "pop", "hot", 1, CONNECTIONS, s)
+        return [push50, push1, c1, pop50, pop1]
+
+    def pgbench(self) -> dict[str, object]:
+        """The reference: the store's two-upsert statement at 16 clients, with CPU per tx."""
+        url = self.pg.database("throughput_pgbench")
+        with psycopg.connect(url) as conn, conn.transaction():
+            for statement in SCHEMA:
+                conn.execute(statement)
+        self.checkpoint()
+        cpu: dict[str, float] = {}
+        busy0 = host_busy()
+        with self.meter.measure(cpu, None):
+            ref = pgbench(SimpleNamespace(url=url), STATEMENT, CONNECTIONS, self.seconds)  # type: ignore[arg-type]
+        cpu["other"] = max(0.0, host_busy() - busy0 - sum(cpu.values()))
+        txs = ref.tps * max(1, round(self.seconds))
+        return {"tps": ref.tps, "cpu_us_per_tx": {k: v / txs * 1e6 for k, v in cpu.items()}}
+
+
+def start_postgres(attempts: int = 3) -> PostgresServer:
+    """A throwaway cluster; again on another port if a concurrent test took the free one."""
+    for attempt in range(attempts):
+        pg = PostgresServer()
+        try:
+            return pg.start()
+        except RuntimeError:
+            pg.cleanup()
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def start_server(
+    pg: PostgresServer, runtime: str, mode: str, tmp: Path, dapr_state: str
+) -> ServerProcess:
+    env = dict(MODES[mode])
+    if runtime == "dapr":
+        env |= {"PUSHPOP_DAPR_RUN_DIR": str(tmp / f"dapr-{mode}"),
+                "PUSHPOP_DAPR_STATE": dapr_state}  # fmt: skip
+    server = ServerProcess(
+        store="postgres", database_url=pg.database(f"throughput_{runtime}_{mode}", fresh=True),
+        runtime=runtime, env=env, log_path=tmp / f"{runtime}-{mode}.log",
+    )  # fmt: skip
+    server.start(90)
+    wait_ready(server.url)
+    return server
+
+
+# ------------------------------------------------------------------ targets
+
+
+@dataclass
+class Target:
+    runtime: str
+    point: str  # Point.name of the optimised point it judges
+    against: str  # pgbench | 50q | baseline
+    value: float
+    goal: str  # ">= 0.6" | "<= 1.2"
+    met: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        op, bound = self.goal.split()
+        self.met = self.value >= float(bound) if op == ">=" else self.value <= float(bound)
+
+    @property
+    def name(self) -> str:
+        return f"{self.runtime} {self.point} / {self.against}"
+
+
+def ratios(p: Point, points: list[Point], ref: float) -> dict[str, float]:
+    """A point against its same-run references: pgbench; the 50-queue point of the same
+    operation (for the hot queue); the baseline mode (for the c=1 p50)."""
+    if p.connections == 1:
+        base = next((q for q in points if (q.runtime, q.mode, q.name)
+                     == (p.runtime, "baseline", p.name)), None)  # fmt: skip
+        return {"baseline": p.p50_ms / base.p50_ms} if base and p.mode != "baseline" else {}
+    out = {"pgbench": p.rate / ref}
+    wide = next((q for q in points if (q.runtime, q.mode, q.op, q.queues, q.connections)
+                 == (p.runtime, p.mode, p.op, QUEUES, p.connections)), None)  # fmt: skip
+    if p.queues == 1 and wide:
+        out["50q"] = p.rate / wide.rate
+    return out
+
+
+# the goals of issue 11, for the optimised mode: (runtime or None for both, point, against)
+GOALS = {
+    ("embedded", "push 50q c=16", "pgbench"): ">= 0.6",
+    ("embedded", "pop 50q c=16", "pgbench"): ">= 0.5",
+    ("dapr", "push 50q c=16", "pgbench"): ">= 0.13",
+    ("dapr", "pop 50q c=16", "pgbench"): ">= 0.13",
+    ("dapr", "push 1q c=16", "pgbench"): ">= 0.13",
+    ("dapr", "pop 1q c=16", "pgbench"): ">= 0.13",
+    (None, "push 1q c=16", "50q"): ">= 1.0",
+    (None, "pop 1q c=16", "50q"): ">= 1.0",
+    (None, "push c=1 (p50)", "baseline"): "<= 1.2",
+}
+
+
+def goal(p: Point, against: str) -> str | None:
+    if p.mode != "optimised":
+        return None
+    return GOALS.get((p.runtime, p.name, against)) or GOALS.get((None, p.name, against))
+
+
+def targets(points: list[Point], ref: float) -> list[Target]:
+    return [
+        Target(p.runtime, p.name, against, value, g)
+        for p in points
+        for against, value in ratios(p, points, ref).items()
+        if (g := goal(p, against))
+    ]
+
+
+# ------------------------------------------------------------------ report
+
+
+def ratio_cell(p: Point, points: list[Point], ref: float) -> str:
+    lines = []
+    for against, value in ratios(p, points, ref).items():
+        line = f"{value:.2f} x {against}"
+        if g := goal(p, against):
+            ok = Target(p.runtime, p.name, against, value, g).met
+            line += f"  {g}: " + ("[green]met[/green]" if ok else "[red]missed[/red]")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def cpu_cells(cpu: dict[str, float]) -> list[str]:
+    cells = []
+    for col in CPU_COLUMNS:
+        v = cpu.get(col, cpu.get("pgbench") if col == "load generator" else None)
+        cells.append(
+            "" if v is None or (col in DAPR_PROCESSES.values() and v < 0.5) else f"{v:.0f}"
+        )
+    return cells
+
+
+def report(result: dict) -> None:
+    ref = result["pgbench"]["reference_tps"]
+    points = [Point(**p) for p in result["points"]]
+    goals = targets(points, ref)
+    table = Table(title="pushpop throughput (issue 11): one run, one PostgreSQL, 2 shared cores")
+    for col in ("runtime / mode", "point", "result", "ratio (same run)", "errors / empty",
+                "coalesced", *(f"{c}\nµs/op" for c in CPU_COLUMNS)):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("point", "ratio (same run)") else "right")
+    for when in ("start", "end"):
+        pg = result["pgbench"][when]
+        table.add_row("pgbench", f"2-upsert tx, 16 clients ({when})", f"{pg['tps']:.0f} tps",
+                      "", "", "", *cpu_cells(pg["cpu_us_per_tx"]))  # fmt: skip
+    table.add_row("pgbench", "reference (mean)", f"{ref:.0f} tps", "", "", "", *[""] * 6)
+    last = None
+    for p in points:
+        label = f"{p.runtime} / {p.mode}"
+        if label != last:
+            table.add_section()
+        shown = f"{p.p50_ms:.2f} ms" if p.connections == 1 else f"{p.rate:.0f} /s"
+        errs = str(p.errors) + ("" if p.empty_fraction is None else f" / {p.empty_fraction:.1%}")
+        # requests still in flight when wrk stops are merged but not counted by wrk
+        merged = f"{min(1.0, p.coalesced_requests / max(1, p.requests)):.0%}"
+        table.add_row("" if label == last else label, p.name, shown,
+                      ratio_cell(p, points, ref), errs, merged,
+                      *cpu_cells(p.cpu_us_per_op))  # fmt: skip
+        last = label
+    console.print(table)
+    met = sum(t.met for t in goals)
+    console.print(f"targets met: {met} of {len(goals)}")
+    for t in goals:
+        console.print(f"  {t.name} = {t.value:.2f}, goal {t.goal}: "
+                      + ("met" if t.met else "[red]MISSED[/red]"))  # fmt: skip
+    for note in result["notes"]:
+        console.print(f"- {note}")
+
+
+@app.command()
+def main(
+    seconds: float = typer.Option(8.0, help="seconds per point (c=1: half)"),
+    quick: bool = typer.Option(False, help="a short smoke run: 2 s per point"),
+    out: str = typer.Option("/tmp/pushpop-throughput.json", help="where the JSON goes"),
+    runtimes: str = typer.Option("embedded,dapr", help="comma-separated: embedded, dapr"),
+    dapr_state: str = typer.Option("component", help="PUSHPOP_DAPR_STATE in Dapr mode"),
+) -> None:
+    """Push/pop throughput of both runtimes, optimised and baseline, against pgbench."""
+    started = time.monotonic()
+    if quick:
+        seconds = 2.0
+    wanted = [r.strip() for r in runtimes.split(",") if r.strip()]
+    if "dapr" in wanted:
+        ensure_dapr_built()
+    generator = "wrk" if shutil.which("wrk") else "aiohttp"
+    tmp = Path(tempfile.mkdtemp(prefix="pushpop-throughput-"))
+    points: list[Point] = []
+    pg = start_postgres()
+    try:
+        assert pg.pid is not None
+        bench = Bench(pg, Meter(pg.pid, DAPR_PROCESSES), seconds, generator)
+        start = bench.pgbench()
+        for runtime in wanted:
+            for mode in MODES:
+                console.print(f"[dim]{runtime} / {mode} ...[/dim]")
+                server = start_server(pg, runtime, mode, tmp, dapr_state)
+                try:
+                    points += bench.server_points(server, (runtime, mode))
+                finally:
+                    server.stop()
+        end = bench.pgbench()
+    finally:
+        pg.cleanup()
+    ref = (start["tps"] + end["tps"]) / 2  # type: ignore[operator]
+    notes = [
+        f"{psutil.cpu_count()} cores, shared by the load generator, the server (and daprd) "
+        "and PostgreSQL: every process's CPU per operation is spent out of the same budget",
+        f"load generator: {generator}"
+        if generator == "wrk"
+        else "load generator: the aiohttp "
+        "closed loop of benchmarks.core, since wrk was not found (it saturates the cores "
+        "before the server does: the rates are the client's as much as the server's)",
+        "pgbench: the store's own two-upsert statement (meta + segment, autocommit), 16 "
+        "clients on 16 rows pairs; ratios divide by the mean of its start and end runs",
+        "pops are depth 1; 'empty' = pops answered without an item (queue depths before and "
+        "after against the pops answered); 'coalesced' = requests that reached their actor "
+        "inside a Batch call",
+        "'other' = CPU the rest of the host spent during the point (other test runs, the "
+        "kernel): noise, when it is large",
+        f"{seconds:g} s per point (c=1: {seconds / 2:g} s); Dapr state: {dapr_state}; "
+        f"server logs in {tmp}; {time.monotonic() - started:.0f} s in all",
+    ]
+    result = {
+        "seconds": seconds,
+        "generator": generator,
+        "cores": psutil.cpu_count(),
+        "dapr_state": dapr_state,
+        "pgbench": {"start": start, "end": end, "reference_tps": ref},
+        "points": [asdict(p) for p in points],
+        "targets": [asdict(t) | {"name": t.name} for t in targets(points, ref)],
+        "notes": notes,
+    }
+    Path(out).write_text(json.dumps(result, indent=2))
+    report(result)
+    console.print(f"JSON: {out}")
+
+
+if __name__ == "__main__":
+    app()
