@@ -381,7 +381,7 @@ def report(result: dict) -> None:
     met = sum(t.met for t in goals)
     console.print(f"targets met: {met} of {len(goals)}")
     for t in goals:
-        console.print(f"  {t.name} = {t.value:.2f}, goal {t.goal}: "
+        console.print(f"  {t.name} = {t.value:.3f}, goal {t.goal}: "
                       + ("met" if t.met else "[red]MISSED[/red]"))  # fmt: skip
     for note in result["notes"]:
         console.print(f"- {note}")
@@ -431,7 +431,7 @@ def main(
         "closed loop of benchmarks.core, since wrk was not found (it saturates the cores "
         "before the server does: the rates are the client's as much as the server's)",
         "pgbench: the store's own two-upsert statement (meta + segment, autocommit), 16 "
-        "clients on 16 rows pairs; ratios divide by the mean of its start and end runs",
+        "clients on 16 row pairs; ratios divide by the mean of its start and end runs",
         "pops are depth 1; 'empty' = pops answered without an item (queue depths before and "
         "after against the pops answered); 'coalesced' = requests that reached their actor "
         "inside a Batch call",
