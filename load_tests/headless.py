@@ -46,6 +46,7 @@ from locust.stats import (
 from load_tests import catalog
 from load_tests.catalog import VARIANTS
 from load_tests.scenarios.listeners import register_listeners
+from load_tests.scenarios.options import Options
 from load_tests.scenarios.run_state import STATE
 from load_tests.scenarios.users import QueueUser
 from load_tests.settings import RunSettings, add_headless_arguments
@@ -119,17 +120,16 @@ class Child:
     def locust_argv(self) -> list[str]:
         """The options Locust's own parser gets (ours are declared in ``scenarios/options.py``)."""
         s = self.settings
-        return [
-            "--host", self.host,
-            "--pushpop-model", s.model,
-            "--pushpop-out", str(self.out) if self.role != "worker" else "",
-            "--pushpop-run-id", self.run_id,
-            "--pushpop-time-scale", str(s.time_scale),
-            "--pushpop-bucket", str(s.bucket),
-            "--pushpop-drain-limit", str(s.drain_limit),
-            "--pushpop-generators", str(self.generators),
-            "--stop-timeout", str(int(STOP_TIMEOUT)),
-        ]  # fmt: skip
+        ours = Options(
+            model=s.model,
+            out=str(self.out) if self.role != "worker" else "",
+            run_id=self.run_id,
+            time_scale=s.time_scale,
+            bucket=s.bucket,
+            drain_limit=s.drain_limit,
+            generators=self.generators,
+        )
+        return ["--host", self.host, "--stop-timeout", str(int(STOP_TIMEOUT)), *ours.to_argv()]
 
 
 def main(argv: list[str] | None = None) -> int:
