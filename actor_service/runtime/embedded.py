@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from dapr.actor.id import ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
@@ -57,7 +57,19 @@ def _consume_result(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
-class StoreActorClient(DaprActorClientBase):
+class StoreStateReads:
+    """An actor client whose actors' state is a :class:`StateStore` of this process: its
+    reads come straight from the store, and :class:`StoreStateProvider` writes to it.
+    Shared by this runtime's client and Dapr mode's direct-state client."""
+
+    store: StateStore
+    app_id: str
+
+    async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
+        return await self.store.get(actor_key(self.app_id, actor_type, actor_id, name)) or b""
+
+
+class StoreActorClient(StoreStateReads, DaprActorClientBase):
     """The SDK's actor-client seam, backed by our store instead of the sidecar."""
 
     def __init__(self, store: StateStore, app_id: str, host: EmbeddedRuntime) -> None:
@@ -76,9 +88,6 @@ class StoreActorClient(DaprActorClientBase):
         # value once, so a second, JSON-reparsing path here would only be a twin of it
         raise NotImplementedError("embedded saves go through StoreStateProvider.save_state")
 
-    async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
-        return await self.store.get(actor_key(self.app_id, actor_type, actor_id, name)) or b""
-
     async def register_reminder(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError("reminders need Dapr mode; QueueActor does not use them")
 
@@ -92,18 +101,11 @@ class StoreActorClient(DaprActorClientBase):
         raise NotImplementedError("timers need Dapr mode; QueueActor does not use them")
 
 
-class StoreBackedClient(Protocol):
-    """An actor client whose actors' state is a :class:`StateStore` of this process."""
-
-    store: StateStore
-    app_id: str
-
-
 class StoreStateProvider(StateProvider):
     """Maps one ``save_state()`` to one store transaction, serialising each value once
     (and a segment's unchanged entries not at all, see :class:`SegmentEncoder`)."""
 
-    def __init__(self, client: StoreBackedClient) -> None:
+    def __init__(self, client: StoreStateReads) -> None:
         super().__init__(client, PlainJSONSerializer())  # type: ignore[arg-type]
         self.client = client
         self.segments = SegmentEncoder()

@@ -23,7 +23,8 @@ from typing import Any
 from dapr.clients.base import DaprActorClientBase
 
 from actor_service.errors import StoreUnavailable
-from actor_service.stores.base import StateStore, actor_key
+from actor_service.runtime.embedded import StoreStateReads
+from actor_service.stores.base import StateStore
 from api.dapr.sidecar import GrpcStateClient, SidecarClient, SidecarError
 
 log = logging.getLogger("pushpop.dapr")
@@ -130,7 +131,7 @@ class SidecarActorClient(DaprActorClientBase):
         await self._simple("DELETE", self._url(actor_type, actor_id, f"timers/{name}"))
 
 
-class DirectStateClient(SidecarActorClient):
+class DirectStateClient(StoreStateReads, SidecarActorClient):
     """``PUSHPOP_DAPR_STATE=direct``: the hosted actors' state in this host's own store.
 
     Calls to other actors (the dead-letter hand-over) still go through daprd; state reads
@@ -151,9 +152,6 @@ class DirectStateClient(SidecarActorClient):
         super().__init__(sidecar, grpc_state, **kwargs)
         self.store = store
         self.app_id = app_id
-
-    async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
-        return await self.store.get(actor_key(self.app_id, actor_type, actor_id, name)) or b""
 
     async def save_state_transactionally(self, actor_type: str, actor_id: str, data: bytes) -> None:
         raise NotImplementedError("direct saves go through StoreStateProvider.save_state")

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from http_helpers import drain
 
 from actor_service.stores.postgres import TABLE
 from api.pgserver import PostgresServer
@@ -44,13 +45,6 @@ async def burst(
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as c:
         return await asyncio.gather(*(c.request(m, p, json=b) for m, p, b in calls))
-
-
-def drain(c: httpx.Client, q: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while batch := c.post(f"/queue/{q}/pop", params={"depth": 100}).json()["items"]:
-        items += batch
-    return items
 
 
 def test_concurrent_pushes_and_pops_on_one_queue(server: ServerProcess, qid: str) -> None:
