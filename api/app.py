@@ -116,7 +116,7 @@ def create_app(
     settings: Settings | None = None,
     invoker: ActorInvoker | None = None,
     claim: Claim | None = None,
-) -> FastAPI:
+) -> PushpopApp:
     settings = settings or Settings.from_env()
     invoker = invoker or build_invoker(settings, claim)
     invoker.claim = claim

@@ -9,6 +9,10 @@ exception handlers the app registered, through the same metrics middleware; only
 machinery in between is skipped. Every other request, and every push or pop whose raw
 path needs the router's care (an encoded ``/`` in the queue id), takes the full path.
 FastAPI still owns the routes, so the OpenAPI document is unchanged.
+
+Other hot routes (Dapr mode's actor calls from daprd, :mod:`api.dapr.actor_route`) are
+added with :meth:`PushpopApp.add_hot_route`: a test on the scope, and the plain ASGI app
+that answers what passes it.
 """
 
 from __future__ import annotations
@@ -39,20 +43,27 @@ HANDLERS: dict[str, Handler] = {"push": routes.push, "pop": _pop}
 class PushpopApp(FastAPI):
     """FastAPI, with a short way in for ``POST /queue/{id}/push`` and ``.../pop``."""
 
-    _observe: ASGIApp | None = None
+    _hot: tuple[tuple[Callable[[Scope], bool], ASGIApp], ...] = ()
     _hot_routes: dict[str, BaseRoute]
 
     def enable_hot_path(self, observe: Callable[[ASGIApp], ASGIApp]) -> None:
         """Serve push and pop directly, wrapped in ``observe`` (the metrics middleware)."""
         by_path = {getattr(r, "path", ""): r for r in routes.router.routes}
         self._hot_routes = {op: by_path[f"/queue/{{queue_id}}/{op}"] for op in HANDLERS}
-        self._observe = observe(self._serve_hot)
+        self.add_hot_route(self._is_hot, observe(self._serve_hot))
+
+    def add_hot_route(self, matches: Callable[[Scope], bool], app: ASGIApp) -> None:
+        """HTTP requests whose scope ``matches`` go straight to ``app``, before any
+        middleware: ``app`` brings whatever of them it needs."""
+        self._hot = (*self._hot, (matches, app))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._observe is not None and scope["type"] == "http" and self._is_hot(scope):
-            await self._observe(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+        if scope["type"] == "http":
+            for matches, app in self._hot:
+                if matches(scope):
+                    await app(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
 
     @staticmethod
     def _is_hot(scope: Scope) -> bool:

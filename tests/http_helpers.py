@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from api.testing import ServerProcess
 
 
 def ok(r: httpx.Response) -> Any:
@@ -106,3 +113,51 @@ def read_response(s: socket.socket, timeout: float) -> tuple[int, bytes]:
     assert data.startswith(b"HTTP/1.1 "), f"no HTTP response, got {data[:200]!r}"
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), body
+
+
+@contextmanager
+def hot_and_full(
+    tmp: Path, env: dict[str, str], **server: Any
+) -> Iterator[dict[str, ServerProcess]]:
+    """Two real SQLite-backed servers, identical but for ``PUSHPOP_HOT_PATH``: keyed
+    ``"true"`` and ``"false"``, to compare the hot path's answers with the full stack's."""
+    started: list[ServerProcess] = []
+    try:
+        for hot in ("true", "false"):
+            started.append(
+                ServerProcess(
+                    store="sqlite", sqlite_path=tmp / f"{hot}.sqlite3", log_path=tmp / f"{hot}.log",
+                    env={**env, "PUSHPOP_HOT_PATH": hot}, **server,
+                ).start()
+            )  # fmt: skip
+        yield dict(zip(("true", "false"), started, strict=True))
+    finally:
+        for s in started:
+            s.stop()
+
+
+def answers(
+    server: ServerProcess, calls: list[tuple[str, str, dict[str, str], Any]],
+    volatile: re.Pattern[str], keep: tuple[str, ...] = ("content-type",),
+) -> list[tuple]:  # fmt: skip
+    """Send ``calls`` (method, path, headers, body: bytes or JSON-able) in order; for each,
+    ``(status, kept headers, body with the volatile fields masked, raw body)``."""
+    seen = []
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        for method, path, headers, body in calls:
+            content = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+            if content is not None:
+                headers = {"Content-Type": "application/json", **headers}
+            r = c.request(method, path, headers=headers, content=content)
+            kept = {k: r.headers.get(k) for k in keep}
+            seen.append((r.status_code, kept, volatile.sub(r'"\1":_', r.text), r.text))
+    return seen
+
+
+def assert_alike(calls: list[tuple], pair: dict[str, ServerProcess], volatile: re.Pattern[str],
+                 keep: tuple[str, ...] = ("content-type",)) -> list[tuple]:  # fmt: skip
+    """Both servers of :func:`hot_and_full` answer ``calls`` alike; the hot one's answers."""
+    fast, full = (answers(pair[hot], calls, volatile, keep) for hot in ("true", "false"))
+    for call, a, b in zip(calls, fast, full, strict=True):
+        assert a[:3] == b[:3], f"{call[0]} {call[1]}: hot path {a} vs full stack {b}"
+    return fast

@@ -42,9 +42,11 @@ from actor_service.runtime.sdk_compat import (
 )
 from actor_service.serializer import PlainJSONSerializer, dumps
 from actor_service.stores.claim import Claim
-from api.app import configure_actor, create_app
+from api.app import ObserveMiddleware, configure_actor, create_app
 from api.dapr.actor_client import DirectStateClient
+from api.dapr.actor_route import ActorMethodRoute, is_actor_method_call
 from api.dapr.invoker import DaprInvoker
+from api.hot_path import PushpopApp
 from api.settings import Settings
 
 log = logging.getLogger("pushpop.dapr")
@@ -231,7 +233,7 @@ def reset_hosted_actors() -> int:
 
 def create_dapr_app(
     settings: Settings, invoker: DaprInvoker | None = None, claim: Claim | None = None
-) -> FastAPI:
+) -> PushpopApp:
     """The Dapr-mode app: gateway routes + ``DaprActor`` routes hosting ``QueueActor``.
 
     ``claim`` is this host's shared claim on the database: while it is lost or fenced the
@@ -255,14 +257,22 @@ def create_dapr_app(
         elif path:
             exact.add(path)
     calls = app.state.sidecar_calls = SidecarCalls()
-    app.add_middleware(
-        SidecarGuard,
-        token=settings.app_api_token,
-        exact=frozenset(exact),
-        prefixes=tuple(sorted(prefixes)),
-        calls=calls,
-        claim=claim,
-    )
+    guard = {
+        "token": settings.app_api_token,
+        "exact": frozenset(exact),
+        "prefixes": tuple(sorted(prefixes)),
+        "calls": calls,
+        "claim": claim,
+    }
+    app.add_middleware(SidecarGuard, **guard)
+    if settings.hot_path:
+        # daprd's actor method calls: the same guard and metrics, not the framework
+        method_route = next(
+            r for r in actor_routes(actor_ext, sidecar_routes)
+            if getattr(r, "path", "").endswith("/method/{method_name}")
+        )  # fmt: skip
+        observed = ObserveMiddleware(ActorMethodRoute(method_route), app.state.metrics)
+        app.add_hot_route(is_actor_method_call, SidecarGuard(observed, **guard))
 
     ActorRuntime.set_actor_config(actor_runtime_config(settings))
     serializer = PlainJSONSerializer()

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from http_helpers import assert_alike, hot_and_full
 
 from api.testing import ServerProcess
 
@@ -63,6 +63,8 @@ REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("POST", "/queue/hp-a/push/", ADMIN, {"item": {}}),
 ]
 
+# the headers a client acts on
+KEPT_HEADERS = ("content-type", "retry-after", "allow", "www-authenticate")
 VOLATILE = re.compile(
     r'"(ids|id|lock_id|enqueued_at|lock_expires_at)":("[^"]*"|[0-9.e+]+|\[[^\]]*\])'
 )
@@ -70,52 +72,25 @@ VOLATILE = re.compile(
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
-    tmp: Path = tmp_path_factory.mktemp("hot")
-    servers = {
-        hot: ServerProcess(
-            store="sqlite", sqlite_path=tmp / f"{hot}.sqlite3", log_path=tmp / f"{hot}.log",
-            env={"PUSHPOP_HOT_PATH": hot, "PUSHPOP_API_KEYS": KEYS,
-                 "PUSHPOP_MAX_ITEM_BYTES": "65536"},
-        ).start()
-        for hot in ("true", "false")
-    }  # fmt: skip
-    try:
+    env = {"PUSHPOP_API_KEYS": KEYS, "PUSHPOP_MAX_ITEM_BYTES": "65536"}
+    with hot_and_full(tmp_path_factory.mktemp("hot"), env) as servers:
         yield servers
-    finally:
-        for s in servers.values():
-            s.stop()
-
-
-def answer(c: httpx.Client, method: str, path: str, headers: dict[str, str], body: Any) -> tuple:
-    content = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    if content is not None:
-        headers = {"Content-Type": "application/json", **headers}
-    r = c.request(method, path, headers=headers, content=content)
-    kept = {
-        k: r.headers.get(k) for k in ("content-type", "retry-after", "allow", "www-authenticate")
-    }
-    return r.status_code, kept, VOLATILE.sub(r'"\1":_', r.text), r.text
 
 
 def test_hot_and_full_stack_answer_alike(pair: dict[str, ServerProcess]) -> None:
-    seen: dict[str, list[tuple]] = {}
-    for hot, server in pair.items():
-        with httpx.Client(base_url=server.url, timeout=30) as c:
-            seen[hot] = [answer(c, *req) for req in REQUESTS]
-    for req, fast, full in zip(REQUESTS, seen["true"], seen["false"], strict=True):
-        assert fast[:3] == full[:3], f"{req[0]} {req[1]}: hot path {fast} vs full stack {full}"
-    statuses = {a[0] for a in seen["true"]}
+    hot = assert_alike(REQUESTS, pair, VOLATILE, KEPT_HEADERS)
+    statuses = {a[0] for a in hot}
     assert {200, 400, 401, 403, 413, 415} <= statuses, statuses  # the list covers them
     # and what the hot path answered is right, not merely the same: every item pushed
     # (n = 1..4, or whichever were accepted) comes out once
     pushed = [
         [e["item"]["n"] for e in (req[3]["items"] if "items" in req[3] else [req[3]])]
-        for req, a in zip(REQUESTS, seen["true"], strict=True)
+        for req, a in zip(REQUESTS, hot, strict=True)
         if req[1] == "/queue/hp-a/push" and a[0] == 200
     ]
     popped = [
         i["item"]["n"]
-        for req, a in zip(REQUESTS, seen["true"], strict=True)
+        for req, a in zip(REQUESTS, hot, strict=True)
         if "/pop" in req[1] and a[0] == 200
         for i in json.loads(a[3])["items"]
     ]
