@@ -159,6 +159,7 @@ def create_app(
     metrics = app.state.metrics = Metrics(invoker.active_actors)
     if invoker.coalescer is not None:
         metrics.watch_coalescer(invoker.coalescer.stats)
+    metrics.watch_turns(QueueActor.turn_stats)
     app.include_router(router)
 
     @app.exception_handler(PushpopError)

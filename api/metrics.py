@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from actor_service.actor import TurnStats
     from api.coalescer import CoalescerStats
 
 # sub-millisecond resolution: the service answers in about a millisecond
@@ -74,6 +75,14 @@ class Metrics:
             buckets=QUEUE_TIME_BUCKETS,
             registry=self.registry,
         )
+        self.actor_calls = Histogram(
+            "pushpop_actor_call_duration_seconds",
+            "How long a request waited for its queue's actor: coalescing, the runtime "
+            "(in Dapr mode: daprd and the actor route), the turn, the save",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.errors = Counter(
             "pushpop_errors", "Error responses by code", ["code"], registry=self.registry
         )
@@ -85,6 +94,10 @@ class Metrics:
     def watch_coalescer(self, stats: CoalescerStats) -> None:
         """Export how many requests shared an actor turn (read at scrape time)."""
         self.registry.register(_CoalescerCollector(stats))
+
+    def watch_turns(self, stats: TurnStats) -> None:
+        """Export the actors' time reading and saving state (read at scrape time)."""
+        self.registry.register(_TurnCollector(stats))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -114,4 +127,26 @@ class _CoalescerCollector(Collector):
             "pushpop_coalesced_requests",
             "Requests that reached their queue's actor inside a Batch call",
             value=self.stats.coalesced_requests,
+        )
+
+
+class _TurnCollector(Collector):
+    """Reads :class:`~actor_service.actor.TurnStats` per scrape."""
+
+    def __init__(self, stats: TurnStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "pushpop_actor_turns", "Actor turns that saved their state", value=self.stats.turns
+        )
+        yield CounterMetricFamily(
+            "pushpop_actor_state_load_seconds",
+            "Time actor turns spent reading state (cache misses go to the store or daprd)",
+            value=self.stats.load_seconds,
+        )
+        yield CounterMetricFamily(
+            "pushpop_actor_state_save_seconds",
+            "Time actor turns spent saving state (the store transaction, or daprd's)",
+            value=self.stats.save_seconds,
         )

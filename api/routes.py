@@ -58,7 +58,12 @@ def guard(request: Request, queue_id: str, method: str) -> None:
 
 
 async def call(request: Request, queue_id: str, method: str, payload: dict) -> dict[str, Any]:
-    return await request.app.state.invoker.call(actor_id_for(queue_id), method, payload)
+    state = request.app.state
+    started = time.perf_counter()
+    try:
+        return await state.invoker.call(actor_id_for(queue_id), method, payload)
+    finally:
+        state.metrics.actor_calls.labels(method).observe(time.perf_counter() - started)
 
 
 @router.post(

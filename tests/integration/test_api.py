@@ -44,13 +44,16 @@ def sleep_until(t: float) -> None:
         time.sleep(delay)
 
 
-def metric(text: str, name: str, labels: str = "") -> float:
-    """The value of one sample (``labels`` is a substring of its label set) in Prometheus text."""
+def metric(text: str, name: str, labels: str = "", default: float | None = None) -> float:
+    """The value of one sample (``labels`` is a substring of its label set) in Prometheus
+    text; ``default`` if there is none (a labelled series appears on its first use)."""
     for line in text.splitlines():
         if line.startswith(name) and not line.startswith("#"):
             head, _, value = line.rpartition(" ")
             if head.split("{")[0] == name and labels in head:
                 return float(value)
+    if default is not None:
+        return default
     raise AssertionError(f"no sample {name}{{{labels}}} in /metrics")
 
 
@@ -774,6 +777,12 @@ def test_metrics(client: httpx.Client, qid: str) -> None:
     text = client.get("/metrics").text
     pushed_before = metric(text, "pushpop_items_pushed_total")
     queued_before = metric(text, "pushpop_time_in_queue_seconds_count")
+    # the per-hop timings (the actor call the gateway waits for; the turns' state I/O)
+    hops = ("pushpop_actor_turns_total", "pushpop_actor_state_save_seconds_total",
+            "pushpop_actor_state_load_seconds_total")  # fmt: skip
+    hops_before = [metric(text, name) for name in hops]
+    calls = "pushpop_actor_call_duration_seconds_count"
+    calls_before = {m: metric(text, calls, f'method="{m}"', 0.0) for m in ("Push", "Pop")}
 
     push_one(client, qid, {"n": 0})
     push(client, qid, *[({"n": n}, None) for n in range(1, 5)])
@@ -791,6 +800,11 @@ def test_metrics(client: httpx.Client, qid: str) -> None:
                    'route="/queue/{queue_id}/push"')  # fmt: skip
     assert count >= 3
     assert metric(text, "pushpop_active_actors") >= 1
+    turns, saved, loaded = (metric(text, n) - b for n, b in zip(hops, hops_before, strict=True))
+    assert turns >= 3 and saved > 0 and loaded >= 0, (turns, saved, loaded)
+    # two accepted pushes and one pop reached the actor (the rejected push did not)
+    assert metric(text, calls, 'method="Push"') - calls_before["Push"] == 2
+    assert metric(text, calls, 'method="Pop"') - calls_before["Pop"] == 1
 
 
 # ---------------------------------------------------------------------- limits
