@@ -93,11 +93,31 @@ class Metrics:
 
     def watch_coalescer(self, stats: CoalescerStats) -> None:
         """Export how many requests shared an actor turn (read at scrape time)."""
-        self.registry.register(_CoalescerCollector(stats))
+        self.registry.register(
+            _Counters(
+                ("pushpop_coalesced_batches",
+                 "Batch calls that carried several requests to one busy queue's actor",
+                 lambda: stats.batches),
+                ("pushpop_coalesced_requests",
+                 "Requests that reached their queue's actor inside a Batch call",
+                 lambda: stats.coalesced_requests),
+            )
+        )  # fmt: skip
 
     def watch_turns(self, stats: TurnStats) -> None:
         """Export the actors' time reading and saving state (read at scrape time)."""
-        self.registry.register(_TurnCollector(stats))
+        self.registry.register(
+            _Counters(
+                ("pushpop_actor_turns", "Actor turns that saved their state",
+                 lambda: stats.turns),
+                ("pushpop_actor_state_load_seconds",
+                 "Time actor turns spent reading state (cache misses: the store, or daprd)",
+                 lambda: stats.load_seconds),
+                ("pushpop_actor_state_save_seconds",
+                 "Time actor turns spent saving state (the store transaction, or daprd's)",
+                 lambda: stats.save_seconds),
+            )
+        )  # fmt: skip
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -111,42 +131,13 @@ class Metrics:
             self.time_in_queue.observe(max(0.0, now - float(it["enqueued_at"])))
 
 
-class _CoalescerCollector(Collector):
-    """The coalescer keeps plain counters on its hot path; this reads them per scrape."""
+class _Counters(Collector):
+    """Counters that a hot path keeps as plain attributes (no lock, no label lookup),
+    exported when Prometheus scrapes: ``(name, help, read)`` each."""
 
-    def __init__(self, stats: CoalescerStats) -> None:
-        self.stats = stats
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        yield CounterMetricFamily(
-            "pushpop_coalesced_batches",
-            "Batch calls that carried several requests to one busy queue's actor",
-            value=self.stats.batches,
-        )
-        yield CounterMetricFamily(
-            "pushpop_coalesced_requests",
-            "Requests that reached their queue's actor inside a Batch call",
-            value=self.stats.coalesced_requests,
-        )
-
-
-class _TurnCollector(Collector):
-    """Reads :class:`~actor_service.actor.TurnStats` per scrape."""
-
-    def __init__(self, stats: TurnStats) -> None:
-        self.stats = stats
+    def __init__(self, *counters: tuple[str, str, Callable[[], float]]) -> None:
+        self.counters = counters
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        yield CounterMetricFamily(
-            "pushpop_actor_turns", "Actor turns that saved their state", value=self.stats.turns
-        )
-        yield CounterMetricFamily(
-            "pushpop_actor_state_load_seconds",
-            "Time actor turns spent reading state (cache misses go to the store or daprd)",
-            value=self.stats.load_seconds,
-        )
-        yield CounterMetricFamily(
-            "pushpop_actor_state_save_seconds",
-            "Time actor turns spent saving state (the store transaction, or daprd's)",
-            value=self.stats.save_seconds,
-        )
+        for name, doc, read in self.counters:
+            yield CounterMetricFamily(name, doc, value=read())
