@@ -30,8 +30,12 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         log_path: str | Path | None = None,
         log_level: str = "warning",
+        command: list[str] | None = None,
     ) -> None:
         self.port = port or free_port()
+        # another server to run the same way instead of ``pushpop serve`` (the throughput
+        # benchmark's floor app); it must listen on ``port``
+        self.command = command
         self.store = store
         self.log_level = log_level
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,7 +57,8 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         log = open(self.log_path, "ab")  # the child owns it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--log-level", self.log_level],
+            self.command
+            or [sys.executable, "-m", "api.cli", "serve", "--log-level", self.log_level],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

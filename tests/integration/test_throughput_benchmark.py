@@ -1,6 +1,7 @@
 """Smoke test of ``python -m benchmarks.throughput``: it runs end to end and its JSON
-has every field. Correctness only: no number is judged here (timed assertions on a
-shared 2-core host would be flaky); the targets are the benchmark's own business.
+has every field; and the floor app it measures answers and writes like a push and a pop.
+Correctness only: no number is judged here (timed assertions on a shared 2-core host
+would be flaky); the targets are the benchmark's own business.
 """
 
 from __future__ import annotations
@@ -9,6 +10,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import httpx
+import psycopg
+
+from actor_service.stores.postgres import TABLE
+from api.pgserver import PostgresServer
+from benchmarks.throughput import start_floor
 
 
 def test_throughput_benchmark_writes_every_field(tmp_path: Path) -> None:
@@ -23,15 +31,19 @@ def test_throughput_benchmark_writes_every_field(tmp_path: Path) -> None:
     assert result["pgbench"]["reference_tps"] > 0
     for when in ("start", "end"):
         assert {"PostgreSQL", "pgbench", "other"} <= set(result["pgbench"][when]["cpu_us_per_tx"])
-    points = result["points"]
+    floor = [p for p in result["points"] if p["runtime"] == "floor"]
+    assert {(p["mode"], p["op"], p["queues"], p["connections"]) for p in floor} == {
+        ("bare", "push", 50, 16), ("bare", "pop", 50, 16)
+    }  # fmt: skip
+    points = [p for p in result["points"] if p["runtime"] != "floor"]
     assert {(p["mode"], p["op"], p["queues"], p["connections"]) for p in points} == {
         (mode, op, queues, conns)
         for mode in ("optimised", "baseline")
         for op, queues, conns in (("push", 50, 16), ("push", 1, 16), ("push", 50, 1),
                                   ("pop", 50, 16), ("pop", 1, 16))
     }  # fmt: skip
-    for p in points:
-        assert p["runtime"] == "embedded"
+    for p in floor + points:
+        assert p["runtime"] in ("embedded", "floor")
         assert p["requests"] > 0 and p["errors"] == 0, p
         assert p["p50_ms"] > 0
         assert {"server", "PostgreSQL", "load generator", "other"} <= set(p["cpu_us_per_op"])
@@ -44,3 +56,36 @@ def test_throughput_benchmark_writes_every_field(tmp_path: Path) -> None:
         "embedded push c=1 (p50) / baseline",
     }  # fmt: skip
     assert all(isinstance(t["met"], bool) for t in result["targets"])
+    for t in result["targets"]:
+        if t["against"] == "pgbench":
+            assert isinstance(t["floor"], float) and t["floor"] > 0, t
+            assert t["out_of_reach"] == (float(t["goal"].split()[1]) > t["floor"])
+        else:
+            assert t["floor"] is None and t["out_of_reach"] is False, t
+
+
+def test_floor_app_pushes_and_pops_durably(pg: PostgresServer, tmp_path: Path) -> None:
+    """The floor app must do a real push's and pop's work: two rows written per call."""
+    url = pg.database("test_floor_app", fresh=True)
+    floor = start_floor(url, tmp_path / "floor.log")
+    try:
+        with httpx.Client(base_url=floor.url, timeout=10) as c:
+            for n in (1, 2):
+                r = c.post("/queue/f-1/push", json={"item": {"n": n}, "priority": 1})
+                assert r.status_code == 200 and r.json()["depth"] == n, r.text
+            assert r.json()["ids"] == ["0000000000000002"]
+            assert c.get("/queue/f-1").json() == {"depth": 2}
+            popped = c.post("/queue/f-1/pop?depth=1").json()["items"]
+            assert [(i["item"], i["priority"]) for i in popped] == [({"n": 1}, 1)]
+            assert c.get("/queue/f-1").json() == {"depth": 1}
+            assert c.post("/queue/f-2/pop?depth=1").json() == {"items": []}
+    finally:
+        floor.stop()
+    with psycopg.connect(url) as conn:
+        rows = dict(conn.execute(f"SELECT key, value FROM {TABLE}").fetchall())
+    # the pop of f-1 wrote its meta (head 1, tail 2) and head segment (the item left);
+    # the empty f-2 pop wrote its two rows too
+    meta, segment = rows["pushpop||QueueActor||f-1||meta"], rows["pushpop||QueueActor||f-1||s:1:0"]
+    assert meta["next_id"] == 3 and meta["pri"]["1"][:2] == [1, 2]
+    assert segment["start"] == 1 and [e[:2] for e in segment["items"]] == [[2, {"n": 2}]]
+    assert {"pushpop||QueueActor||f-2||meta", "pushpop||QueueActor||f-2||s:1:0"} <= set(rows)
