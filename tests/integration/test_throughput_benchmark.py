@@ -49,6 +49,13 @@ def test_throughput_benchmark_writes_every_field(tmp_path: Path) -> None:
         assert {"server", "PostgreSQL", "load generator", "other"} <= set(p["cpu_us_per_op"])
         if p["op"] == "pop":
             assert p["empty_fraction"] == 0.0, p  # the queues were filled beyond need
+        # the per-hop breakdown comes from the server's /metrics (the floor has none)
+        if p["runtime"] == "floor":
+            assert p["hops_ms"] == {}, p
+        else:
+            hops = p["hops_ms"]
+            assert {"gateway", "actor call", "state load", "state save"} <= set(hops), p
+            assert hops["gateway"] >= hops["actor call"] > hops["state save"] > 0, p
     names = {t["name"] for t in result["targets"]}
     assert names == {
         "embedded push 50q c=16 / pgbench", "embedded pop 50q c=16 / pgbench",
