@@ -26,7 +26,13 @@ from typing import Any
 import gevent
 from gevent.event import Event
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_MISSING,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    MasterRunner,
+    WorkerRunner,
+)
 
 from load_tests.scenarios.api_client import ApiClient
 from load_tests.scenarios.drain import drain_queues
@@ -77,6 +83,7 @@ def start_run(environment: Environment) -> None:
         tmp.write_text(json.dumps(started, indent=1))
         tmp.replace(out / "started.json")  # atomic: the fault thread polls for it
     if is_master(environment):
+        run.workers = {c.id for c in environment.runner.clients.all}
         environment.runner.send_message("pushpop_run", run.to_message())
     stop = STATE.stop_background
     STATE.background[:] = [
@@ -197,6 +204,7 @@ def finish_run(environment: Environment) -> None:
     run = STATE.run
     if run.started_at is None:
         return  # stopped before it started
+    unreported = _await_finals(environment) if is_master(environment) else set()
     STATE.sink.add(STATE.recorder.drain(final=True))
     STATE.ledger.merge(STATE.ledger_buffer.drain())
     STATE.stop_background.set()
@@ -209,6 +217,12 @@ def finish_run(environment: Environment) -> None:
     queues = sorted(STATE.ledger.queues() | {q for c in classes for q in c.queue_ids()})
     remaining = drain_queues(environment.host or "", queues, opts.drain_limit)
     report = STATE.ledger.check(remaining)
+    if unreported:
+        # their last pushes and pops never reached the ledger: it cannot be trusted
+        report["ok"] = False
+        report["status"] = "INCOMPLETE"
+        report["problems"].insert(0, f"no final report from worker(s) {sorted(unreported)}: "
+                                     "their last ledger entries are missing")  # fmt: skip
     report["run_id"] = run.run_id
     report["stopped_at"] = time.time()
     if opts.out_dir:
@@ -220,4 +234,49 @@ def finish_run(environment: Environment) -> None:
         log.error("ledger: %s", p)
 
 
-__all__ = ["finish_run", "is_master", "is_worker", "start_run"]
+def _await_finals(environment: Environment) -> set[str]:
+    """Master: wait until every worker of the run has sent ``pushpop_final``; the workers
+    that never will (gone without one, or still silent at the deadline) are returned.
+
+    Why: Locust fires the master's ``test_stop`` once the workers report no running
+    users, which they do while their own ``test_stop`` still waits for in-flight
+    requests, i.e. before their last ledger entries are sent (and, after ``--run-time``,
+    before the workers were even told to stop). Draining and checking then would count
+    their last pushes as extras and their last pops as losses.
+    """
+    run = STATE.run
+    runner = environment.runner
+    # ``--headless --run-time`` ends with the master's quit(), which fires test_stop
+    # here *without* stopping the workers (they only get "quit" afterwards, too late
+    # to report): have the ones still running users stop (and report). Not Locust's own
+    # "stop" message: its reply makes the master forget the worker, which would then
+    # never get the "quit" that ends it.
+    for client in runner.clients.all:
+        if client.user_count > 0 and client.id not in run.finals:
+            runner.send_message(STOP_MESSAGE, None, client.id)
+    deadline = time.monotonic() + INFLIGHT_GRACE + FINAL_REPORT_SLACK
+    while True:
+        waiting = run.workers - run.finals
+        # a worker leaves the master's list only after its final (one socket, in
+        # order) or when it died: stop waiting for those
+        present = {c.id for c in runner.clients.all if c.state != STATE_MISSING}
+        if not waiting & present or time.monotonic() >= deadline:
+            if waiting:
+                log.error("no final report from worker(s) %s", sorted(waiting))
+            return waiting
+        gevent.sleep(0.05)
+
+
+FINAL_REPORT_SLACK = 30.0  # beyond a worker's own wait for its in-flight requests
+STOP_MESSAGE = "pushpop_stop"
+
+
+def stop_worker(environment: Environment) -> None:
+    """Worker: the master's ``pushpop_stop``: stop the users, which fires test_stop and
+    so sends ``pushpop_final`` (in a greenlet: that waits for in-flight requests)."""
+    runner = environment.runner
+    if runner.state in (STATE_RUNNING, STATE_SPAWNING):
+        gevent.spawn(runner.stop)
+
+
+__all__ = ["STOP_MESSAGE", "finish_run", "is_master", "is_worker", "start_run", "stop_worker"]

@@ -72,6 +72,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
         runner.register_message(
             "pushpop_run", lambda environment, msg, **kw: STATE.run.apply_message(msg.data)
         )
+        runner.register_message(
+            lifecycle.STOP_MESSAGE, lambda environment, msg, **_: lifecycle.stop_worker(environment)
+        )
     else:
         STATE.configure(model=opts.model, bucket=opts.bucket, source="local")
     if is_master(environment):
@@ -86,11 +89,14 @@ def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+    if STATE.run.started_at is not None:
+        STATE.run.workers.add(client_id)  # one that joined after the start counts too
     _merge_payload(data.get("pushpop"))
 
 
 def _on_final_from_worker(environment: Environment, msg: Any, **_: Any) -> None:
     _merge_payload(msg.data)
+    STATE.run.finals.add(msg.node_id)
 
 
 def _merge_payload(payload: dict[str, Any] | None) -> None:

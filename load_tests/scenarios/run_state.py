@@ -34,6 +34,10 @@ class RunContext:
         self.schedule: Schedule | None = None
         self.generators = 1
         self.ready = Event()
+        # master: the workers of this run, and those whose last buckets and ledger
+        # entries (``pushpop_final``) have arrived; the ledger waits for all of them
+        self.workers: set[str] = set()
+        self.finals: set[str] = set()
 
     def to_message(self) -> dict[str, Any]:
         return {
