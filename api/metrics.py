@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
@@ -90,6 +90,8 @@ class Metrics:
             "pushpop_active_actors", "Actors active in this process", registry=self.registry
         )
         gauge.set_function(active_actors)
+        self._by_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._by_method: dict[str, Any] = {}
 
     def watch_coalescer(self, stats: CoalescerStats) -> None:
         """Export how many requests shared an actor turn (read at scrape time)."""
@@ -120,8 +122,22 @@ class Metrics:
         )  # fmt: skip
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # labelled children cached: ``labels()`` costs ~5 µs a request, the lookup here ~0.1
+        key = (method, route, status)
+        children = self._by_request.get(key)
+        if children is None:
+            children = self._by_request[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_actor_call(self, method: str, seconds: float) -> None:
+        child = self._by_method.get(method)
+        if child is None:
+            child = self._by_method[method] = self.actor_calls.labels(method)
+        child.observe(seconds)
 
     def observe_popped(self, items: list[dict], now: float) -> None:
         if not items:

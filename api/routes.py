@@ -63,7 +63,7 @@ async def call(request: Request, queue_id: str, method: str, payload: dict) -> d
     try:
         return await state.invoker.call(actor_id_for(queue_id), method, payload)
     finally:
-        state.metrics.actor_calls.labels(method).observe(time.perf_counter() - started)
+        state.metrics.observe_actor_call(method, time.perf_counter() - started)
 
 
 @router.post(
