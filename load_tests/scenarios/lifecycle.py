@@ -252,7 +252,8 @@ def _await_finals(environment: Environment) -> set[str]:
     # "stop" message: its reply makes the master forget the worker, which would then
     # never get the "quit" that ends it.
     for client in runner.clients.all:
-        if client.user_count > 0 and client.id not in run.finals:
+        running = client.user_count > 0 or client.state in (STATE_RUNNING, STATE_SPAWNING)
+        if running and client.id not in run.finals:  # (one already stopping ignores it)
             runner.send_message(STOP_MESSAGE, None, client.id)
     deadline = time.monotonic() + INFLIGHT_GRACE + FINAL_REPORT_SLACK
     while True:
