@@ -202,12 +202,12 @@ class Bench:
         with self.meter.measure(cpu, server.pid):
             load = self.load(server.url, op, prefix, queues, conns, seconds)
         cpu["other"] = max(0.0, host_busy() - busy0 - sum(cpu.values()))
+        after = scrape(server.url)  # before depths(): its reads are no part of the point
         empty = None
         if op == "pop":
             popped = before_items - depths(server.url, prefix, queues)
             answered = load.requests - load.errors
             empty = max(0.0, 1 - popped / answered) if answered else 0.0
-        after = scrape(server.url)
         merged = after.get("pushpop_coalesced_requests_total")
         return Point(
             *labels, op, queues, conns, load.requests, load.seconds, load.errors,

@@ -55,7 +55,9 @@ def test_throughput_benchmark_writes_every_field(tmp_path: Path) -> None:
         else:
             hops = p["hops_ms"]
             assert {"gateway", "actor call", "state load", "state save"} <= set(hops), p
-            assert hops["gateway"] >= hops["actor call"] > hops["state save"] > 0, p
+            assert hops["gateway"] >= hops["actor call"] > 0 and hops["state save"] > 0, p
+            if p["coalesced_requests"] == 0:  # one turn per request: the stages nest
+                assert hops["actor call"] > hops["state save"], p
     names = {t["name"] for t in result["targets"]}
     assert names == {
         "embedded push 50q c=16 / pgbench", "embedded pop 50q c=16 / pgbench",
