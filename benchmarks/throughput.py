@@ -74,6 +74,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOOR = ("floor", "bare")  # (runtime, mode) of the floor app's points
 QUEUES = 50
 CONNECTIONS = 16
+SETTLE_SECONDS = 0.3
 MODES = {
     "optimised": {},
     "baseline": {"PUSHPOP_GROUP_COMMIT": "0", "PUSHPOP_COALESCE": "false"},
@@ -202,7 +203,10 @@ class Bench:
         with self.meter.measure(cpu, server.pid):
             load = self.load(server.url, op, prefix, queues, conns, seconds)
         cpu["other"] = max(0.0, host_busy() - busy0 - sum(cpu.values()))
-        after = scrape(server.url)  # before depths(): its reads are no part of the point
+        # requests wrk left in flight finish (and are counted) first; then the counters,
+        # before depths(), whose reads are no part of the point
+        time.sleep(SETTLE_SECONDS)
+        after = scrape(server.url)
         empty = None
         if op == "pop":
             popped = before_items - depths(server.url, prefix, queues)

@@ -55,9 +55,12 @@ def test_throughput_benchmark_writes_every_field(tmp_path: Path) -> None:
         else:
             hops = p["hops_ms"]
             assert {"gateway", "actor call", "state load", "state save"} <= set(hops), p
-            assert hops["gateway"] >= hops["actor call"] > 0 and hops["state save"] > 0, p
-            if p["coalesced_requests"] == 0:  # one turn per request: the stages nest
-                assert hops["actor call"] > hops["state save"], p
+            assert hops["actor call"] > 0 and hops["state save"] > 0, p
+            # the stages nest (a request at the edge of the window may be counted by
+            # one stage and not yet by the other: a little slack)
+            assert hops["gateway"] >= 0.9 * hops["actor call"], p
+            if p["coalesced_requests"] == 0:  # one turn per request
+                assert hops["actor call"] >= 0.9 * hops["state save"], p
     names = {t["name"] for t in result["targets"]}
     assert names == {
         "embedded push 50q c=16 / pgbench", "embedded pop 50q c=16 / pgbench",
