@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -40,6 +41,19 @@ MAX_HEAD_BYTES = 64 * 1024
 # a scope key the protocol sets when it ends a request itself, so that the app's
 # disconnect handler does not log the same event a second time
 DROPPED = "pushpop.dropped"
+
+
+async def read_body(receive: Receive) -> bytes:
+    """A plain ASGI app's whole request body (the hot routes that skip Starlette's
+    ``Request``); :class:`~starlette.requests.ClientDisconnect` if the client hung up."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def error_bytes(

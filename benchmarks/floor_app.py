@@ -17,19 +17,18 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from typing import Any
+
+from starlette.types import Receive, Scope, Send
 
 from actor_service.actor import ACTOR_TYPE
 from actor_service.queue_layout import DEFAULT_SEGMENT_SIZE, META, PoppedItem, format_id, seg_key
 from actor_service.stores.base import StateStore, Transaction, actor_key, json_bytes
+from api.http_server import read_body
 from api.settings import Settings
 from api.stores import build_store
 
 DATABASE_URL_ENV = "PUSHPOP_FLOOR_DATABASE_URL"
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -37,14 +36,6 @@ class Queue(deque[list[Any]]):
     """One queue's live entries ``[id, item, enqueued_at]``; ``head`` is the first's position."""
 
     head = 0
-
-
-async def read_body(receive: Receive) -> bytes:
-    body, more = b"", True
-    while more:
-        message = await receive()
-        body, more = body + message.get("body", b""), message.get("more_body", False)
-    return body
 
 
 class FloorApp:
@@ -82,7 +73,7 @@ class FloorApp:
         await self.save(qid, q, q.head, [q[0]] if q else [])
         return {"items": [PoppedItem(format_id(e[0]), e[1], 1, e[2]).to_dict() for e in popped]}
 
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await self.lifespan(receive, send)
         parts, method = scope["path"].strip("/").split("/"), scope["method"]

@@ -148,19 +148,20 @@ class Point:
         return f"{self.op} {self.queues}q c={self.connections}"
 
 
+def queue_depths(url: str, prefix: str, queues: int) -> list[int]:
+    """Items in ``prefix``-0 .. ``prefix``-(queues-1), each."""
+    with httpx.Client(base_url=url, timeout=60) as c:
+        return [c.get(f"/queue/{prefix}-{i}").json()["depth"] for i in range(queues)]
+
+
 def depths(url: str, prefix: str, queues: int) -> int:
     """Items left in ``prefix``-0 .. ``prefix``-(queues-1), summed."""
-    with httpx.Client(base_url=url, timeout=30) as c:
-        return sum(c.get(f"/queue/{prefix}-{i}").json()["depth"] for i in range(queues))
+    return sum(queue_depths(url, prefix, queues))
 
 
 def top_up(url: str, prefix: str, queues: int, items: int) -> None:
     """Bring each queue to at least ``items`` // ``queues`` items, 1,000 per request."""
-    with httpx.Client(base_url=url, timeout=60) as c:
-        need = [
-            max(0, items // queues - c.get(f"/queue/{prefix}-{i}").json()["depth"])
-            for i in range(queues)
-        ]
+    need = [max(0, items // queues - d) for d in queue_depths(url, prefix, queues)]
 
     async def go() -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as s:
@@ -229,10 +230,7 @@ class Bench:
         push50 = self.point(server, labels, "push", "q", QUEUES, CONNECTIONS, s)
         push1 = self.point(server, labels, "push", "hot", 1, CONNECTIONS, s)
         c1 = self.point(server, labels, "push", "q", QUEUES, 1, s / 2)
-        # pops must not run dry: three times the faster push rate, for as long
-        need = int(3 * max(push50.rate, push1.rate, 500) * s)
-        top_up(server.url, "q", QUEUES, need)
-        top_up(server.url, "hot", 1, need)
+        self.fill_for_pops(server, max(push50.rate, push1.rate), {"q": QUEUES, "hot": 1})
         pop50 = self.point(server, labels, "pop", "q", QUEUES, CONNECTIONS, s)
         pop1 = self.point(server, labels, "pop", "hot", 1, CONNECTIONS, s)
         return [push50, push1, c1, pop50, pop1]
@@ -243,8 +241,15 @@ class Bench:
         s = self.seconds
         self.warm(server)
         push = self.point(server, FLOOR, "push", "q", QUEUES, CONNECTIONS, s)
-        top_up(server.url, "q", QUEUES, int(3 * max(push.rate, 500) * s))
+        self.fill_for_pops(server, push.rate, {"q": QUEUES})
         return [push, self.point(server, FLOOR, "pop", "q", QUEUES, CONNECTIONS, s)]
+
+    def fill_for_pops(self, server: ServerProcess, rate: float, queues: dict[str, int]) -> None:
+        """Pops must not run dry: fill each prefix's queues with three times the push
+        ``rate`` (at least 500/s) for as long as a point lasts."""
+        need = int(3 * max(rate, 500) * self.seconds)
+        for prefix, count in queues.items():
+            top_up(server.url, prefix, count, need)
 
     def pgbench(self) -> dict[str, object]:
         """The reference: the store's two-upsert statement at 16 clients, with CPU per tx."""

@@ -23,6 +23,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from actor_service.serializer import dumps
+from api.http_server import read_body
 
 REENTRANCY_HEADER = b"dapr-reentrancy-id"
 CONTENT_TYPE = b"application/json; utf-8"
@@ -41,18 +42,6 @@ def is_actor_method_call(scope: Scope) -> bool:
         and parts[5] not in ("", "timer", "remind")
         and b"%" not in scope.get("raw_path", b"")
     )
-
-
-async def read_body(receive: Receive) -> bytes:
-    """The whole request body; :class:`ClientDisconnect` if daprd hung up first."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 class ActorMethodRoute:
@@ -101,4 +90,4 @@ class ActorMethodRoute:
         await send({"type": "http.response.body", "body": result})
 
 
-__all__ = ["ActorMethodRoute", "is_actor_method_call", "read_body"]
+__all__ = ["ActorMethodRoute", "is_actor_method_call"]
