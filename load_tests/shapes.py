@@ -23,7 +23,7 @@ from locust import LoadTestShape
 
 from load_tests.scenarios.options import Options
 from load_tests.scenarios.run_state import STATE
-from load_tests.scenarios.users import QueueUser, target_users
+from load_tests.scenarios.users import MAX_LATENESS, QueueUser, target_users
 from load_tests.schedules import Constant, Schedule, Sine, Spike, Square, Steps
 
 SPAWN_RATE = 200.0  # users/s: shapes change load by rate, never by slow spawning
@@ -60,10 +60,17 @@ class RateShape(LoadTestShape):
         return STATE.run.elapsed()
 
     def tick(self) -> tuple[int, float] | None:
-        rate = self.schedule.rate_at(self.get_run_time())
+        elapsed = self.get_run_time()
+        rate = self.schedule.rate_at(elapsed)
+        open_model = self._options().model == "open"
         if rate is None:
+            # open model: a generator running late (a busy host) still owes the arrivals
+            # due before the end; it starts each within MAX_LATENESS of its slot or counts
+            # it dropped, so keep it alive that long rather than cut its last ones off
+            if open_model and elapsed < self.schedule.duration + MAX_LATENESS:
+                return self.generators, SPAWN_RATE
             return None
-        if self._options().model == "open":
+        if open_model:
             return self.generators, SPAWN_RATE
         return target_users(rate, self._per_user_rate()), SPAWN_RATE
 
