@@ -45,6 +45,27 @@ MAX_LATENESS = 2.0  # an arrival that cannot start within 2 s of its slot is dro
 INFLIGHT_GRACE = 30.0  # how long the end of a run waits for outstanding requests
 
 
+RATE_STEP = 0.01  # s: how finely the next arrival integrates a rate that changes
+
+
+def next_slot(run: Any, slot: float, rate: float, fallback: float) -> float:
+    """The arrival after ``slot``: where the schedule's rate, integrated from ``slot``,
+    reaches one arrival. Stepping by ``1 / rate`` of the rate at ``slot`` alone skipped
+    up to one old interval's worth of arrivals when the rate rose (10/s -> 100/s: up to
+    10 never sent), so the rate is re-read every ``RATE_STEP`` (at most that long's worth
+    of error at a step)."""
+    owed, t = 1.0, slot
+    while True:
+        if rate > 0 and owed / rate <= RATE_STEP:
+            return t + owed / rate
+        owed -= RATE_STEP * rate
+        t += RATE_STEP
+        now = run.generator_rate(t, fallback)
+        if now is None:  # the schedule ends before the next arrival is due
+            return t
+        rate = max(0.0, now)
+
+
 @dataclass(frozen=True)
 class Prepopulation:
     """Items to load into each of a user class's queues before the load starts."""
@@ -135,7 +156,7 @@ class QueueUser(QueueApi, FastHttpUser):
             if delay > 0:
                 gevent.sleep(delay)
             self._dispatch(pool, slot)
-            slot += 1.0 / rate
+            slot = next_slot(run, slot, rate, self.rate_per_user)
         pool.join(timeout=INFLIGHT_GRACE)
 
     def _dispatch(self, pool: Pool, slot: float) -> None:
