@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from actor_service.actor_ids import actor_id_for
 from actor_service.errors import (
     BodyTooLarge,
+    PushpopError,
     StorageFull,
     StoreUnavailable,
     UnsupportedMediaType,
@@ -209,6 +210,8 @@ async def ready(request: Request) -> Json:
         raise StoreUnavailable(f"not ready: {exc.message}", retry_after=30) from exc
     except StoreUnavailable:
         raise
+    except PushpopError as exc:  # our own words (e.g. the sidecar is down): say which
+        raise StoreUnavailable(f"not ready: {exc.message}") from exc
     except Exception as exc:
         raise StoreUnavailable(f"state store not reachable: {exc.__class__.__name__}") from exc
     cfg = request.app.state.settings  # what pushpop-bench --host reports it measured

@@ -18,7 +18,8 @@ refuses sidecar routes without the first, daprd refuses its API without the seco
 
 Supervision: if ``daprd`` dies, the app keeps serving 503s (``RUNTIME_UNAVAILABLE``), the
 actors cached here are forgotten (another host may own them meanwhile) and ``daprd`` is
-started again on the same ports. On SIGTERM/SIGINT daprd stops first (it drains its
+started again on the same API ports (its internal gRPC and metrics ports are picked anew,
+in case another process took one meanwhile). On SIGTERM/SIGINT daprd stops first (it drains its
 actors, which needs the app still up), then the app, then scheduler and placement.
 
 ``PUSHPOP_DAPR_SIDECAR=external`` skips all of that and serves only the app, for a sidecar
@@ -336,6 +337,9 @@ class Launcher:
             await calls.wait_idle(self.settings.request_timeout)
             dropped = reset_hosted_actors()
             log.warning("forgot %d cached actor(s); restarting daprd", dropped)
+            # a port of daprd's own may have been taken while it was down (its log says
+            # "address already in use"): those two can move, so they always do
+            self.sidecar.repick_private_ports()
             quick = time.monotonic() - started < 30
             restarts = restarts + 1 if quick else 1
             await asyncio.sleep(RESTART_DELAYS[min(restarts, len(RESTART_DELAYS)) - 1])
@@ -350,6 +354,8 @@ class Launcher:
             "daprd_pid": self.sidecar.pid,
             "dapr_http_port": self.sidecar.http_port,
             "dapr_grpc_port": self.sidecar.grpc_port,
+            "dapr_internal_grpc_port": self.sidecar.internal_grpc_port,
+            "dapr_metrics_port": self.sidecar.metrics_port,
             "placement_address": self.placement_address,
             "scheduler_address": self.scheduler_address,
             "placement_pid": self.placement.pid if self.placement else None,

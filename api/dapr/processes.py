@@ -499,6 +499,20 @@ class Sidecar(DaprProcess):
         self.grpc_port = grpc_port or free_port()
         self.internal_grpc_port = internal_grpc_port or free_port()
         self.metrics_port = metrics_port or free_port()
+        self._own_private_ports = (internal_grpc_port is None, metrics_port is None)
+
+    def repick_private_ports(self) -> None:
+        """New internal-gRPC and metrics ports, where this object picked them.
+
+        Nobody outside daprd holds these two (peers learn the internal address from
+        placement at each start), so a restart can move them when something took one
+        while daprd was down. The HTTP and gRPC API ports stay: the app holds them.
+        """
+        own_internal, own_metrics = self._own_private_ports
+        if own_internal:
+            self.internal_grpc_port = free_port()
+        if own_metrics:
+            self.metrics_port = free_port()
 
     @property
     def http_endpoint(self) -> str:

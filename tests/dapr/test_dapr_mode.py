@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -303,18 +304,23 @@ def test_sidecar_restart_under_load(
                     n += 1
 
         with ThreadPoolExecutor(len(queues)) as pool:
-            for q in queues:
-                pool.submit(push_loop, q)
-            time.sleep(1.5)
-            os.kill(before["daprd_pid"], signal.SIGKILL)
-            killed_at = len(seen)
-            deadline = time.monotonic() + 30
-            while runinfo(host)["daprd_pid"] == before["daprd_pid"]:
-                assert time.monotonic() < deadline, "daprd was not restarted"
-                time.sleep(0.1)
-            wait_ready(host.url, 30)
-            time.sleep(1.5)
-            stop.set()
+            try:
+                for q in queues:
+                    pool.submit(push_loop, q)
+                time.sleep(1.5)
+                os.kill(before["daprd_pid"], signal.SIGKILL)
+                killed_at = len(seen)
+                # someone takes daprd's metrics port while it is down (the CI failure
+                # this names: daprd restarted five times into "address already in use")
+                squatter = take_port(before["dapr_metrics_port"], within=0.4)
+                deadline = time.monotonic() + 30
+                while runinfo(host)["daprd_pid"] == before["daprd_pid"]:
+                    assert time.monotonic() < deadline, "daprd was not restarted"
+                    time.sleep(0.1)
+                wait_ready(host.url, 30)
+                time.sleep(1.5)
+            finally:  # a failed step must not leave the pushers running forever
+                stop.set()
 
         statuses = {s for s, *_ in seen}
         assert statuses <= {200, 503}, [x for x in seen if x[0] not in (200, 503)][:5]
@@ -327,6 +333,9 @@ def test_sidecar_restart_under_load(
         assert {s for s, *_ in seen[killed_at:][-20:]} == {200}, "did not recover"
         after = runinfo(host)
         assert after["pid"] == before["pid"] and host.proc and host.proc.poll() is None
+        assert after["dapr_metrics_port"] != before["dapr_metrics_port"]
+        assert after["dapr_http_port"] == before["dapr_http_port"]  # the app still calls it
+        squatter.close()
         c = httpx.Client(base_url=host.url, timeout=30)
         for q in queues:
             got = [i["item"]["n"] for i in drain(c, q)]
@@ -337,6 +346,22 @@ def test_sidecar_restart_under_load(
                 assert mine == sorted(mine), f"{q}: priority {p} out of order"
     finally:
         host.stop()
+
+
+def take_port(port: int, within: float) -> socket.socket:
+    """Listen on ``port`` as soon as its owner (just killed) lets go of it."""
+    deadline = time.monotonic() + within
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+            return s
+        except OSError:
+            s.close()
+            assert time.monotonic() < deadline, f"port {port} still held after {within}s"
+            time.sleep(0.01)
 
 
 def test_store_outage_behind_daprd(control_plane: tuple[str, str], tmp_path: Path) -> None:
