@@ -8,27 +8,48 @@ pushpop's extras), under ``pushpop serve``'s uvicorn configuration and with push
 store and settings. Its same-run rate bounds any Python server here: a goal above it is
 out of reach. Items live in memory per queue; a pop (depth 1) writes meta + segment even
 when it finds nothing (never cheaper than a real pop). ``GET /queue/{id}`` answers the
-depth, any other GET 200. Database: ``$PUSHPOP_FLOOR_DATABASE_URL`` (``open`` makes the schema).
+depth, ``GET /floor`` the actor calls daprd made, any other GET 200. Database:
+``$PUSHPOP_FLOOR_DATABASE_URL`` (``open`` makes the schema).
+
+**Dapr form** (``python -m benchmarks.floor_app``, port ``$PUSHPOP_PORT``): the least any
+Dapr-mode server does per operation. Placement, scheduler and ``daprd`` run as this
+process's children, configured as pushpop's launcher configures them (components,
+config); a ``POST /queue/{id}/push|pop`` goes to daprd as an actor call (pushpop's own
+``SidecarClient``), daprd calls back ``PUT /actors/QueueActor/{id}/method/push|pop``
+and that call does the work above. No SDK, no turn lock of its own (daprd already runs
+one call at a time per actor), no tokens: what any Dapr-mode server must add to the
+plain floor is two more HTTP legs and daprd itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import tempfile
 import time
 from collections import deque
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
+import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from actor_service.actor import ACTOR_TYPE
+from actor_service.errors import RuntimeUnavailable
 from actor_service.queue_layout import DEFAULT_SEGMENT_SIZE, META, PoppedItem, format_id, seg_key
 from actor_service.stores.base import StateStore, Transaction, actor_key, json_bytes
+from api.dapr.processes import COMPONENTS_DIR, Placement, Scheduler, Sidecar, ensure_dapr_built
+from api.dapr.sidecar import SidecarClient
 from api.http_server import read_body
 from api.settings import Settings
 from api.stores import build_store
 
 DATABASE_URL_ENV = "PUSHPOP_FLOOR_DATABASE_URL"
+DAPR_PORT_ENV = "PUSHPOP_FLOOR_DAPR_HTTP_PORT"  # set: the Dapr form's gateway calls daprd there
+APP_ID = "pushpop-floor"
+OPERATIONS = (("POST", "queue", "push"), ("POST", "queue", "pop"))
 HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -44,6 +65,17 @@ class FloorApp:
     def __init__(self) -> None:
         self.store: StateStore | None = None
         self.queues: dict[str, Queue] = {}
+        self.sidecar: SidecarClient | None = None  # the Dapr form's way to the actors
+        self.actor_calls = 0  # calls daprd made into this app
+
+    async def forward(self, qid: str, op: str, body: bytes) -> tuple[int, bytes]:
+        """The Dapr form's gateway: the operation as an actor call through daprd."""
+        assert self.sidecar is not None
+        url = f"{self.sidecar.actors_base}/{ACTOR_TYPE}/{qid}/method/{op}"
+        try:
+            return await self.sidecar.request("POST", url, body)
+        except RuntimeUnavailable as exc:  # daprd not up (yet): what start_floor polls for
+            return 503, json_bytes({"error": exc.message})
 
     async def save(self, qid: str, q: Queue, position: int, entries: list[list[Any]]) -> None:
         """A save of pushpop's shape: the meta row and one segment row, in one transaction."""
@@ -78,6 +110,12 @@ class FloorApp:
             return await self.lifespan(receive, send)
         parts, method = scope["path"].strip("/").split("/"), scope["method"]
         op = (method, *parts[::2]) if parts[0] == "queue" and len(parts) <= 3 else ()
+        if method == "PUT" and parts[0] == "actors" and len(parts) == 5:  # daprd's call
+            op, parts = ("POST", "queue", parts[4]), ["queue", parts[2]]
+            self.actor_calls += 1
+        elif self.sidecar is not None and op in OPERATIONS:
+            status, out = await self.forward(parts[1], parts[2], await read_body(receive))
+            return await self.answer(send, status, out)
         status, answer = 200, {"status": "ok"}
         if op == ("POST", "queue", "push"):
             answer = await self.push(parts[1], await read_body(receive))
@@ -85,9 +123,16 @@ class FloorApp:
             answer = await self.pop(parts[1])
         elif op == ("GET", "queue") and len(parts) == 2:
             answer = {"depth": len(self.queues.get(parts[1], ()))}
-        elif method != "GET":
+        elif scope["path"] == "/floor":  # for the test that the Dapr form went through daprd
+            answer = {"actor_calls": self.actor_calls}
+        elif scope["path"] == "/dapr/config":
+            answer = {"entities": [ACTOR_TYPE]}
+        elif method not in ("GET", "DELETE"):  # DELETE: daprd deactivating an actor
             status, answer = 404, {"error": "not found"}
-        out = json_bytes(answer)
+        await self.answer(send, status, json_bytes(answer))
+
+    @staticmethod
+    async def answer(send: Send, status: int, out: bytes) -> None:
         headers = [*HEADERS, (b"content-length", b"%d" % len(out))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
@@ -99,11 +144,69 @@ class FloorApp:
                 url = os.environ[DATABASE_URL_ENV]
                 self.store = build_store(Settings.from_env(store="postgres", database_url=url))
                 await self.store.open()
+                if port := os.environ.get(DAPR_PORT_ENV):
+                    self.sidecar = SidecarClient(int(port), None)
+                    await self.sidecar.open()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.sidecar is not None:
+                    await self.sidecar.close()
                 await self.store.close()  # type: ignore[union-attr]
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
 
 app = FloorApp()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that does not re-raise SIGTERM when it returns, so daprd, scheduler and
+    placement are stopped in order rather than killed with us."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.should_exit = True
+
+
+def serve_dapr() -> None:
+    """The Dapr form: placement, scheduler and daprd as our children, uvicorn as the
+    plain floor runs it (uvloop, httptools, no access log) on ``$PUSHPOP_PORT``.
+
+    daprd starts once uvicorn listens (it asks ``/dapr/config`` first) and stops before
+    the app; everything is stopped when uvicorn returns (SIGTERM, SIGINT).
+    """
+    bin_dir = ensure_dapr_built()
+    port = int(os.environ["PUSHPOP_PORT"])
+    run_dir = Path(tempfile.mkdtemp(prefix="pushpop-floor-dapr-"))
+    common: dict[str, Any] = {"bin_dir": bin_dir, "log_level": "warn", "die_with_parent": True}
+    placement, scheduler = Placement(run_dir, **common), Scheduler(run_dir, **common)
+    sidecar = Sidecar(
+        APP_ID, port, COMPONENTS_DIR / "postgres", COMPONENTS_DIR / "config.yaml",
+        {"PUSHPOP_DATABASE_URL": os.environ[DATABASE_URL_ENV], "DAPR_HOST_IP": "127.0.0.1"},
+        placement.address, scheduler.address, log_dir=run_dir, **common,
+    )  # fmt: skip
+    os.environ[DAPR_PORT_ENV] = str(sidecar.http_port)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                            access_log=False, lifespan="on", log_level="warning")  # fmt: skip
+    server = _Server(config)
+
+    async def main() -> None:
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
+            await asyncio.sleep(0.05)
+        sidecar.start()
+        try:
+            await serving
+        finally:
+            await asyncio.to_thread(sidecar.stop)
+
+    try:
+        for proc in (placement, scheduler):
+            proc.start().wait_ready()
+        asyncio.run(main())
+    finally:
+        for proc in (sidecar, scheduler, placement):
+            proc.stop()
+
+
+if __name__ == "__main__":
+    serve_dapr()

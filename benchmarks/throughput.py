@@ -71,7 +71,9 @@ app = typer.Typer(add_completion=False)
 
 LUA = Path(__file__).with_name("queue_load.lua")
 ROOT = Path(__file__).resolve().parents[1]
-FLOOR = ("floor", "bare")  # (runtime, mode) of the floor app's points
+# (runtime, mode) of the floor app's points, by the runtime whose goals each one bounds:
+# the plain floor, and its Dapr form (two more HTTP legs and daprd; --runtimes dapr)
+FLOORS = {"embedded": ("floor", "bare"), "dapr": ("floor", "dapr")}
 QUEUES = 50
 CONNECTIONS = 16
 SETTLE_SECONDS = 0.3
@@ -235,14 +237,14 @@ class Bench:
         pop1 = self.point(server, labels, "pop", "hot", 1, CONNECTIONS, s)
         return [push50, push1, c1, pop50, pop1]
 
-    def floor_points(self, server: ServerProcess) -> list[Point]:
+    def floor_points(self, server: ServerProcess, labels: tuple[str, str]) -> list[Point]:
         """The floor app's push and pop over 50 queues at 16 connections; its pops too
         start on queues filled beyond what they can drain, so each answers an item."""
         s = self.seconds
         self.warm(server)
-        push = self.point(server, FLOOR, "push", "q", QUEUES, CONNECTIONS, s)
+        push = self.point(server, labels, "push", "q", QUEUES, CONNECTIONS, s)
         self.fill_for_pops(server, push.rate, {"q": QUEUES})
-        return [push, self.point(server, FLOOR, "pop", "q", QUEUES, CONNECTIONS, s)]
+        return [push, self.point(server, labels, "pop", "q", QUEUES, CONNECTIONS, s)]
 
     def fill_for_pops(self, server: ServerProcess, rate: float, queues: dict[str, int]) -> None:
         """Pops must not run dry: fill each prefix's queues with three times the push
@@ -296,17 +298,30 @@ def start_server(
     return server
 
 
-def start_floor(database_url: str, log_path: Path) -> ServerProcess:
+def start_floor(database_url: str, log_path: Path, *, dapr: bool = False) -> ServerProcess:
     """The floor app (:mod:`benchmarks.floor_app`) in uvicorn as ``pushpop serve`` runs it:
-    uvloop, httptools, no access log, one process; the project imported from this tree."""
+    uvloop, httptools, no access log, one process; the project imported from this tree.
+
+    ``dapr``: its Dapr form, ready once an actor call has gone through (placement has
+    handed out its table)."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--app-dir",
                str(ROOT), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                "--lifespan", "on", "--log-level", "warning", "--port", str(port)]  # fmt: skip
+    if dapr:
+        command = [sys.executable, "-m", "benchmarks.floor_app"]
     server = ServerProcess(
-        port=port, env={DATABASE_URL_ENV: database_url}, log_path=log_path, command=command
-    )
-    return server.start(60)
+        port=port, env={DATABASE_URL_ENV: database_url, "PYTHONPATH": str(ROOT)},
+        log_path=log_path, command=command,
+    )  # fmt: skip
+    server.start(60)
+    deadline = time.monotonic() + 60
+    while dapr and httpx.post(f"{server.url}/queue/probe/pop", timeout=10).status_code != 200:
+        if time.monotonic() > deadline:
+            server.stop()
+            raise TimeoutError(f"no actor call through daprd in 60 s; see {log_path}")
+        time.sleep(0.2)
+    return server
 
 
 # ------------------------------------------------------------------ targets
@@ -351,9 +366,12 @@ class Target:
         return line
 
 
-def floor_point(points: list[Point], op: str) -> Point | None:
-    """The floor app's point of ``op`` (push or pop), if it was measured."""
-    return next((q for q in points if (q.runtime, q.mode, q.op) == (*FLOOR, op)), None)
+def floor_point(points: list[Point], op: str, runtime: str) -> Point | None:
+    """The point of ``op`` (push or pop) of the floor that bounds ``runtime``, if measured."""
+    if runtime not in FLOORS:
+        return None
+    wanted = (*FLOORS[runtime], op)
+    return next((q for q in points if (q.runtime, q.mode, q.op) == wanted), None)
 
 
 def ratios(p: Point, points: list[Point], ref: float) -> dict[str, float]:
@@ -368,8 +386,8 @@ def ratios(p: Point, points: list[Point], ref: float) -> dict[str, float]:
                  == (p.runtime, p.mode, p.op, QUEUES, p.connections)), None)  # fmt: skip
     if p.queues == 1 and wide:
         out["50q"] = p.rate / wide.rate
-    floor = floor_point(points, p.op)
-    if floor and p.runtime != FLOOR[0] and (p.queues, p.connections) == (QUEUES, CONNECTIONS):
+    floor = floor_point(points, p.op, p.runtime)
+    if floor and (p.queues, p.connections) == (QUEUES, CONNECTIONS):
         out["floor"] = p.rate / floor.rate
     return out
 
@@ -419,12 +437,15 @@ def floor_bound(f: Point, ref: float, ref_cpu: float | None) -> float:
 
 def targets(points: list[Point], ref: float, ref_cpu: float | None = None) -> list[Target]:
     floors = {
-        op: floor_bound(f, ref, ref_cpu) for op in ("push", "pop") if (f := floor_point(points, op))
+        (runtime, op): floor_bound(f, ref, ref_cpu)
+        for runtime in FLOORS
+        for op in ("push", "pop")
+        if (f := floor_point(points, op, runtime))
     }
     return [
-        Target(
-            p.runtime, p.name, against, value, g, floors.get(p.op) if against == "pgbench" else None
-        )
+        Target(p.runtime, p.name, against, value, g, floors.get((p.runtime, p.op)))
+        if against == "pgbench"
+        else Target(p.runtime, p.name, against, value, g)
         for p in points
         for against, value in ratios(p, points, ref).items()
         if (g := goal(p, against))
@@ -520,12 +541,16 @@ def main(
         assert pg.pid is not None
         bench = Bench(pg, Meter(pg.pid, DAPR_PROCESSES), seconds, generator)
         start = bench.pgbench()
-        console.print("[dim]floor (benchmarks/floor_app.py) ...[/dim]")
-        floor = start_floor(pg.database("throughput_floor", fresh=True), tmp / "floor.log")
-        try:
-            points += bench.floor_points(floor)
-        finally:
-            floor.stop()
+        for runtime, labels in FLOORS.items():
+            if runtime != "embedded" and runtime not in wanted:
+                continue
+            console.print(f"[dim]floor / {labels[1]} (benchmarks/floor_app.py) ...[/dim]")
+            url = pg.database(f"throughput_floor_{labels[1]}", fresh=True)
+            floor = start_floor(url, tmp / f"floor-{labels[1]}.log", dapr=runtime == "dapr")
+            try:
+                points += bench.floor_points(floor, labels)
+            finally:
+                floor.stop()
         for runtime in wanted:
             for mode in MODES:
                 console.print(f"[dim]{runtime} / {mode} ...[/dim]")
@@ -559,7 +584,8 @@ def main(
         "pgbench above the floor's own ratio (the highest of: by rate; by CPU per op, "
         "pgbench's CPU-µs per tx over the floor's per op; and the floor's CPU per op "
         "spread over every core, as several processes could, against pgbench's rate) is "
-        "out of reach here",
+        "out of reach here; 'floor / dapr' is the same app behind daprd (gateway leg, actor "
+        "call through daprd, the work in daprd's call back): it bounds the Dapr goals",
         "'other' = CPU the rest of the host spent during the point (other test runs, the "
         "kernel): noise, when it is large",
         f"{seconds:g} s per point (c=1: {seconds / 2:g} s); Dapr state: {dapr_state}; "

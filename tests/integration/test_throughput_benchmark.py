@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 from actor_service.stores.postgres import TABLE
 from api.pgserver import PostgresServer
@@ -76,10 +77,12 @@ def test_throughput_benchmark_writes_every_field(tmp_path: Path) -> None:
             assert t["floor"] is None and t["out_of_reach"] is False, t
 
 
-def test_floor_app_pushes_and_pops_durably(pg: PostgresServer, tmp_path: Path) -> None:
-    """The floor app must do a real push's and pop's work: two rows written per call."""
-    url = pg.database("test_floor_app", fresh=True)
-    floor = start_floor(url, tmp_path / "floor.log")
+@pytest.mark.parametrize("form", ["bare", pytest.param("dapr", marks=pytest.mark.dapr)])
+def test_floor_app_pushes_and_pops_durably(pg: PostgresServer, tmp_path: Path, form: str) -> None:
+    """The floor app must do a real push's and pop's work: two rows written per call; its
+    Dapr form must do it in daprd's calls back (one per operation, none skipped)."""
+    url = pg.database(f"test_floor_app_{form}", fresh=True)
+    floor = start_floor(url, tmp_path / "floor.log", dapr=form == "dapr")
     try:
         with httpx.Client(base_url=floor.url, timeout=10) as c:
             for n in (1, 2):
@@ -91,6 +94,9 @@ def test_floor_app_pushes_and_pops_durably(pg: PostgresServer, tmp_path: Path) -
             assert [(i["item"], i["priority"]) for i in popped] == [({"n": 1}, 1)]
             assert c.get("/queue/f-1").json() == {"depth": 1}
             assert c.post("/queue/f-2/pop?depth=1").json() == {"items": []}
+            calls = c.get("/floor").json()["actor_calls"]
+            # the Dapr form: start_floor's probe pops, then these five through daprd
+            assert calls >= 5 if form == "dapr" else calls == 0
     finally:
         floor.stop()
     with psycopg.connect(url) as conn:
