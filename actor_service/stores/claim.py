@@ -53,6 +53,7 @@ ROLE = {"exclusive": "embedded", "shared": "dapr"}
 
 # pg_try_advisory_lock(int4, int4): "push" as an int, and the lock's number in it
 LOCK_KEY = (0x70757368, 1)
+TERMINATE_WAIT_MS = 5000  # per lost session the claim ends (pg_terminate_backend timeout)
 HINT = "one embedded host per database; run several hosts in Dapr mode (--runtime dapr)"
 
 
@@ -184,9 +185,12 @@ class PostgresClaim(Claim):
         self._epoch = self._epochs(conn)
         self.backend_pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
         # sessions of embedded hosts that lost the claim may still be open (a pool that has
-        # not noticed): end them, so nothing they had in flight commits from now on
+        # not noticed): end them, so nothing they had in flight commits from now on. Wait
+        # (up to TERMINATE_WAIT_MS each, PostgreSQL 14+) until each is gone: a signalled
+        # backend in the middle of a COMMIT could otherwise still finish it after we return
         conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            f"SELECT pg_terminate_backend(pid, {TERMINATE_WAIT_MS}) FROM pg_stat_activity "
+            "WHERE datname = "
             "current_database() AND application_name LIKE 'pushpop-embedded:%%' "
             "AND application_name <> %s",
             (self.application_name,),
