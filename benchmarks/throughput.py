@@ -15,12 +15,14 @@ Run: ``python -m benchmarks.throughput --out /tmp/throughput.json`` (about 4 min
    more; each real runtime's 50-queue point is also shown as a fraction of it;
 3. for each runtime (embedded, Dapr; both on PostgreSQL) and each mode (optimised =
    the defaults; baseline = ``PUSHPOP_GROUP_COMMIT=0``, ``PUSHPOP_COALESCE=false``), a
-   fresh server on its own database, one at a time, then: push at 16 connections round
-   robin over 50 queues, push at 16 connections to one queue (the hot queue), push p50
-   at 1 connection, pop (depth 1) at 16 connections over the same 50 queues and from
-   the hot queue. Pops start on queues filled beyond what they can drain (the push
-   phases plus multi-item pushes); the fraction of pops that found nothing is
-   measured anyway (queue depths before and after against the pops answered);
+   fresh server on its own database, one mode after the other, then: push at 16
+   connections round robin over 50 queues, push at 16 connections to one queue (the hot
+   queue), pop (depth 1) at 16 connections over the same 50 queues and from the hot
+   queue. Pops start on queues filled beyond what they can drain (the push phases plus
+   multi-item pushes); the fraction of pops that found nothing is measured anyway
+   (queue depths before and after against the pops answered). Then push p50 at 1
+   connection, both modes in turn in 1-second slices (both servers up), so that their
+   ratio compares the same minutes of the host;
 4. the CPU each process spends per operation: the server (the pushpop process or the
    floor app; in Dapr mode daprd and placement+scheduler apart), this run's PostgreSQL
    cluster, the load generator, and "other": what the rest of the host burnt meanwhile
@@ -37,6 +39,7 @@ import asyncio
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -194,6 +197,20 @@ class Bench:
         run = run_wrk if self.generator == "wrk" else run_aiohttp
         return run(url, op, prefix, queues, conns, secs)
 
+    def measured_load(
+        self, server: ServerProcess, cpu: dict[str, float], op: str, prefix: str,
+        queues: int, conns: int, seconds: float,
+    ) -> Load:  # fmt: skip
+        """One load run, its CPU seconds per process (and the rest of the host's, "other")
+        added to ``cpu``."""
+        busy0, mine = host_busy(), dict.fromkeys(cpu, 0.0)
+        with self.meter.measure(mine, server.pid):
+            load = self.load(server.url, op, prefix, queues, conns, seconds)
+        mine["other"] = max(0.0, host_busy() - busy0 - sum(mine.values()))
+        for k, v in mine.items():
+            cpu[k] = cpu.get(k, 0.0) + v
+        return load
+
     def point(
         self, server: ServerProcess, labels: tuple[str, str], op: str, prefix: str,
         queues: int, conns: int, seconds: float,
@@ -202,10 +219,7 @@ class Bench:
         before_items = depths(server.url, prefix, queues) if op == "pop" else 0
         scraped = scrape(server.url)
         cpu: dict[str, float] = {}
-        busy0 = host_busy()
-        with self.meter.measure(cpu, server.pid):
-            load = self.load(server.url, op, prefix, queues, conns, seconds)
-        cpu["other"] = max(0.0, host_busy() - busy0 - sum(cpu.values()))
+        load = self.measured_load(server, cpu, op, prefix, queues, conns, seconds)
         # requests wrk left in flight finish (and are counted) first; then the counters,
         # before depths(), whose reads are no part of the point
         time.sleep(SETTLE_SECONDS)
@@ -227,15 +241,45 @@ class Bench:
         self.load(server.url, "push", "warm", QUEUES, CONNECTIONS, max(1.0, self.seconds / 4))
 
     def server_points(self, server: ServerProcess, labels: tuple[str, str]) -> list[Point]:
+        """The 16-connection points (the c=1 point: :meth:`c1_points`, for all modes)."""
         s = self.seconds
         self.warm(server)
         push50 = self.point(server, labels, "push", "q", QUEUES, CONNECTIONS, s)
         push1 = self.point(server, labels, "push", "hot", 1, CONNECTIONS, s)
-        c1 = self.point(server, labels, "push", "q", QUEUES, 1, s / 2)
         self.fill_for_pops(server, max(push50.rate, push1.rate), {"q": QUEUES, "hot": 1})
         pop50 = self.point(server, labels, "pop", "q", QUEUES, CONNECTIONS, s)
         pop1 = self.point(server, labels, "pop", "hot", 1, CONNECTIONS, s)
-        return [push50, push1, c1, pop50, pop1]
+        return [push50, push1, pop50, pop1]
+
+    def c1_points(self, servers: dict[tuple[str, str], ServerProcess]) -> list[Point]:
+        """Push at 1 connection on every server, in 1-second slices taken in turn
+        (``seconds / 2`` each in all), so that a ratio between them compares the same
+        minutes of the host: a p50 of ~1-3 ms moves with the host's speed, and measured
+        minutes apart one mode's hiccup read as a 1.6x regression. A point's p50 and p99
+        are the medians of its slices'."""
+        slices = max(1, round(self.seconds / 2))
+        loads: dict[tuple[str, str], list[Load]] = {labels: [] for labels in servers}
+        cpu: dict[tuple[str, str], dict[str, float]] = {labels: {} for labels in servers}
+        self.checkpoint()
+        before = {labels: scrape(server.url) for labels, server in servers.items()}
+        for _ in range(slices):
+            for labels, server in servers.items():
+                loads[labels].append(
+                    self.measured_load(server, cpu[labels], "push", "q", QUEUES, 1, 1.0)
+                )
+        time.sleep(SETTLE_SECONDS)
+        points = []
+        for labels, server in servers.items():
+            done, after = loads[labels], scrape(server.url)
+            requests = sum(x.requests for x in done)
+            points.append(Point(
+                *labels, "push", QUEUES, 1, requests, sum(x.seconds for x in done),
+                sum(x.errors for x in done), statistics.median(x.p50_ms for x in done),
+                statistics.median(x.p99_ms for x in done), 0,
+                {k: v / max(1, requests) * 1e6 for k, v in cpu[labels].items()}, None,
+                breakdown(before[labels], after, "push"),
+            ))  # fmt: skip
+        return points
 
     def floor_points(self, server: ServerProcess, labels: tuple[str, str]) -> list[Point]:
         """The floor app's push and pop over 50 queues at 16 connections; its pops too
@@ -539,6 +583,7 @@ def main(
     generator = "wrk" if shutil.which("wrk") else "aiohttp"
     tmp = Path(tempfile.mkdtemp(prefix="pushpop-throughput-"))
     points: list[Point] = []
+    servers: dict[tuple[str, str], ServerProcess] = {}
     pg = start_postgres()
     try:
         assert pg.pid is not None
@@ -555,15 +600,24 @@ def main(
             finally:
                 floor.stop()
         for runtime in wanted:
+            wide: dict[tuple[str, str], list[Point]] = {}
             for mode in MODES:
                 console.print(f"[dim]{runtime} / {mode} ...[/dim]")
-                server = start_server(pg, runtime, mode, tmp, dapr_state)
-                try:
-                    points += bench.server_points(server, (runtime, mode))
-                finally:
-                    server.stop()
+                servers[runtime, mode] = start_server(pg, runtime, mode, tmp, dapr_state)
+                wide[runtime, mode] = bench.server_points(servers[runtime, mode], (runtime, mode))
+            # both modes stay up (the other one idle) for the c=1 points, taken in turns
+            console.print(f"[dim]{runtime}: c=1, modes in turn ...[/dim]")
+            c1 = bench.c1_points({labels: servers[labels] for labels in wide})
+            for point in c1:
+                push50, push1, *pops = wide.pop((point.runtime, point.mode))
+                points += [push50, push1, point, *pops]
+            for server in servers.values():
+                server.stop()
+            servers.clear()
         end = bench.pgbench()
     finally:
+        for server in servers.values():
+            server.stop()
         pg.cleanup()
     ref = (start["tps"] + end["tps"]) / 2  # type: ignore[operator]
     notes = [
