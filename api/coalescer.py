@@ -6,6 +6,17 @@ pushes to it (and, in their own lane, plain pops) wait here; when it returns, al
 them go as one ``Batch`` call: one state-machine pass, one save, one reply each. An
 idle queue's call goes straight through, so a lone client pays nothing for this.
 
+``settle``: event-loop iterations a drain lets pass after answering a batch before it
+takes the next one, so that the callers it just answered run, and their clients' next
+requests (arriving while the loop writes those replies) join the next batch. Without
+it a closed loop of 16 clients on one queue settles into two groups that alternate
+(the one request that arrived during a batch, then the 15 answered by it): twice the
+turns. Whether that pays depends on a turn's price: in Dapr mode a turn is two sidecar
+hops (and daprd's state calls), and merging the groups measured +20-35 % on a hot
+queue; in-process a turn is cheap, the two groups overlap each other's round trips,
+and merging them measured -7 %. So the Dapr invoker settles and the embedded one
+does not. It counts iterations, not time: on an idle loop they pass in microseconds.
+
 Guarantees kept per request: arrival order (a lane is FIFO and sends in order), its
 own reply (one request's ``QUEUE_FULL`` does not fail another), and its deadline: a
 request still waiting at its deadline answers 503 without ever being sent, and a batch
@@ -63,9 +74,10 @@ class CoalescerStats:
 
 
 class Coalescer:
-    def __init__(self, send: Send, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, send: Send, *, max_batch: int = MAX_BATCH, settle: int = 0) -> None:
         self._send = send
         self.max_batch = max_batch
+        self.settle = settle
         self._lanes: dict[tuple[str, str], _Lane] = {}
         self._drains: set[asyncio.Task[None]] = set()
         self.stats = CoalescerStats()
@@ -116,6 +128,8 @@ class Coalescer:
                         batch.append(w)
                 if batch:
                     await self._send_batch(actor_id, method, batch)
+                    for _ in range(self.settle):  # see the module's docstring
+                        await asyncio.sleep(0)
         finally:
             if self._lanes.get(key) is lane:
                 del self._lanes[key]

@@ -38,9 +38,12 @@ class ActorInvoker(abc.ABC):
     # this host's claim on its database (actor_service/stores/claim.py), if it took one
     claim: Claim | None = None
 
+    # event-loop iterations between a batch's replies and the next batch (api/coalescer.py)
+    settle = 0
+
     def __init__(self, *, timeout: float, coalesce: bool = True) -> None:
         self.timeout = timeout
-        self.coalescer = Coalescer(self.invoke) if coalesce else None
+        self.coalescer = Coalescer(self.invoke, settle=self.settle) if coalesce else None
 
     async def call(self, queue_id: str, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Invoke ``method`` on the queue's actor; return its result or raise."""
