@@ -153,6 +153,11 @@ class Point:
         return f"{self.op} {self.queues}q c={self.connections}"
 
 
+def per_op(cpu: dict[str, float], operations: float) -> dict[str, float]:
+    """CPU seconds per process over a point -> CPU-µs per operation."""
+    return {k: v / max(1, operations) * 1e6 for k, v in cpu.items()}
+
+
 def queue_depths(url: str, prefix: str, queues: int) -> list[int]:
     """Items in ``prefix``-0 .. ``prefix``-(queues-1), each."""
     with httpx.Client(base_url=url, timeout=60) as c:
@@ -203,7 +208,7 @@ class Bench:
     ) -> Load:  # fmt: skip
         """One load run, its CPU seconds per process (and the rest of the host's, "other")
         added to ``cpu``."""
-        busy0, mine = host_busy(), dict.fromkeys(cpu, 0.0)
+        busy0, mine = host_busy(), {}
         with self.meter.measure(mine, server.pid):
             load = self.load(server.url, op, prefix, queues, conns, seconds)
         mine["other"] = max(0.0, host_busy() - busy0 - sum(mine.values()))
@@ -233,7 +238,7 @@ class Bench:
         return Point(
             *labels, op, queues, conns, load.requests, load.seconds, load.errors,
             load.p50_ms, load.p99_ms, int(merged - scraped.get("pushpop_coalesced_requests_total")),
-            {k: v / max(1, load.requests) * 1e6 for k, v in cpu.items()}, empty,
+            per_op(cpu, load.requests), empty,
             breakdown(scraped, after, op),
         )  # fmt: skip
 
@@ -276,7 +281,7 @@ class Bench:
                 *labels, "push", QUEUES, 1, requests, sum(x.seconds for x in done),
                 sum(x.errors for x in done), statistics.median(x.p50_ms for x in done),
                 statistics.median(x.p99_ms for x in done), 0,
-                {k: v / max(1, requests) * 1e6 for k, v in cpu[labels].items()}, None,
+                per_op(cpu[labels], requests), None,
                 breakdown(before[labels], after, "push"),
             ))  # fmt: skip
         return points
@@ -310,7 +315,7 @@ class Bench:
             ref = pgbench(SimpleNamespace(url=url), STATEMENT, CONNECTIONS, self.seconds)  # type: ignore[arg-type]
         cpu["other"] = max(0.0, host_busy() - busy0 - sum(cpu.values()))
         txs = ref.tps * max(1, round(self.seconds))
-        return {"tps": ref.tps, "cpu_us_per_tx": {k: v / txs * 1e6 for k, v in cpu.items()}}
+        return {"tps": ref.tps, "cpu_us_per_tx": per_op(cpu, txs)}
 
 
 def start_postgres(attempts: int = 3) -> PostgresServer:
