@@ -50,6 +50,7 @@ TABLE = "state"
 # Dapr's state.postgresql v1 schema after its migrations 0-2 (components-contrib 1.18),
 # and its bookkeeping row, so that daprd finds the table up to date and never re-runs
 # a migration (its "ADD expiredate" would fail on a table we had created).
+SCHEMA_ATTEMPTS = 3  # creations of the schema raced by a concurrent creator (see open)
 SCHEMA = [
     "SELECT pg_advisory_xact_lock(4711)",
     "CREATE TABLE IF NOT EXISTS dapr_metadata (key text NOT NULL PRIMARY KEY, value text NOT NULL)",
@@ -161,9 +162,19 @@ class PostgresStore(StateStore):
     async def open(self) -> None:
         await self._pool.open(wait=False)
         async with self._guard():
-            async with self._pool.connection() as conn, conn.transaction():
-                for statement in SCHEMA:
-                    await conn.execute(statement)
+            for attempt in range(SCHEMA_ATTEMPTS):
+                try:
+                    async with self._pool.connection() as conn, conn.transaction():
+                        for statement in SCHEMA:
+                            await conn.execute(statement)
+                    return
+                except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                    # CREATE ... IF NOT EXISTS is not safe against a concurrent creator:
+                    # daprd's PostgreSQL component (Dapr mode, direct state) or another
+                    # host makes the same tables on a fresh database. Theirs has
+                    # committed by now, so the next attempt finds everything there.
+                    if attempt == SCHEMA_ATTEMPTS - 1:
+                        raise
 
     async def close(self) -> None:
         if self.committer is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -121,6 +122,24 @@ async def test_postgres_table_is_daprs_v1_layout(pg: PostgresServer) -> None:
     assert cols["key"] == "text" and cols["value"] == "jsonb" and cols["isbinary"] == "boolean"
     assert {"insertdate", "updatedate", "expiredate", "row_id"} <= set(cols)
     assert marker == ("3",)
+
+
+async def test_postgres_schema_survives_a_concurrent_creator(pg: PostgresServer) -> None:
+    """daprd's component creates the same tables on a fresh database, without our lock:
+    CI saw ``type "dapr_metadata" already exists`` end a Dapr direct-state host's start."""
+    url = pg.database("schema_race", fresh=True)
+    with psycopg.connect(url) as other:  # daprd's creation, its transaction still open
+        other.execute("CREATE TABLE IF NOT EXISTS dapr_metadata (key text PRIMARY KEY, "
+                      "value text NOT NULL)")  # fmt: skip
+        s = PostgresStore(url)
+        opening = asyncio.create_task(s.open())
+        await asyncio.sleep(1.0)  # ours now waits on the catalog behind the other's
+        assert not opening.done()
+        other.commit()
+        await asyncio.wait_for(opening, 30)
+    await s.close()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('state')").fetchone() == ("state",)
 
 
 async def test_postgres_down_is_store_unavailable() -> None:
