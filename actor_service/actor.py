@@ -21,12 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dapr.actor import Actor, ActorInterface, actormethod
+from dapr.actor import Actor, ActorId, ActorInterface, actormethod
 
 from actor_service.actor_ids import actor_id_for, queue_id_of
 from actor_service.errors import InvalidRequest, PushpopError, StateCorrupt, StoreUnavailable
+from actor_service.queue_layout import DELETED, Limits, Op, dead_letter_queue
 from actor_service.queue_repair import repair as repair_queue
-from actor_service.queue_state import DELETED, Limits, Op, QueueState, dead_letter_queue
+from actor_service.queue_state import QueueState
 from actor_service.runtime.sdk_compat import evict_cached_state
 
 log = logging.getLogger("pushpop.actor")
@@ -123,11 +124,26 @@ class QueueActor(Actor, QueueActorInterface):
     clock: ClassVar[Callable[[], float]] = time.time
     turn_stats: ClassVar[TurnStats] = TurnStats()
 
+    def __init__(self, ctx: Any, actor_id: ActorId) -> None:
+        super().__init__(ctx, actor_id)
+        # what this activation, the queue's only writer, has read past each priority's
+        # tail (see QueueState): forgotten with the cache, whenever a turn fails
+        self._tails_checked: set[int] = set()
+
     # ------------------------------------------------------------------ plumbing
     def _state(self) -> QueueState:
         return QueueState(
-            queue_id_of(self.id.id), type(self).clock(), lambda: uuid.uuid4().hex, self.limits
+            queue_id_of(self.id.id),
+            type(self).clock(),
+            lambda: uuid.uuid4().hex,
+            self.limits,
+            self._tails_checked,
         )
+
+    async def _forget(self) -> None:
+        """Drop everything this activation knows beyond the store: the next turn reads."""
+        self._tails_checked.clear()
+        await self._state_manager.clear_cache()
 
     async def _drive(self, st: QueueState, op: Op) -> Any:
         """Run a state-machine operation, loading the keys it asks for, then save once.
@@ -152,7 +168,7 @@ class QueueActor(Actor, QueueActorInterface):
         except StopIteration as stop:
             result = stop.value
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-            await sm.clear_cache()
+            await self._forget()
             where = f"row {key!r} does not decode" if key else "a row is malformed"
             raise StateCorrupt(
                 f"queue {st.queue_id!r} has inconsistent state: {where} "
@@ -161,7 +177,7 @@ class QueueActor(Actor, QueueActorInterface):
             ) from exc
         except BaseException:
             # the operation may have mutated cached values in place: forget them
-            await sm.clear_cache()
+            await self._forget()
             raise
         try:
             for key, value in st.changes().items():
@@ -174,7 +190,7 @@ class QueueActor(Actor, QueueActorInterface):
             stats.save_seconds += time.perf_counter() - started
             stats.turns += 1
         except BaseException:
-            await sm.clear_cache()
+            await self._forget()
             raise
         self._evict_cold(st)
         return result
@@ -347,6 +363,8 @@ class QueueActor(Actor, QueueActorInterface):
         :func:`~actor_service.queue_repair.repair`); logged, as it decides that missing
         rows are gone."""
         reply = await self._call(repair_queue, lambda r: r)
+        # rows it could not reach (past a gap) may lie past the new tails: read again
+        self._tails_checked.clear()
         if "ok" in reply and reply["ok"]["repaired"]:
             log.warning("queue %s repaired by an admin: %s", self.id.id, reply["ok"])
         return reply

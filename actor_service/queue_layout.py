@@ -19,6 +19,15 @@ Layout of one queue's state (one actor's keys):
     the items a pop-with-ack handed out, ``[[priority, id, item, enqueued_at], ...]``.
 ``x:{seq}``
     a dead-letter transfer not yet confirmed delivered (an outbox entry).
+
+Past the tail: segments after the one holding a priority's tail must not exist. A push
+reads the segment it starts, checks it is empty and writes it. An actor's activation
+is the queue's only writer, so it reads the first segment past each priority's tail
+once (``QueueState.tails_checked``) and creates the later ones without reading them: a
+hot queue's batch crosses into a new segment every turn, and each such read was a
+store round trip. A stray row past the tail (meta rolled back by a bad restore) is
+still caught by the first push into it after activation, before it is overwritten;
+the set is forgotten whenever a turn fails or an admin repairs the queue.
 """
 
 from __future__ import annotations

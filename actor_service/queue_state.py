@@ -50,7 +50,6 @@ from actor_service.queue_layout import (
     format_id,
     is_entry,
     is_int,
-    is_segment_key,
     lock_key,
     new_meta,
     seg_key,
@@ -63,6 +62,9 @@ class QueueState:
 
     A new instance is made per call; ``now`` is the call's clock reading and
     ``new_lock_id`` makes lock ids, both injected so that tests control them.
+
+    ``tails_checked``: the priorities whose first segment past the tail the caller (an
+    actor's activation) has read already; see "Past the tail" in :mod:`queue_layout`.
     """
 
     def __init__(
@@ -71,11 +73,13 @@ class QueueState:
         now: float,
         new_lock_id: Callable[[], str],
         limits: Limits | None = None,
+        tails_checked: set[int] | None = None,
     ) -> None:
         self.queue_id = queue_id
         self.now = now
         self.new_lock_id = new_lock_id
         self.limits = limits or Limits()
+        self.tails_checked = tails_checked
         self._values: dict[str, Any] = {}
         self._dirty: set[str] = set()
 
@@ -189,13 +193,20 @@ class QueueState:
         """Put entries at the tail of a priority (push)."""
         pri = self.meta["pri"]
         p = str(priority)
-        if p not in pri:
+        fresh = p not in pri
+        if fresh:
             pri[p] = [0, 0, entries[0][2]]
         tail = pri[p][1]
-        yield from self._load(self._segs_for(priority, tail, tail + len(entries)))
         s = self.seg_size
         last = (tail + len(entries) - 1) // s
-        segs = {k: self._live_seg(priority, k) for k in range(tail // s, last + 1)}
+        ks = range(tail // s, last + 1)
+        checked = self.tails_checked
+        skip = checked is not None and priority in checked and not fresh
+        unread = -(-tail // s) if skip else last + 1  # first segment past the tail
+        yield from self._load(seg_key(priority, k) for k in ks if k < unread)
+        segs = {k: self._live_seg(priority, k) for k in ks}
+        if checked is not None:
+            checked.add(priority)
         pos = tail
         i = 0
         while i < len(entries):
@@ -578,21 +589,4 @@ class QueueState:
         return purged
 
 
-__all__ = [
-    "DELETED",
-    "META",
-    "Entry",
-    "Limits",
-    "Need",
-    "Op",
-    "PoppedItem",
-    "QueueState",
-    "Transfer",
-    "dead_letter_queue",
-    "format_id",
-    "is_segment_key",
-    "lock_key",
-    "new_meta",
-    "seg_key",
-    "transfer_key",
-]
+__all__ = ["QueueState"]

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actor_service.actor import QueueActor
 from actor_service.errors import InvalidRequest, PushpopError
-from actor_service.queue_state import Limits
+from actor_service.queue_layout import Limits
 from actor_service.stores.claim import Claim
 from api.auth import KeyRing, presented_key
 from api.hot_path import PushpopApp

@@ -35,7 +35,7 @@ from dapr.clients.base import DaprActorClientBase
 
 from actor_service.actor import ACTOR_TYPE, QueueActor
 from actor_service.errors import StoreUnavailable
-from actor_service.queue_state import is_segment_key
+from actor_service.queue_layout import is_segment_key
 from actor_service.runtime.sdk_compat import (
     ActorTypeInformation,
     StateProvider,

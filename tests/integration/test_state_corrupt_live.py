@@ -59,11 +59,19 @@ def head_past_tail(meta: dict) -> dict:
     return meta
 
 
+def tail_rolled_back(meta: dict) -> dict:
+    """Meta as an older copy had it: the last segment's items lie past its tail."""
+    head, _, enq = meta["pri"]["1"]
+    meta["pri"]["1"] = [head, 8, enq]
+    meta["next_id"] = 9
+    return meta
+
+
 def exercise(host: ServerProcess, store: str, where: str, restart: Callable[[], None]) -> None:
     tag = uuid.uuid4().hex[:6]
-    seg, head, lock, fine = (f"{n}-{tag}" for n in ("seg", "head", "lock", "fine"))
+    seg, head, lock, back, fine = (f"{n}-{tag}" for n in ("seg", "head", "lock", "back", "fine"))
     c = httpx.Client(base_url=host.url, timeout=30)
-    for q in (seg, head, lock, fine):
+    for q in (seg, head, lock, back, fine):
         ok(c.post(f"/queue/{q}/push", json={"items": [{"item": {"n": n}} for n in range(9)]}))
     lock_id = ok(c.post(f"/queue/{lock}/pop", params={"depth": 2, "require_ack": "true",
                                                        "ttl_seconds": 600}))["lock_id"]  # fmt: skip
@@ -71,12 +79,15 @@ def exercise(host: ServerProcess, store: str, where: str, restart: Callable[[], 
     rewrite(store, where, key(seg, "s:1:0"), None)
     rewrite(store, where, key(head, "meta"), head_past_tail)
     rewrite(store, where, key(lock, f"l:{lock_id}"), None)
+    rewrite(store, where, key(back, "meta"), tail_rolled_back)
     restart()
     c = httpx.Client(base_url=host.url, timeout=30)
     calls = [
         (seg, lambda: c.post(f"/queue/{seg}/pop", params={"depth": 20}), "s:1:0"),
         (head, lambda: c.post(f"/queue/{head}/pop", params={"depth": 1}), "meta"),
         (lock, lambda: c.post(f"/queue/{lock}/release", json={"lock_id": lock_id}), f"l:{lock_id}"),
+        # a push must not overwrite the items past the tail (segment size 4: s:1:2 holds 8)
+        (back, lambda: c.post(f"/queue/{back}/push", json={"item": {"n": 99}}), "s:1:2"),
     ]
     for q, call, row in calls:
         for _ in range(2):  # and again: the failure is not cached into something else
@@ -92,7 +103,8 @@ def exercise(host: ServerProcess, store: str, where: str, restart: Callable[[], 
     assert [i["item"]["n"] for i in got] == list(range(9))
     # the explicit admin repair keeps what can be read, says what was lost, and the queue
     # serves again (a STATE_CORRUPT is never "fixed" silently by a plain call)
-    kept = {seg: list(range(4, 9)), head: list(range(9)), lock: list(range(2, 9))}
+    kept = {seg: list(range(4, 9)), head: list(range(9)), lock: list(range(2, 9)),
+            back: list(range(9))}  # fmt: skip
     for q, want in kept.items():
         report = ok(c.post(f"/queue/{q}/repair"))
         assert report["repaired"] and report["items_kept"] == len(want), report
@@ -100,7 +112,7 @@ def exercise(host: ServerProcess, store: str, where: str, restart: Callable[[], 
         assert [i["item"]["n"] for i in got] == want, (q, report)
     assert "repaired by an admin" in host.log_path.read_text()
     errors = [ln for ln in host.log_path.read_text().splitlines() if "STATE_CORRUPT queue=" in ln]
-    assert len(errors) == 6, errors  # one ERROR line per failed call
+    assert len(errors) == 8, errors  # one ERROR line per failed call
     assert all(" ERROR " in ln for ln in errors), errors
 
 

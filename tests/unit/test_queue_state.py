@@ -33,7 +33,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from actor_service.errors import LockExpired, LockNotFound, QueueFull, TooManyLocks
+from actor_service.errors import LockExpired, LockNotFound, QueueFull, StateCorrupt, TooManyLocks
 from actor_service.queue_layout import (
     DELETED,
     META,
@@ -81,16 +81,24 @@ class Driver:
     operation touches in the store.
     """
 
-    def __init__(self, queue_id: str, limits: Limits, new_lock_id: Any = None) -> None:
+    def __init__(
+        self,
+        queue_id: str,
+        limits: Limits,
+        new_lock_id: Any = None,
+        tails_checked: set[int] | None = None,
+    ) -> None:
         self.queue_id = queue_id
         self.limits = limits
         counter = itertools.count(1)
         self.new_lock_id = new_lock_id or (lambda: f"L{next(counter)}")
         self.store: dict[str, Any] = {}
         self.last_keys: list[str] = []
+        # kept across calls like an actor's activation keeps it; forgotten on a failure
+        self.tails_checked = tails_checked
 
     def _drive(self, now: float, method: str, args: tuple[Any, ...]) -> tuple[Any, dict]:
-        state = QueueState(self.queue_id, now, self.new_lock_id, self.limits)
+        state = QueueState(self.queue_id, now, self.new_lock_id, self.limits, self.tails_checked)
         if method == "batch":  # args: (method, args) of each coalesced request
             op = state.batch([functools.partial(getattr(state, m), *a) for m, a in args[0]])
         else:
@@ -106,6 +114,10 @@ class Driver:
                 need = op.send({k: _copy(self.store.get(k)) for k in need})
         except StopIteration as stop:
             result = stop.value
+        except BaseException:
+            if self.tails_checked is not None:
+                self.tails_checked.clear()
+            raise
         changes = {k: v if v is DELETED else _copy(v) for k, v in state.changes().items()}
         return result, changes
 
@@ -287,14 +299,18 @@ class QueueMachine(RuleBasedStateMachine):
         self.purged: Counter[int] = Counter()
         self.lock_tags: dict[str, Counter[int]] = {}
 
+    def activation(self) -> set[int] | None:
+        """What a driver keeps across calls: nothing, so every call reads what it writes."""
+        return None
+
     @initialize(
         segment_size=st.integers(1, 5),
         prefill=st.lists(st.sampled_from(PRIORITIES), max_size=30),
     )
     def setup(self, segment_size: int, prefill: list[int]) -> None:
         self.limits = Limits(segment_size=segment_size)
-        self.src = Driver(QID, self.limits)
-        self.dlq = Driver(DLQ, self.limits)
+        self.src = Driver(QID, self.limits, tails_checked=self.activation())
+        self.dlq = Driver(DLQ, self.limits, tails_checked=self.activation())
         if prefill:  # start from a non-empty queue more often than rule choice alone would
             self.push(prefill)
 
@@ -565,6 +581,18 @@ QueueMachine.TestCase.settings = settings(
 TestQueueStateMachine = QueueMachine.TestCase
 
 
+class ActorQueueMachine(QueueMachine):
+    """The same, driven as an actor's activation drives it: what was read past each
+    priority's tail is kept across calls, so pushes into new segments read nothing."""
+
+    def activation(self) -> set[int] | None:
+        return set()
+
+
+ActorQueueMachine.TestCase.settings = QueueMachine.TestCase.settings
+TestActorQueueStateMachine = ActorQueueMachine.TestCase
+
+
 # ---------------------------------------------------------------------- coalesced calls
 _request = st.one_of(
     st.tuples(
@@ -821,3 +849,40 @@ def test_a_push_rewrites_at_most_one_small_segment() -> None:
         segs = [v for k, v in changes.items() if k.startswith("s:")]
         assert len(changes) <= 3 and all(len(s["items"]) <= 16 for s in segs), changes.keys()
         drv.call(T0, "push", [({"n": n}, 1)])
+
+
+def test_an_activation_reads_past_a_tail_once_per_priority() -> None:
+    """A push into a new segment reads it (checked empty) the first time an activation
+    meets that priority's tail, and never again: a hot queue's batch crosses a segment
+    boundary every turn, and each such read was a store round trip."""
+    limits = Limits(segment_size=4)
+    kept = Driver(QID, limits, tails_checked=set())
+    plain = Driver(QID, limits)
+    for drv in (kept, plain):
+        _fill(drv, 4)  # tail at a boundary: the next push starts segment 1
+    kept.tails_checked = set()  # a new activation
+    reads: dict[str, list[str]] = {"kept": [], "plain": []}
+    for n in range(9):
+        for name, drv in (("kept", kept), ("plain", plain)):
+            tail = drv.store[META]["pri"]["1"][1]
+            drv.call(T0, "push", [({"n": n}, 1)])
+            reads[name] += [k for k in drv.last_keys if k.startswith("s:") and tail % 4 == 0]
+    assert reads["plain"] == ["s:1:1", "s:1:2", "s:1:3"]
+    assert reads["kept"] == ["s:1:1"], reads["kept"]  # the first one, then none
+    assert _snapshot(kept.store) == _snapshot(plain.store)
+
+
+def test_a_row_past_the_tail_is_caught_by_a_new_activation() -> None:
+    """Meta rolled back past a segment that still holds items: the first push of an
+    activation into that segment answers STATE_CORRUPT instead of overwriting them."""
+    limits = Limits(segment_size=4)
+    drv = Driver(QID, limits, tails_checked=set())
+    _fill(drv, 9)
+    drv.store[META]["pri"]["1"][1] = 8  # segment 2 (position 8) is now past the tail
+    drv.tails_checked = set()  # a new activation
+    with pytest.raises(StateCorrupt, match="s:1:2"):
+        drv.call(T0, "push", [({"n": 99}, 1)])
+    assert drv.store["s:1:2"]["items"][0][1] == {"n": 8}
+    assert drv.tails_checked == set()  # forgotten with the failure: the next push reads again
+    with pytest.raises(StateCorrupt, match="s:1:2"):
+        drv.call(T0, "push", [({"n": 99}, 1)])
