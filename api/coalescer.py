@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actor_service.errors import PushpopError, StoreUnavailable
+from actor_service.runtime.deadline import wait_until
 
 log = logging.getLogger("pushpop.coalescer")
 
@@ -97,9 +98,7 @@ class Coalescer:
         waiter = _Waiter(payload, deadline)
         lane.waiting.append(waiter)
         try:
-            return await asyncio.wait_for(
-                asyncio.shield(waiter.reply), max(0.0, deadline - time.monotonic())
-            )
+            return await wait_until(waiter.reply, deadline)
         except TimeoutError:
             if waiter in lane.waiting:  # never sent: nothing of it can commit
                 lane.waiting.remove(waiter)

@@ -36,6 +36,7 @@ from dapr.clients.base import DaprActorClientBase
 from actor_service.actor import ACTOR_TYPE, QueueActor
 from actor_service.errors import StoreUnavailable
 from actor_service.queue_layout import is_segment_key
+from actor_service.runtime.deadline import wait_until
 from actor_service.runtime.sdk_compat import (
     ActorTypeInformation,
     StateProvider,
@@ -221,9 +222,7 @@ class EmbeddedRuntime:
         finally:
             call_deadline.reset(token)
         try:
-            return await asyncio.wait_for(
-                asyncio.shield(task), max(0.0, deadline - time.monotonic())
-            )
+            return await wait_until(task, deadline)
         except TimeoutError:
             task.add_done_callback(_consume_result)
             raise StoreUnavailable(
@@ -237,12 +236,16 @@ class EmbeddedRuntime:
             turn = self._turns[actor_id] = _Turn()
         turn.users += 1
         try:
-            try:
-                await asyncio.wait_for(turn.lock.acquire(), deadline - time.monotonic())
-            except TimeoutError as exc:
-                raise StoreUnavailable(
-                    f"queue {actor_id!r} is busy: no turn within {self.turn_timeout:g}s"
-                ) from exc
+            if not turn.lock.locked():  # the usual case: taken at once, no timer needed
+                await turn.lock.acquire()
+            else:
+                try:
+                    await asyncio.wait_for(turn.lock.acquire(), deadline - time.monotonic())
+                except TimeoutError as exc:
+                    raise self._busy(actor_id) from exc
+            if time.monotonic() >= deadline:  # a free lock can still have had waiters
+                turn.lock.release()
+                raise self._busy(actor_id)
             try:
                 return await call()
             finally:
@@ -250,6 +253,10 @@ class EmbeddedRuntime:
                 turn.lock.release()
         finally:
             turn.users -= 1
+
+    def _busy(self, actor_id: str) -> StoreUnavailable:
+        within = f"{self.turn_timeout:g}s"
+        return StoreUnavailable(f"queue {actor_id!r} is busy: no turn within {within}")
 
     async def _deactivate(self, actor_id: str, force: bool = False) -> None:
         turn = self._turns.get(actor_id)

@@ -6,7 +6,10 @@ import asyncio
 import gc
 from pathlib import Path
 
+import pytest
+
 from actor_service.actor import QueueActor
+from actor_service.errors import StoreUnavailable
 from actor_service.runtime.embedded import EmbeddedRuntime
 from actor_service.stores.sqlite import SqliteStore
 
@@ -124,3 +127,46 @@ async def test_empty_queue_reads_write_nothing(tmp_sqlite: Path) -> None:
         await rt.stop()
     rows = sqlite3.connect(tmp_sqlite).execute("SELECT count(*) FROM state").fetchone()[0]
     assert rows == 0
+
+
+class StuckActor(QueueActor):
+    """Stats on queue "stuck" takes a second: longer than the runtime's turn timeout."""
+
+    finished = 0
+
+    async def stats(self, request: dict) -> dict:
+        if self.id.id == "stuck":
+            await asyncio.sleep(1.0)
+            StuckActor.finished += 1
+        return await super().stats(request)
+
+
+async def test_a_stuck_turn_answers_503_by_the_deadline_and_is_never_cut_short(
+    tmp_sqlite: Path,
+) -> None:
+    """The caller of a stuck turn, and a caller queued behind it, get a 503 at the turn
+    timeout; the turn itself runs to its end (cutting it would leave the cached state out
+    of step with the store), and other actors answer meanwhile."""
+    rt = EmbeddedRuntime(SqliteStore(tmp_sqlite), actor_class=StuckActor, turn_timeout=0.3)
+    await rt.start()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        first = asyncio.ensure_future(rt.invoke("stuck", "Stats", {}))
+        await asyncio.sleep(0.05)
+        behind = asyncio.ensure_future(rt.invoke("stuck", "Stats", {}))
+        assert "ok" in await rt.invoke("free", "Stats", {})
+        assert loop.time() - started < 0.3, "another actor waited for the stuck one"
+        for call, within in ((first, 0.3), (behind, 0.35)):
+            with pytest.raises(StoreUnavailable, match="stuck"):
+                await call
+            assert loop.time() - started < within + 0.2
+        assert StuckActor.finished == 0
+        await _until(lambda: StuckActor.finished == 1, 2.0)
+        assert StuckActor.finished == 1, "the stuck turn was cancelled, not finished"
+        await asyncio.sleep(1.2)  # long enough for the one behind it, had it been let in
+        assert StuckActor.finished == 1, "a call whose caller gave up ran anyway"
+        turn = rt._turns.get("stuck")
+        assert turn is None or not turn.lock.locked(), "the turn was never given back"
+    finally:
+        await rt.stop()
