@@ -248,6 +248,9 @@ def uvicorn_config(app: Any, settings: Settings, log_level: str) -> uvicorn.Conf
         port=settings.port,
         log_level=log_level,
         access_log=False,
+        # X-Forwarded-For rewriting of each request's client address, which nothing here
+        # reads (logs name the connection's peer): ~1 % of the server's CPU per request
+        proxy_headers=False,
         http=protocol_for(settings),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
