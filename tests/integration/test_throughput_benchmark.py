@@ -108,3 +108,31 @@ def test_floor_app_pushes_and_pops_durably(pg: PostgresServer, tmp_path: Path, f
     assert meta["next_id"] == 3 and meta["pri"]["1"][:2] == [1, 2]
     assert segment["start"] == 1 and [e[:2] for e in segment["items"]] == [[2, {"n": 2}]]
     assert {"pushpop||QueueActor||f-2||meta", "pushpop||QueueActor||f-2||s:1:0"} <= set(rows)
+
+
+def test_builds_benchmark_serves_a_git_revision_next_to_the_checkout(tmp_path: Path) -> None:
+    """``python -m benchmarks.builds``: the base revision is really served from its own
+    worktree (not the installed checkout), both builds answer the same load without
+    errors, and the worktree is gone afterwards."""
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "builds.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.builds", "--base", "HEAD", "--rounds", "2",
+         "--seconds", "1", "--points", "push50,pop1", "--out", str(out)],
+        check=True, timeout=240, capture_output=True, cwd=root,
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    head, base = (Path(result["builds"][b]["code"]) for b in ("head", "base"))
+    assert head == root / "api" / "__init__.py"
+    assert not base.is_relative_to(root) and base.name == "__init__.py", base
+    assert not base.exists(), "the base worktree was left behind"
+    listed = subprocess.run(["git", "-C", str(root), "worktree", "list"],
+                            check=True, capture_output=True, text=True).stdout  # fmt: skip
+    assert str(base.parents[1]) not in listed
+    assert [p["point"] for p in result["points"]] == ["push50", "pop1"]
+    for p in result["points"]:
+        for build in ("base", "head"):
+            runs = p["samples"][build]
+            assert len(runs) == 2, p
+            assert all(r["rate"] > 0 and r["errors"] == 0 and r["server_us"] > 0 for r in runs), p
+            assert p[f"{build}_rate"] > 0

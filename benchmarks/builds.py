@@ -1,0 +1,168 @@
+"""Two builds of pushpop under the same load in one run: did a change make it faster?
+
+``python -m benchmarks.builds --base main`` checks the revision out into a temporary git
+worktree, serves it and the current checkout side by side on one throwaway PostgreSQL,
+and loads them in short slices taken in turn (the order flips every round), so that
+both builds see the same minutes of the host. On a shared 2-core machine the host's
+speed moved pgbench by 1.5x within one session: two benchmark runs minutes apart could
+not show a 10 % change, slices in turn could (issue 11's hot-path work was measured so).
+
+Prints, per point, each build's median rate and server CPU per operation and their
+ratios (head / base). Both builds run in this virtual environment: a base whose
+dependencies differ needs its own. Numbers only, no verdict: the ratios are the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.testing import ServerProcess, wait_ready
+from benchmarks.cpu import DAPR_PROCESSES, Meter
+from benchmarks.throughput import CONNECTIONS, ROOT, Bench, per_op, start_postgres
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+app = typer.Typer(add_completion=False)
+
+# name -> (operation, queue prefix, queues): the throughput benchmark's 16-connection points
+POINTS = {
+    "push50": ("push", "q", 50),
+    "push1": ("push", "hot", 1),
+    "pop50": ("pop", "q", 50),
+    "pop1": ("pop", "hot", 1),
+}
+# pops are given this many items per second of load, per build, so none pops an empty queue
+POP_FILL_RATE = 1500
+
+
+@contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    """``rev`` checked out in a temporary worktree of this repository, removed after."""
+    tmp = Path(tempfile.mkdtemp(prefix="pushpop-base-"))
+    path = tmp / "base"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev],
+                   check=True, capture_output=True)  # fmt: skip
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def in_build(code: Path, *args: str) -> list[str]:
+    """This venv's Python run in ``code``: ``-m`` puts the working directory first on
+    ``sys.path``, so the build's own packages are imported, not the installed checkout."""
+    return ["sh", "-c", 'cd "$0" && exec "$@"', str(code), sys.executable, *args]
+
+
+def imported_from(code: Path) -> str:
+    """Where a server started in ``code`` imports ``api`` from (checked, not assumed)."""
+    cmd = in_build(code, "-c", "import api; print(api.__file__)")
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def median(samples: list[dict[str, float]], key: str) -> float:
+    return statistics.median(s[key] for s in samples)
+
+
+@app.command()
+def main(
+    base: str = typer.Option(
+        ..., help="git revision to compare with the checkout (main, HEAD~1, ...)"
+    ),
+    runtime: str = typer.Option("embedded", help="embedded or dapr (component state)"),
+    rounds: int = typer.Option(4, help="slices per build and point"),
+    seconds: float = typer.Option(3.0, help="length of one slice"),
+    points: str = typer.Option(",".join(POINTS), help="comma-separated: " + ", ".join(POINTS)),
+    out: str = typer.Option("/tmp/pushpop-builds.json", help="where the JSON goes"),
+) -> None:
+    chosen = [p.strip() for p in points.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in POINTS]
+    if unknown:
+        raise typer.BadParameter(f"unknown points {unknown}; choose from {list(POINTS)}")
+    tmp = Path(tempfile.mkdtemp(prefix="pushpop-builds-"))
+    generator = "wrk" if shutil.which("wrk") else "aiohttp"
+    pg = start_postgres()
+    servers: dict[str, ServerProcess] = {}
+    try:
+        assert pg.pid is not None
+        bench = Bench(pg, Meter(pg.pid, DAPR_PROCESSES), seconds, generator)
+        with worktree(base) as base_dir:
+            builds = {"base": base_dir, "head": ROOT}
+            code = {name: imported_from(path) for name, path in builds.items()}
+            for name, path in builds.items():
+                env = (
+                    {"PUSHPOP_DAPR_RUN_DIR": str(tmp / f"dapr-{name}")} if runtime == "dapr" else {}
+                )
+                server = ServerProcess(
+                    store="postgres", database_url=pg.database(f"builds_{name}", fresh=True),
+                    runtime=runtime, env=env, log_path=tmp / f"{name}.log",
+                    command=in_build(path, "-m", "api.cli", "serve", "--log-level", "warning"),
+                )  # fmt: skip
+                servers[name] = server.start(90)
+                wait_ready(server.url)
+                bench.warm(server)
+            results = []
+            for point in chosen:
+                op, prefix, queues = POINTS[point]
+                if op == "pop":
+                    for server in servers.values():
+                        bench.fill_for_pops(server, POP_FILL_RATE * rounds, {prefix: queues})
+                samples: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+                for r in range(rounds):
+                    order = list(servers.items())
+                    for name, server in order if r % 2 == 0 else reversed(order):
+                        cpu: dict[str, float] = {}
+                        load = bench.measured_load(server, cpu, op, prefix, queues,
+                                                   CONNECTIONS, seconds)  # fmt: skip
+                        samples[name].append({
+                            "rate": load.requests / load.seconds, "errors": load.errors,
+                            "server_us": per_op(cpu, load.requests).get("server", 0.0),
+                        })  # fmt: skip
+                results.append({"point": point, "samples": samples} | {
+                    f"{name}_{key}": median(samples[name], key)
+                    for name in servers for key in ("rate", "server_us")
+                })  # fmt: skip
+    finally:
+        for server in servers.values():
+            server.stop()
+        pg.cleanup()
+    result = {
+        "runtime": runtime, "generator": generator, "rounds": rounds, "seconds": seconds,
+        "builds": {"base": {"rev": base, "code": code["base"]},
+                   "head": {"rev": "checkout", "code": code["head"]}},
+        "points": results, "logs": str(tmp),
+    }  # fmt: skip
+    Path(out).write_text(json.dumps(result, indent=2))
+    title = (f"{runtime}: head (this checkout) against base ({base}), medians of {rounds} "
+             f"slices of {seconds:g} s at {CONNECTIONS} connections")  # fmt: skip
+    table = Table(title=title)
+    for column in ("point", "base /s", "head /s", "head / base", "base server µs/op",
+                   "head server µs/op", "head / base", "errors"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for r in results:
+        errors = sum(s["errors"] for runs in r["samples"].values() for s in runs)
+        table.add_row(
+            r["point"], f"{r['base_rate']:,.0f}", f"{r['head_rate']:,.0f}",
+            f"{r['head_rate'] / r['base_rate']:.3f}", f"{r['base_server_us']:,.0f}",
+            f"{r['head_server_us']:,.0f}", f"{r['head_server_us'] / r['base_server_us']:.3f}",
+            str(int(errors)),
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"JSON: {out}; server logs in {tmp}")
+
+
+if __name__ == "__main__":
+    app()
