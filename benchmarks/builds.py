@@ -4,8 +4,9 @@
 worktree, serves it and the current checkout side by side on one throwaway PostgreSQL,
 and loads them in short slices taken in turn (the order flips every round), so that
 both builds see the same minutes of the host. On a shared 2-core machine the host's
-speed moved pgbench by 1.5x within one session: two benchmark runs minutes apart could
-not show a 10 % change, slices in turn could (issue 11's hot-path work was measured so).
+speed moved pgbench by 1.5x within one session: two benchmark runs minutes apart cannot
+show a 10 % change. Slices in turn can, given rounds: one slice still moves by up to 30 %
+here, so a change is believable when (nearly) every round agrees, not from one median.
 
 Prints, per point, each build's median rate and server CPU per operation and their
 ratios (head / base). Both builds run in this virtual environment: a base whose
