@@ -198,6 +198,17 @@ class Bench:
         with psycopg.connect(self.pg.url, autocommit=True) as conn:
             conn.execute("CHECKPOINT")
 
+    def drop(self, *databases: str) -> None:
+        """Drop databases whose server is done: what they leave (dead rows for autovacuum,
+        dirty pages) must not be paid for by the points after them. Measured: with the
+        embedded runs' databases left in place, daprd's state saves in the Dapr points
+        took 4.4-5.0 ms per turn instead of ~2.3, and the hot-queue rates fell by a third."""
+        base = self.pg.url.rsplit("/", 1)[0]
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            for name in databases:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.checkpoint()
+
     def load(self, url: str, op: str, prefix: str, queues: int, conns: int, secs: float) -> Load:
         run = run_wrk if self.generator == "wrk" else run_aiohttp
         return run(url, op, prefix, queues, conns, secs)
@@ -604,6 +615,7 @@ def main(
                 points += bench.floor_points(floor, labels)
             finally:
                 floor.stop()
+            bench.drop(f"throughput_floor_{labels[1]}")
         for runtime in wanted:
             wide: dict[tuple[str, str], list[Point]] = {}
             for mode in MODES:
@@ -619,6 +631,7 @@ def main(
             for server in servers.values():
                 server.stop()
             servers.clear()
+            bench.drop(*(f"throughput_{runtime}_{mode}" for mode in MODES))
         end = bench.pgbench()
     finally:
         for server in servers.values():
