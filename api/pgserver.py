@@ -74,14 +74,23 @@ class PostgresServer:
         created anew with ``fresh`` (so its rows and sessions are the caller's own)."""
         import psycopg
 
+        if fresh:
+            self.drop(name)
         base = self.url.rsplit("/", 1)[0]
         with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-            if fresh:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
             if not exists.fetchone():
                 conn.execute(f'CREATE DATABASE "{name}"')
         return f"{base}/{name}"
+
+    def drop(self, *names: str) -> None:
+        """Drop databases of this cluster, ending their sessions (absent ones are skipped)."""
+        import psycopg
+
+        base = self.url.rsplit("/", 1)[0]
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def _cmd(self, *args: str) -> list[str]:
         if self._run_as:

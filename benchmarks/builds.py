@@ -29,9 +29,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.testing import ServerProcess, wait_ready
+from api.testing import ServerProcess
 from benchmarks.cpu import DAPR_PROCESSES, Meter
-from benchmarks.throughput import CONNECTIONS, ROOT, Bench, per_op, start_postgres
+from benchmarks.throughput import (
+    CONNECTIONS,
+    ROOT,
+    Bench,
+    per_op,
+    start_postgres,
+    start_server,
+)
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 app = typer.Typer(add_completion=False)
@@ -104,16 +111,11 @@ def main(
             builds = {"base": base_dir, "head": ROOT}
             code = {name: imported_from(path) for name, path in builds.items()}
             for name, path in builds.items():
-                env = (
-                    {"PUSHPOP_DAPR_RUN_DIR": str(tmp / f"dapr-{name}")} if runtime == "dapr" else {}
-                )
-                server = ServerProcess(
-                    store="postgres", database_url=pg.database(f"builds_{name}", fresh=True),
-                    runtime=runtime, env=env, log_path=tmp / f"{name}.log",
+                (tmp / name).mkdir()  # its log and Dapr run directory
+                servers[name] = server = start_server(
+                    pg, runtime, "optimised", tmp / name, "component", database=f"builds_{name}",
                     command=in_build(path, "-m", "api.cli", "serve", "--log-level", "warning"),
                 )  # fmt: skip
-                servers[name] = server.start(90)
-                wait_ready(server.url)
                 bench.warm(server)
             results = []
             for point in chosen:

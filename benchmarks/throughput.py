@@ -199,14 +199,11 @@ class Bench:
             conn.execute("CHECKPOINT")
 
     def drop(self, *databases: str) -> None:
-        """Drop databases whose server is done: what they leave (dead rows for autovacuum,
-        dirty pages) must not be paid for by the points after them. Measured: with the
+        """Drop databases whose server is done, so that the points after them do not pay
+        for whatever they leave behind (the cause was not pinned down). Measured: with the
         embedded runs' databases left in place, daprd's state saves in the Dapr points
         took 4.4-5.0 ms per turn instead of ~2.3, and the hot-queue rates fell by a third."""
-        base = self.pg.url.rsplit("/", 1)[0]
-        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-            for name in databases:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.pg.drop(*databases)
         self.checkpoint()
 
     def load(self, url: str, op: str, prefix: str, queues: int, conns: int, secs: float) -> Load:
@@ -343,15 +340,20 @@ def start_postgres(attempts: int = 3) -> PostgresServer:
 
 
 def start_server(
-    pg: PostgresServer, runtime: str, mode: str, tmp: Path, dapr_state: str
-) -> ServerProcess:
+    pg: PostgresServer, runtime: str, mode: str, tmp: Path, dapr_state: str, *,
+    database: str | None = None, command: list[str] | None = None,
+) -> ServerProcess:  # fmt: skip
+    """``pushpop serve`` on a fresh database (``database``, default
+    ``throughput_{runtime}_{mode}``); ``command`` serves another build instead
+    (:mod:`benchmarks.builds`)."""
     env = dict(MODES[mode])
     if runtime == "dapr":
         env |= {"PUSHPOP_DAPR_RUN_DIR": str(tmp / f"dapr-{mode}"),
                 "PUSHPOP_DAPR_STATE": dapr_state}  # fmt: skip
+    database = database or f"throughput_{runtime}_{mode}"
     server = ServerProcess(
-        store="postgres", database_url=pg.database(f"throughput_{runtime}_{mode}", fresh=True),
-        runtime=runtime, env=env, log_path=tmp / f"{runtime}-{mode}.log",
+        store="postgres", database_url=pg.database(database, fresh=True),
+        runtime=runtime, env=env, log_path=tmp / f"{runtime}-{mode}.log", command=command,
     )  # fmt: skip
     server.start(90)
     wait_ready(server.url)
