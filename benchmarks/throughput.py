@@ -4,8 +4,11 @@ Run: ``python -m benchmarks.throughput --out /tmp/throughput.json`` (about 4 min
 ``--seconds`` per point, ``--quick`` for a smoke run). In order:
 
 1. pgbench with the store's own two-upsert statement (a push's writes) at 16 clients:
-   the reference, with its CPU per transaction; run again at the end, and the mean of
-   the two is what the ratios divide by (the two apart show the host's drift);
+   the reference, with its CPU per transaction; run again at the end (the two apart
+   show the host's drift). Each 16-connection point also has pgbench run for a short
+   slice right before and right after it: a point's ratio divides by the mean of its
+   own two slices, so that it compares the same minutes of the host (pgbench moved
+   by 40 % between the start and the end of one run here);
 2. the floor (:mod:`benchmarks.floor_app`): a bare ASGI app under pushpop's uvicorn
    configuration that does only what any durable push or pop needs (HTTP, JSON, the
    meta + segment write through pushpop's own group-committed ``PostgresStore``), on its
@@ -65,7 +68,7 @@ from api.testing import ServerProcess, wait_ready
 from benchmarks.core import STATEMENT, closed_loop, fill, pgbench, popper, pusher
 from benchmarks.cpu import DAPR_PROCESSES, Meter, host_busy
 from benchmarks.dapr_vs_embedded import rotate
-from benchmarks.floor_app import DATABASE_URL_ENV
+from benchmarks.floor_app import DAPR_STATE_ENV, DATABASE_URL_ENV
 from benchmarks.hops import breakdown, scrape
 from benchmarks.hops import table as hop_table
 
@@ -77,6 +80,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # (runtime, mode) of the floor app's points, by the runtime whose goals each one bounds:
 # the plain floor, and its Dapr form (two more HTTP legs and daprd; --runtimes dapr)
 FLOORS = {"embedded": ("floor", "bare"), "dapr": ("floor", "dapr")}
+# runtimes that serve from one process by design (a Dapr-mode deployment scales out)
+ONE_PROCESS = {"embedded"}
 QUEUES = 50
 CONNECTIONS = 16
 SETTLE_SECONDS = 0.3
@@ -141,6 +146,9 @@ class Point:
     empty_fraction: float | None = None  # pops only
     # mean ms per stage, from the server's /metrics (benchmarks/hops.py); floor: none
     hops_ms: dict[str, float] = field(default_factory=dict)
+    # pgbench tps in slices right before and after the point (16 connections): its ratio's
+    # reference; None: the run's (c=1 points, and JSON of runs before this existed)
+    pgbench_tps: float | None = None
 
     @property
     def rate(self) -> float:
@@ -228,8 +236,9 @@ class Bench:
         self, server: ServerProcess, labels: tuple[str, str], op: str, prefix: str,
         queues: int, conns: int, seconds: float,
     ) -> Point:  # fmt: skip
-        self.checkpoint()
         before_items = depths(server.url, prefix, queues) if op == "pop" else 0
+        around = [self.pgbench(self.slice_seconds)["tps"]]
+        self.checkpoint()
         scraped = scrape(server.url)
         cpu: dict[str, float] = {}
         load = self.measured_load(server, cpu, op, prefix, queues, conns, seconds)
@@ -237,6 +246,7 @@ class Bench:
         # before depths(), whose reads are no part of the point
         time.sleep(SETTLE_SECONDS)
         after = scrape(server.url)
+        around.append(self.pgbench(self.slice_seconds)["tps"])
         empty = None
         if op == "pop":
             popped = before_items - depths(server.url, prefix, queues)
@@ -247,7 +257,7 @@ class Bench:
             *labels, op, queues, conns, load.requests, load.seconds, load.errors,
             load.p50_ms, load.p99_ms, int(merged - scraped.get("pushpop_coalesced_requests_total")),
             per_op(cpu, load.requests), empty,
-            breakdown(scraped, after, op),
+            breakdown(scraped, after, op), statistics.fmean(around),
         )  # fmt: skip
 
     def warm(self, server: ServerProcess) -> None:
@@ -310,8 +320,15 @@ class Bench:
         for prefix, count in queues.items():
             top_up(server.url, prefix, count, need)
 
-    def pgbench(self) -> dict[str, object]:
-        """The reference: the store's two-upsert statement at 16 clients, with CPU per tx."""
+    @property
+    def slice_seconds(self) -> float:
+        """pgbench's slices around a point: a quarter of the point, at least a second."""
+        return max(1.0, round(self.seconds / 4))
+
+    def pgbench(self, seconds: float | None = None) -> dict[str, float | dict[str, float]]:
+        """The reference: the store's two-upsert statement at 16 clients, with CPU per tx;
+        ``seconds`` (default: a point's) for a slice around a point."""
+        seconds = seconds or self.seconds
         url = self.pg.database("throughput_pgbench")
         with psycopg.connect(url) as conn, conn.transaction():
             for statement in SCHEMA:
@@ -320,9 +337,9 @@ class Bench:
         cpu: dict[str, float] = {}
         busy0 = host_busy()
         with self.meter.measure(cpu, None):
-            ref = pgbench(SimpleNamespace(url=url), STATEMENT, CONNECTIONS, self.seconds)  # type: ignore[arg-type]
+            ref = pgbench(SimpleNamespace(url=url), STATEMENT, CONNECTIONS, seconds)  # type: ignore[arg-type]
         cpu["other"] = max(0.0, host_busy() - busy0 - sum(cpu.values()))
-        txs = ref.tps * max(1, round(self.seconds))
+        txs = ref.tps * max(1, round(seconds))
         return {"tps": ref.tps, "cpu_us_per_tx": per_op(cpu, txs)}
 
 
@@ -360,12 +377,15 @@ def start_server(
     return server
 
 
-def start_floor(database_url: str, log_path: Path, *, dapr: bool = False) -> ServerProcess:
+def start_floor(
+    database_url: str, log_path: Path, *, dapr: bool = False, dapr_state: str = "direct"
+) -> ServerProcess:
     """The floor app (:mod:`benchmarks.floor_app`) in uvicorn as ``pushpop serve`` runs it:
     uvloop, httptools, no access log, one process; the project imported from this tree.
 
     ``dapr``: its Dapr form, ready once an actor call has gone through (placement has
-    handed out its table)."""
+    handed out its table); ``dapr_state``: where that form writes (component: through
+    daprd's actor state API, as pushpop's default Dapr mode; direct: its own store)."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--app-dir",
                str(ROOT), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
@@ -373,7 +393,8 @@ def start_floor(database_url: str, log_path: Path, *, dapr: bool = False) -> Ser
     if dapr:
         command = [sys.executable, "-m", "benchmarks.floor_app"]
     server = ServerProcess(
-        port=port, env={DATABASE_URL_ENV: database_url, "PYTHONPATH": str(ROOT)},
+        port=port, env={DATABASE_URL_ENV: database_url, "PYTHONPATH": str(ROOT),
+                        DAPR_STATE_ENV: dapr_state},
         log_path=log_path, command=command,
     )  # fmt: skip
     server.start(60)
@@ -438,13 +459,14 @@ def floor_point(points: list[Point], op: str, runtime: str) -> Point | None:
 
 
 def ratios(p: Point, points: list[Point], ref: float) -> dict[str, float]:
-    """A point against its same-run references: pgbench; the 50-queue point of the same
-    operation (for the hot queue); the baseline mode (for the c=1 p50)."""
+    """A point against its same-run references: pgbench (in the slices around it, else
+    the run's ``ref``); the 50-queue point of the same operation (for the hot queue); the
+    baseline mode (for the c=1 p50)."""
     if p.connections == 1:
         base = next((q for q in points if (q.runtime, q.mode, q.name)
                      == (p.runtime, "baseline", p.name)), None)  # fmt: skip
         return {"baseline": p.p50_ms / base.p50_ms} if base and p.mode != "baseline" else {}
-    out = {"pgbench": p.rate / ref}
+    out = {"pgbench": p.rate / (p.pgbench_tps or ref)}
     wide = next((q for q in points if (q.runtime, q.mode, q.op, q.queues, q.connections)
                  == (p.runtime, p.mode, p.op, QUEUES, p.connections)), None)  # fmt: skip
     if p.queues == 1 and wide:
@@ -485,22 +507,32 @@ def reference_cpu(pgbench: dict) -> float:
     return sum(busy_us(pgbench[when]["cpu_us_per_tx"]) for when in ("start", "end")) / 2
 
 
-def floor_bound(f: Point, ref: float, ref_cpu: float | None) -> float:
-    """The floor's ratio to pgbench, the highest of: by rate; by CPU per op (what the two
-    would reach if both spent every core: unlike a rate, CPU per op barely moves when the
-    host is busy); and the floor spending every core (several processes) against
-    pgbench's measured rate. The highest only ever calls a goal reachable."""
+def floor_bound(f: Point, ref: float, ref_cpu: float | None, one_process: bool = False) -> float:
+    """The floor's ratio to pgbench (around the floor's point, else the run's ``ref``),
+    the highest of: by rate; by CPU per op (what the two would reach if both spent every
+    core: unlike a rate, CPU per op barely moves when the host is busy); and the floor
+    spending every core against pgbench's measured rate. The highest only ever calls a
+    goal reachable.
+
+    ``one_process``: the bounded runtime serves from one process (embedded mode: one
+    host per database, its actors in one event loop), whose server can never spend more
+    than one core, however many the host has: spending every core, the floor's rate is
+    capped by its server's CPU per op, and pgbench's is not."""
+    ref = f.pgbench_tps or ref
     by_rate = f.rate / ref
     if not ref_cpu:
         return by_rate
-    busy = busy_us(f.cpu_us_per_op)
-    all_cores = (psutil.cpu_count() or 1) * 1e6 / busy / ref
-    return max(by_rate, ref_cpu / busy, all_cores)
+    busy, cores = busy_us(f.cpu_us_per_op), psutil.cpu_count() or 1
+    most = cores * 1e6 / busy  # the floor's rate with every core spent
+    if one_process:
+        most = min(most, 1e6 / f.cpu_us_per_op["server"])
+    # pgbench with every core spent: cores * 1e6 / ref_cpu
+    return max(by_rate, most * ref_cpu / (cores * 1e6), most / ref)
 
 
 def targets(points: list[Point], ref: float, ref_cpu: float | None = None) -> list[Target]:
     floors = {
-        (runtime, op): floor_bound(f, ref, ref_cpu)
+        (runtime, op): floor_bound(f, ref, ref_cpu, one_process=runtime in ONE_PROCESS)
         for runtime in FLOORS
         for op in ("push", "pop")
         if (f := floor_point(points, op, runtime))
@@ -524,6 +556,8 @@ def ratio_cell(p: Point, points: list[Point], ref: float, ref_cpu: float) -> str
     lines = []
     if p.connections > 1:  # what its CPU per op would allow if every core were spent
         lines.append(f"{ref_cpu / busy_us(p.cpu_us_per_op):.2f} x pgbench by CPU/op")
+    if p.pgbench_tps:
+        lines.append(f"pgbench around it: {p.pgbench_tps:.0f} tps")
     for against, value in ratios(p, points, ref).items():
         line = f"{value:.2f} x {against}"
         if g := goal(p, against):
@@ -612,7 +646,9 @@ def main(
                 continue
             console.print(f"[dim]floor / {labels[1]} (benchmarks/floor_app.py) ...[/dim]")
             url = pg.database(f"throughput_floor_{labels[1]}", fresh=True)
-            floor = start_floor(url, tmp / f"floor-{labels[1]}.log", dapr=runtime == "dapr")
+            dapr = runtime == "dapr"
+            floor = start_floor(url, tmp / f"floor-{labels[1]}.log", dapr=dapr,
+                                dapr_state=dapr_state if dapr else "direct")  # fmt: skip
             try:
                 points += bench.floor_points(floor, labels)
             finally:
@@ -649,7 +685,9 @@ def main(
         "closed loop of benchmarks.core, since wrk was not found (it saturates the cores "
         "before the server does: the rates are the client's as much as the server's)",
         "pgbench: the store's own two-upsert statement (meta + segment, autocommit), 16 "
-        "clients on 16 row pairs; ratios divide by the mean of its start and end runs",
+        f"clients on 16 row pairs; a 16-connection point's ratio divides by pgbench's mean "
+        f"in {bench.slice_seconds:g}-s slices right before and after it ('pgbench around "
+        "it'), a c=1 point's by the mean of the start and end runs",
         "pops are depth 1; 'empty' = pops answered without an item (queue depths before and "
         "after against the pops answered); 'coalesced' = requests that reached their actor "
         "inside a Batch call",
@@ -660,9 +698,11 @@ def main(
         "'x floor' = a point's rate over the floor's for the same op, and a goal against "
         "pgbench above the floor's own ratio (the highest of: by rate; by CPU per op, "
         "pgbench's CPU-µs per tx over the floor's per op; and the floor's CPU per op "
-        "spread over every core, as several processes could, against pgbench's rate) is "
-        "out of reach here; 'floor / dapr' is the same app behind daprd (gateway leg, actor "
-        "call through daprd, the work in daprd's call back): it bounds the Dapr goals",
+        "spread over every core, as several processes could, against pgbench's rate; for "
+        "embedded mode, one process by design, the floor's server never gets more than "
+        "one core) is out of reach here; 'floor / dapr' is the same app behind daprd "
+        "(gateway leg, actor call through daprd, the work in daprd's call back, its state "
+        "written as this run's Dapr mode writes it): it bounds the Dapr goals",
         "'other' = CPU the rest of the host spent during the point (other test runs, the "
         "kernel): noise, when it is large",
         f"{seconds:g} s per point (c=1: {seconds / 2:g} s); Dapr state: {dapr_state}; "
