@@ -21,8 +21,9 @@ one call at a time per actor), no tokens: what any Dapr-mode server must add to 
 plain floor is two more HTTP legs and daprd itself. With
 ``$PUSHPOP_FLOOR_DAPR_STATE=component`` (pushpop's default Dapr state) its writes go
 where Dapr's state store puts them: one actor state transaction per save through daprd's
-gRPC API (pushpop's own client), which daprd commits on its own, one per actor; else
-(``direct``) through pushpop's group-committed store as above.
+HTTP state API (the path pushpop's Dapr mode takes for items HTTP stores exactly), which
+daprd commits on its own, one per actor; else (``direct``) through pushpop's
+group-committed store as above.
 """
 
 from __future__ import annotations
@@ -45,14 +46,13 @@ from actor_service.errors import RuntimeUnavailable
 from actor_service.queue_layout import DEFAULT_SEGMENT_SIZE, META, PoppedItem, format_id, seg_key
 from actor_service.stores.base import StateStore, Transaction, actor_key, json_bytes
 from api.dapr.processes import COMPONENTS_DIR, Placement, Scheduler, Sidecar, ensure_dapr_built
-from api.dapr.sidecar import GrpcStateClient, SidecarClient
+from api.dapr.sidecar import SidecarClient, SidecarError
 from api.http_server import read_body
 from api.settings import Settings
 from api.stores import build_store
 
 DATABASE_URL_ENV = "PUSHPOP_FLOOR_DATABASE_URL"
 DAPR_PORT_ENV = "PUSHPOP_FLOOR_DAPR_HTTP_PORT"  # set: the Dapr form's gateway calls daprd there
-DAPR_GRPC_PORT_ENV = "PUSHPOP_FLOOR_DAPR_GRPC_PORT"  # daprd's gRPC API (component state)
 DAPR_STATE_ENV = "PUSHPOP_FLOOR_DAPR_STATE"  # the Dapr form: component or direct (default)
 STATE_DEADLINE = 10.0  # seconds a state transaction through daprd may take
 APP_ID = "pushpop-floor"
@@ -73,7 +73,7 @@ class FloorApp:
         self.store: StateStore | None = None
         self.queues: dict[str, Queue] = {}
         self.sidecar: SidecarClient | None = None  # the Dapr form's way to the actors
-        self.state: GrpcStateClient | None = None  # the Dapr form with component state
+        self.component_state = False  # the Dapr form: state through daprd's state API
         self.actor_calls = 0  # calls daprd made into this app
 
     async def forward(self, qid: str, op: str, body: bytes) -> tuple[int, bytes]:
@@ -92,10 +92,15 @@ class FloorApp:
         meta = {"S": DEFAULT_SEGMENT_SIZE, "next_id": tail + 1, "pri": {"1": [q.head, tail, first]}}
         segment = {"start": position, "items": entries}
         key = seg_key(1, position // DEFAULT_SEGMENT_SIZE)
-        if self.state is not None:
+        if self.component_state:
+            assert self.sidecar is not None
             ops = [{"operation": "upsert", "request": {"key": k, "value": v}}
                    for k, v in ((META, meta), (key, segment))]  # fmt: skip
-            return await self.state.transact(ACTOR_TYPE, qid, json_bytes(ops), STATE_DEADLINE)
+            url = f"{self.sidecar.actors_base}/{ACTOR_TYPE}/{qid}/state"
+            status, out = await self.sidecar.request("PUT", url, json_bytes(ops), STATE_DEADLINE)
+            if status // 100 != 2:
+                raise SidecarError.from_body(status, out).to_pushpop("save")
+            return
         assert self.store is not None
         await self.store.transact(Transaction(upserts=[
             (actor_key("pushpop", ACTOR_TYPE, qid, META), json_bytes(meta)),
@@ -159,14 +164,11 @@ class FloorApp:
                 if port := os.environ.get(DAPR_PORT_ENV):
                     self.sidecar = SidecarClient(int(port), None)
                     await self.sidecar.open()
-                    if os.environ.get(DAPR_STATE_ENV) == "component":  # the Dapr form only
-                        self.state = GrpcStateClient(int(os.environ[DAPR_GRPC_PORT_ENV]), None)
+                    self.component_state = os.environ.get(DAPR_STATE_ENV) == "component"
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.sidecar is not None:
                     await self.sidecar.close()
-                if self.state is not None:
-                    await self.state.close()
                 await self.store.close()  # type: ignore[union-attr]
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -201,7 +203,6 @@ def serve_dapr() -> None:
         placement.address, scheduler.address, log_dir=run_dir, **common,
     )  # fmt: skip
     os.environ[DAPR_PORT_ENV] = str(sidecar.http_port)
-    os.environ[DAPR_GRPC_PORT_ENV] = str(sidecar.grpc_port)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
                             access_log=False, lifespan="on", log_level="warning")  # fmt: skip
     server = _Server(config)

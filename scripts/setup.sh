@@ -30,6 +30,8 @@ if [ "$mode" = test ]; then
     command -v pgbench >/dev/null 2>&1 || need_apt+=(postgresql-client)
     command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
     command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+    # the throughput benchmark's load generator (it falls back to a slower Python loop)
+    command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
