@@ -6,6 +6,7 @@ would be flaky); the targets are the benchmark's own business.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -15,8 +16,11 @@ import httpx
 import psycopg
 import pytest
 
+from actor_service.runtime.embedded import EmbeddedRuntime
+from actor_service.stores.memory import MemoryStore
 from actor_service.stores.postgres import TABLE
 from api.pgserver import PostgresServer
+from benchmarks import turn
 from benchmarks.floor_app import APP_ID
 from benchmarks.throughput import start_floor
 
@@ -146,3 +150,42 @@ def test_builds_benchmark_serves_a_git_revision_next_to_the_checkout(tmp_path: P
             assert len(runs) == 2, p
             assert all(r["rate"] > 0 and r["errors"] == 0 and r["server_us"] > 0 for r in runs), p
             assert p[f"{build}_rate"] > 0
+
+
+def test_turn_benchmark_times_every_method_on_real_calls(tmp_path: Path) -> None:
+    """``python -m benchmarks.turn``: every method's calls really ran (the benchmark
+    raises on an error reply or an empty pop) and each round has a figure for each."""
+    out = tmp_path / "turn.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.turn", "--calls", "300", "--rounds", "2",
+         "--out", str(out)],
+        check=True, timeout=120, capture_output=True,
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["calls"] == 300 and len(result["rounds"]) == 2
+    for r in [*result["rounds"], result["median"]]:
+        assert set(r) == {"Push", "Pop", "Stats"} and all(v > 0 for v in r.values()), r
+
+
+def test_turn_benchmark_refuses_to_time_empty_pops() -> None:
+    """A pop that finds its queue empty costs less than a real one: a figure made of them
+    would flatter the actor, so the benchmark stops instead."""
+
+    async def go() -> None:
+        rt = EmbeddedRuntime(MemoryStore(), idle_timeout=3600)
+        await rt.start()
+        real = rt.invoke
+
+        async def pushes_lost(actor_id: str, method: str, payload: dict) -> dict:
+            if method == "Push":
+                return {"ok": {}}
+            return await real(actor_id, method, payload)
+
+        rt.invoke = pushes_lost  # type: ignore[method-assign]
+        try:
+            with pytest.raises(RuntimeError, match="found their queue empty"):
+                await turn._round(rt, 100)
+        finally:
+            await rt.stop()
+
+    asyncio.run(go())

@@ -1,0 +1,101 @@
+"""What one actor turn costs in CPU, with no I/O: the part of a request no server can skip.
+
+Run: ``python -m benchmarks.turn [--calls 20000] [--rounds 5] [--out turn.json]``.
+
+Over HTTP a change to the actor is hidden in the host's noise (two throughput runs
+minutes apart differ by 10 % and more here). In-process the same turn is nearly
+deterministic: the embedded runtime (turn lock, deadline, the SDK's dispatch and state
+manager, ``QueueActor``, the state machine, the encoding of the save) on the in-memory
+store twin, under uvloop as ``pushpop serve`` runs, calls spread over 50 queues. It
+prints CPU-µs per call (``time.process_time``, median of the rounds) for:
+
+* ``Push`` (one item) and ``Pop`` (depth 1): what every push and pop pays before HTTP and
+  the database;
+* ``Stats``, the same-run reference: a turn that reads its cached meta and saves nothing,
+  so the runtime's and the SDK's dispatch alone. ``x Stats`` is what the state machine
+  and the save add on top of that plumbing.
+
+The memory store is the twin of the real ones (:mod:`actor_service.stores.memory`): this
+measures CPU, never durability. Every pop is checked to have returned an item, so the
+number is never that of an empty queue.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import typer
+import uvloop
+from rich.console import Console
+from rich.table import Table
+
+from actor_service.runtime.embedded import EmbeddedRuntime
+from actor_service.stores.memory import MemoryStore
+
+QUEUES = 50
+ITEM = {"payload": "x" * 64}  # the throughput benchmark's item (benchmarks/queue_load.lua)
+METHODS = ("Push", "Pop", "Stats")
+
+console = Console()
+app = typer.Typer(add_completion=False)
+
+
+async def _round(rt: EmbeddedRuntime, calls: int) -> dict[str, float]:
+    """CPU-µs per call of each method, ``calls`` calls each over the queues in turn."""
+    per_queue = calls // QUEUES + 1
+    for q in range(QUEUES):  # enough items that no pop of this round finds its queue empty
+        await rt.invoke(f"t{q}", "Push", {"items": [{"item": ITEM, "priority": 1}] * per_queue})
+    payloads = {"Push": {"items": [{"item": ITEM, "priority": 1}]}, "Pop": {"depth": 1},
+                "Stats": {}}  # fmt: skip
+    out: dict[str, float] = {}
+    for method in METHODS:
+        payload, empty = payloads[method], 0
+        started = time.process_time()
+        for i in range(calls):
+            reply = await rt.invoke(f"t{i % QUEUES}", method, payload)
+            if "ok" not in reply:
+                raise RuntimeError(f"{method} failed: {reply}")
+            if method == "Pop" and not reply["ok"]["items"]:
+                empty += 1
+        out[method] = (time.process_time() - started) / calls * 1e6
+        if empty:
+            raise RuntimeError(f"{empty} of {calls} pops found their queue empty")
+    for q in range(QUEUES):
+        await rt.invoke(f"t{q}", "Purge", {})
+    return out
+
+
+async def measure(calls: int, rounds: int) -> list[dict[str, float]]:
+    rt = EmbeddedRuntime(MemoryStore(), idle_timeout=3600)
+    await rt.start()
+    try:
+        await _round(rt, min(calls, 1000))  # warm: activations, caches
+        return [await _round(rt, calls) for _ in range(rounds)]
+    finally:
+        await rt.stop()
+
+
+@app.command()
+def main(
+    calls: int = typer.Option(20_000, help="calls per method per round"),
+    rounds: int = typer.Option(5, help="rounds; the table shows their medians"),
+    out: str = typer.Option("", help="write every round as JSON here"),
+) -> None:
+    results = uvloop.run(measure(calls, rounds))
+    median = {m: statistics.median(r[m] for r in results) for m in METHODS}
+    table = Table(title=f"one actor turn in-process, no I/O ({calls} calls x {rounds} rounds)")
+    for column in ("method", "CPU-µs per call (median)", "range", "x Stats"):
+        table.add_column(column, justify="right")
+    for m in METHODS:
+        spread = f"{min(r[m] for r in results):.1f}-{max(r[m] for r in results):.1f}"
+        table.add_row(m, f"{median[m]:.1f}", spread, f"{median[m] / median['Stats']:.2f}")
+    console.print(table)
+    if out:
+        Path(out).write_text(json.dumps({"calls": calls, "rounds": results, "median": median}))
+
+
+if __name__ == "__main__":
+    app()
