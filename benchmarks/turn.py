@@ -15,6 +15,10 @@ prints CPU-µs per call (``time.process_time``, median of the rounds) for:
   so the runtime's and the SDK's dispatch alone. ``x Stats`` is what the state machine
   and the save add on top of that plumbing.
 
+``--base REV`` times a git revision's actor too (checked out in a temporary worktree,
+as :mod:`benchmarks.builds` does), each round of each build in a fresh process, the two
+builds in turns (the order flips every round), and prints head / base per method.
+
 The memory store is the twin of the real ones (:mod:`actor_service.stores.memory`): this
 measures CPU, never durability. Every pop is checked to have returned an item, so the
 number is never that of an empty queue.
@@ -22,8 +26,12 @@ number is never that of an empty queue.
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import statistics
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,23 +86,72 @@ async def measure(calls: int, rounds: int) -> list[dict[str, float]]:
         await rt.stop()
 
 
+def one_round(code: Path, calls: int) -> dict[str, float]:
+    """One round in a fresh process whose ``actor_service`` is the one in ``code`` (this
+    script run by path, with ``code`` first on its import path); checked, not assumed."""
+    from benchmarks.builds import in_build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "round.json"
+        cmd = in_build(code, str(Path(__file__).resolve()), "--calls", str(calls),
+                       "--rounds", "1", "--out", str(out))  # fmt: skip
+        subprocess.run(cmd, check=True, capture_output=True, env=os.environ | {
+            "PYTHONPATH": str(code)})  # fmt: skip
+        result = json.loads(out.read_text())
+    if not Path(result["code"]).is_relative_to(code):
+        raise RuntimeError(f"the round imported {result['code']}, not the build in {code}")
+    return result["rounds"][0]
+
+
+def compare(base: str, calls: int, rounds: int) -> dict[str, object]:
+    """Rounds of the checkout (head) and of ``base``, taken in turns; medians and ratios."""
+    from benchmarks.builds import worktree
+    from benchmarks.throughput import ROOT
+
+    samples: dict[str, list[dict[str, float]]] = {"base": [], "head": []}
+    with worktree(base) as base_dir:
+        builds = [("base", base_dir), ("head", ROOT)]
+        for r in range(rounds):
+            for name, code in builds if r % 2 == 0 else reversed(builds):
+                samples[name].append(one_round(code, calls))
+    median = {name: {m: statistics.median(s[m] for s in runs) for m in METHODS}
+              for name, runs in samples.items()}  # fmt: skip
+    table = Table(title=f"one actor turn, head (this checkout) / base ({base}): medians of "
+                  f"{rounds} rounds of {calls} calls, CPU-µs per call")  # fmt: skip
+    for column in ("method", "base", "head", "head / base", "rounds head < base"):
+        table.add_column(column, justify="right")
+    for m in METHODS:
+        ahead = sum(h[m] < b[m] for h, b in zip(samples["head"], samples["base"], strict=True))
+        b, h = median["base"][m], median["head"][m]
+        table.add_row(m, f"{b:.1f}", f"{h:.1f}", f"{h / b:.3f}", f"{ahead} of {rounds}")
+    console.print(table)
+    return {"base": base, "calls": calls, "samples": samples, "median": median}
+
+
 @app.command()
 def main(
     calls: int = typer.Option(20_000, help="calls per method per round"),
     rounds: int = typer.Option(5, help="rounds; the table shows their medians"),
     out: str = typer.Option("", help="write every round as JSON here"),
+    base: str = typer.Option("", help="also time this git revision, in turns: head / base"),
 ) -> None:
-    results = uvloop.run(measure(calls, rounds))
-    median = {m: statistics.median(r[m] for r in results) for m in METHODS}
-    table = Table(title=f"one actor turn in-process, no I/O ({calls} calls x {rounds} rounds)")
-    for column in ("method", "CPU-µs per call (median)", "range", "x Stats"):
-        table.add_column(column, justify="right")
-    for m in METHODS:
-        spread = f"{min(r[m] for r in results):.1f}-{max(r[m] for r in results):.1f}"
-        table.add_row(m, f"{median[m]:.1f}", spread, f"{median[m] / median['Stats']:.2f}")
-    console.print(table)
+    if base:
+        result = compare(base, calls, rounds)
+    else:
+        results = uvloop.run(measure(calls, rounds))
+        median = {m: statistics.median(r[m] for r in results) for m in METHODS}
+        title = f"one actor turn in-process, no I/O ({calls} calls x {rounds} rounds)"
+        table = Table(title=title)
+        for column in ("method", "CPU-µs per call (median)", "range", "x Stats"):
+            table.add_column(column, justify="right")
+        for m in METHODS:
+            spread = f"{min(r[m] for r in results):.1f}-{max(r[m] for r in results):.1f}"
+            table.add_row(m, f"{median[m]:.1f}", spread, f"{median[m] / median['Stats']:.2f}")
+        console.print(table)
+        code = inspect.getfile(EmbeddedRuntime)  # which build was timed (for --base)
+        result = {"calls": calls, "rounds": results, "median": median, "code": code}
     if out:
-        Path(out).write_text(json.dumps({"calls": calls, "rounds": results, "median": median}))
+        Path(out).write_text(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -167,6 +167,28 @@ def test_turn_benchmark_times_every_method_on_real_calls(tmp_path: Path) -> None
         assert set(r) == {"Push", "Pop", "Stats"} and all(v > 0 for v in r.values()), r
 
 
+def test_turn_benchmark_times_a_git_revision_from_its_worktree(tmp_path: Path) -> None:
+    """``benchmarks.turn --base``: every round of each build ran (the base's from its own
+    worktree: each round checks which ``actor_service`` it imported and fails otherwise),
+    and the worktree is gone afterwards."""
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "turn.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.turn", "--base", "HEAD", "--calls", "200",
+         "--rounds", "2", "--out", str(out)],
+        check=True, timeout=240, capture_output=True, cwd=root,
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["base"] == "HEAD"
+    for build in ("base", "head"):
+        assert len(result["samples"][build]) == 2
+        assert all(v > 0 for r in result["samples"][build] for v in r.values())
+        assert set(result["median"][build]) == {"Push", "Pop", "Stats"}
+    listed = subprocess.run(["git", "-C", str(root), "worktree", "list"],
+                            check=True, capture_output=True, text=True).stdout  # fmt: skip
+    assert "pushpop-base-" not in listed, listed
+
+
 def test_turn_benchmark_refuses_to_time_empty_pops() -> None:
     """A pop that finds its queue empty costs less than a real one: a figure made of them
     would flatter the actor, so the benchmark stops instead."""
