@@ -13,7 +13,12 @@ prints CPU-µs per call (``time.process_time``, median of the rounds) for:
   the database;
 * ``Stats``, the same-run reference: a turn that reads its cached meta and saves nothing,
   so the runtime's and the SDK's dispatch alone. ``x Stats`` is what the state machine
-  and the save add on top of that plumbing.
+  and the save add on top of that plumbing;
+* ``HTTP push`` and ``HTTP pop``: the same requests as ASGI calls of the real app
+  (``create_app`` with this runtime: hot path, validation, metrics, coalescer, the
+  response), as uvicorn hands them over but without a socket. Less the turn, that is the
+  gateway's own CPU; over a real connection uvicorn, the kernel and the store's I/O come
+  on top.
 
 ``--base REV`` times a git revision's actor too (checked out in a temporary worktree,
 as :mod:`benchmarks.builds` does), each round of each build in a fresh process, the two
@@ -26,6 +31,7 @@ number is never that of an empty queue.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -33,7 +39,9 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvloop
@@ -42,48 +50,98 @@ from rich.table import Table
 
 from actor_service.runtime.embedded import EmbeddedRuntime
 from actor_service.stores.memory import MemoryStore
+from api.app import create_app
+from api.invoker import EmbeddedInvoker
+from api.settings import Settings
 
 QUEUES = 50
 ITEM = {"payload": "x" * 64}  # the throughput benchmark's item (benchmarks/queue_load.lua)
-METHODS = ("Push", "Pop", "Stats")
+PUSH_BODY = json.dumps({"item": ITEM, "priority": 1}).encode()  # and its request body
+METHODS = ("Push", "Pop", "Stats", "HTTP push", "HTTP pop")
 
 console = Console()
 app = typer.Typer(add_completion=False)
 
+Call = Callable[[int], Awaitable[bool]]  # call number -> did it push or pop an item
 
-async def _round(rt: EmbeddedRuntime, calls: int) -> dict[str, float]:
-    """CPU-µs per call of each method, ``calls`` calls each over the queues in turn."""
-    per_queue = calls // QUEUES + 1
-    for q in range(QUEUES):  # enough items that no pop of this round finds its queue empty
+
+async def asgi_post(gateway: Any, path: str, query: bytes, body: bytes) -> tuple[int, bytes]:
+    """One ``POST`` through the ASGI app as uvicorn would hand it over, minus the socket."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query,
+        "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000),
+        "headers": [(b"host", b"pushpop"), (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(body))],
+    }  # fmt: skip
+    await gateway(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def calls_of(rt: EmbeddedRuntime, gateway: Any) -> dict[str, Call]:
+    """Each measured method as one call, answering whether it pushed or popped an item."""
+    push = {"items": [{"item": ITEM, "priority": 1}]}
+
+    async def actor(method: str, payload: dict[str, Any], i: int) -> bool:
+        reply = await rt.invoke(f"t{i % QUEUES}", method, payload)
+        if "ok" not in reply:
+            raise RuntimeError(f"{method} failed: {reply}")
+        return bool(reply["ok"].get("items", True))
+
+    async def http(op: str, i: int) -> bool:
+        query, body = (b"", PUSH_BODY) if op == "push" else (b"depth=1", b"")
+        status, out = await asgi_post(gateway, f"/queue/t{i % QUEUES}/{op}", query, body)
+        if status != 200:
+            raise RuntimeError(f"HTTP {op} answered {status}: {out[:200]!r}")
+        return bool(json.loads(out).get("items", True))
+
+    return {
+        "Push": functools.partial(actor, "Push", push),
+        "Pop": functools.partial(actor, "Pop", {"depth": 1}),
+        "Stats": functools.partial(actor, "Stats", {}),
+        "HTTP push": functools.partial(http, "push"),
+        "HTTP pop": functools.partial(http, "pop"),
+    }
+
+
+async def _round(rt: EmbeddedRuntime, calls: dict[str, Call], n: int) -> dict[str, float]:
+    """CPU-µs per call of each method, ``n`` calls each over the queues in turn."""
+    per_queue = 2 * n // QUEUES + 1  # no pop of this round, actor or HTTP, finds none
+    for q in range(QUEUES):
         await rt.invoke(f"t{q}", "Push", {"items": [{"item": ITEM, "priority": 1}] * per_queue})
-    payloads = {"Push": {"items": [{"item": ITEM, "priority": 1}]}, "Pop": {"depth": 1},
-                "Stats": {}}  # fmt: skip
     out: dict[str, float] = {}
     for method in METHODS:
-        payload, empty = payloads[method], 0
+        call, empty = calls[method], 0
         started = time.process_time()
-        for i in range(calls):
-            reply = await rt.invoke(f"t{i % QUEUES}", method, payload)
-            if "ok" not in reply:
-                raise RuntimeError(f"{method} failed: {reply}")
-            if method == "Pop" and not reply["ok"]["items"]:
+        for i in range(n):
+            if not await call(i):
                 empty += 1
-        out[method] = (time.process_time() - started) / calls * 1e6
+        out[method] = (time.process_time() - started) / n * 1e6
         if empty:
-            raise RuntimeError(f"{empty} of {calls} pops found their queue empty")
+            raise RuntimeError(f"{empty} of {n} {method} calls found their queue empty")
     for q in range(QUEUES):
         await rt.invoke(f"t{q}", "Purge", {})
     return out
 
 
-async def measure(calls: int, rounds: int) -> list[dict[str, float]]:
+async def measure(n: int, rounds: int) -> list[dict[str, float]]:
     rt = EmbeddedRuntime(MemoryStore(), idle_timeout=3600)
-    await rt.start()
+    invoker = EmbeddedInvoker(rt)
+    calls = calls_of(rt, create_app(Settings.from_env(), invoker))
+    await invoker.start()
     try:
-        await _round(rt, min(calls, 1000))  # warm: activations, caches
-        return [await _round(rt, calls) for _ in range(rounds)]
+        await _round(rt, calls, min(n, 1000))  # warm: activations, caches
+        return [await _round(rt, calls, n) for _ in range(rounds)]
     finally:
-        await rt.stop()
+        await invoker.stop()
 
 
 def one_round(code: Path, calls: int) -> dict[str, float]:
@@ -140,7 +198,9 @@ def main(
     else:
         results = uvloop.run(measure(calls, rounds))
         median = {m: statistics.median(r[m] for r in results) for m in METHODS}
-        title = f"one actor turn in-process, no I/O ({calls} calls x {rounds} rounds)"
+        title = (
+            f"actor turns and gateway requests in-process, no I/O ({calls} calls x {rounds} rounds)"
+        )
         table = Table(title=title)
         for column in ("method", "CPU-µs per call (median)", "range", "x Stats"):
             table.add_column(column, justify="right")
@@ -148,6 +208,9 @@ def main(
             spread = f"{min(r[m] for r in results):.1f}-{max(r[m] for r in results):.1f}"
             table.add_row(m, f"{median[m]:.1f}", spread, f"{median[m] / median['Stats']:.2f}")
         console.print(table)
+        gateway = {op: median[f"HTTP {op}"] - median[op.capitalize()] for op in ("push", "pop")}
+        console.print("the gateway's own CPU per request (HTTP less the turn): "
+                      + ", ".join(f"{op} {us:.1f} µs" for op, us in gateway.items()))  # fmt: skip
         code = inspect.getfile(EmbeddedRuntime)  # which build was timed (for --base)
         result = {"calls": calls, "rounds": results, "median": median, "code": code}
     if out:

@@ -19,7 +19,10 @@ import pytest
 from actor_service.runtime.embedded import EmbeddedRuntime
 from actor_service.stores.memory import MemoryStore
 from actor_service.stores.postgres import TABLE
+from api.app import create_app
+from api.invoker import EmbeddedInvoker
 from api.pgserver import PostgresServer
+from api.settings import Settings
 from benchmarks import turn
 from benchmarks.floor_app import APP_ID
 from benchmarks.throughput import start_floor
@@ -164,7 +167,8 @@ def test_turn_benchmark_times_every_method_on_real_calls(tmp_path: Path) -> None
     result = json.loads(out.read_text())
     assert result["calls"] == 300 and len(result["rounds"]) == 2
     for r in [*result["rounds"], result["median"]]:
-        assert set(r) == {"Push", "Pop", "Stats"} and all(v > 0 for v in r.values()), r
+        assert set(r) == {"Push", "Pop", "Stats", "HTTP push", "HTTP pop"}, r
+        assert all(v > 0 for v in r.values()), r
 
 
 def test_turn_benchmark_times_a_git_revision_from_its_worktree(tmp_path: Path) -> None:
@@ -183,7 +187,7 @@ def test_turn_benchmark_times_a_git_revision_from_its_worktree(tmp_path: Path) -
     for build in ("base", "head"):
         assert len(result["samples"][build]) == 2
         assert all(v > 0 for r in result["samples"][build] for v in r.values())
-        assert set(result["median"][build]) == {"Push", "Pop", "Stats"}
+        assert set(result["median"][build]) == {"Push", "Pop", "Stats", "HTTP push", "HTTP pop"}
     listed = subprocess.run(["git", "-C", str(root), "worktree", "list"],
                             check=True, capture_output=True, text=True).stdout  # fmt: skip
     assert "pushpop-base-" not in listed, listed
@@ -205,8 +209,9 @@ def test_turn_benchmark_refuses_to_time_empty_pops() -> None:
 
         rt.invoke = pushes_lost  # type: ignore[method-assign]
         try:
+            calls = turn.calls_of(rt, create_app(Settings.from_env(), EmbeddedInvoker(rt)))
             with pytest.raises(RuntimeError, match="found their queue empty"):
-                await turn._round(rt, 100)
+                await turn._round(rt, calls, 100)
         finally:
             await rt.stop()
 
