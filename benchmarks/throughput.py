@@ -385,7 +385,8 @@ def start_floor(
 
     ``dapr``: its Dapr form, ready once an actor call has gone through (placement has
     handed out its table); ``dapr_state``: where that form writes (component: through
-    daprd's actor state API, as pushpop's default Dapr mode; direct: its own store)."""
+    daprd's actor state API, as pushpop's default Dapr mode; direct: its own store). The
+    bare form always writes its own store (the app reads the setting only behind daprd)."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--app-dir",
                str(ROOT), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
@@ -646,9 +647,8 @@ def main(
                 continue
             console.print(f"[dim]floor / {labels[1]} (benchmarks/floor_app.py) ...[/dim]")
             url = pg.database(f"throughput_floor_{labels[1]}", fresh=True)
-            dapr = runtime == "dapr"
-            floor = start_floor(url, tmp / f"floor-{labels[1]}.log", dapr=dapr,
-                                dapr_state=dapr_state if dapr else "direct")  # fmt: skip
+            floor = start_floor(url, tmp / f"floor-{labels[1]}.log", dapr=runtime == "dapr",
+                                dapr_state=dapr_state)  # fmt: skip
             try:
                 points += bench.floor_points(floor, labels)
             finally:

@@ -56,7 +56,8 @@ from api.settings import Settings
 
 QUEUES = 50
 ITEM = {"payload": "x" * 64}  # the throughput benchmark's item (benchmarks/queue_load.lua)
-PUSH_BODY = json.dumps({"item": ITEM, "priority": 1}).encode()  # and its request body
+ENTRY = {"item": ITEM, "priority": 1}  # one pushed entry: the actor's payload, the HTTP body
+PUSH_BODY = json.dumps(ENTRY).encode()
 METHODS = ("Push", "Pop", "Stats", "HTTP push", "HTTP pop")
 
 console = Console()
@@ -88,7 +89,6 @@ async def asgi_post(gateway: Any, path: str, query: bytes, body: bytes) -> tuple
 
 def calls_of(rt: EmbeddedRuntime, gateway: Any) -> dict[str, Call]:
     """Each measured method as one call, answering whether it pushed or popped an item."""
-    push = {"items": [{"item": ITEM, "priority": 1}]}
 
     async def actor(method: str, payload: dict[str, Any], i: int) -> bool:
         reply = await rt.invoke(f"t{i % QUEUES}", method, payload)
@@ -104,7 +104,7 @@ def calls_of(rt: EmbeddedRuntime, gateway: Any) -> dict[str, Call]:
         return bool(json.loads(out).get("items", True))
 
     return {
-        "Push": functools.partial(actor, "Push", push),
+        "Push": functools.partial(actor, "Push", {"items": [ENTRY]}),
         "Pop": functools.partial(actor, "Pop", {"depth": 1}),
         "Stats": functools.partial(actor, "Stats", {}),
         "HTTP push": functools.partial(http, "push"),
@@ -116,7 +116,7 @@ async def _round(rt: EmbeddedRuntime, calls: dict[str, Call], n: int) -> dict[st
     """CPU-µs per call of each method, ``n`` calls each over the queues in turn."""
     per_queue = 2 * n // QUEUES + 1  # no pop of this round, actor or HTTP, finds none
     for q in range(QUEUES):
-        await rt.invoke(f"t{q}", "Push", {"items": [{"item": ITEM, "priority": 1}] * per_queue})
+        await rt.invoke(f"t{q}", "Push", {"items": [ENTRY] * per_queue})
     out: dict[str, float] = {}
     for method in METHODS:
         call, empty = calls[method], 0
@@ -146,7 +146,10 @@ async def measure(n: int, rounds: int) -> list[dict[str, float]]:
 
 def one_round(code: Path, calls: int) -> dict[str, float]:
     """One round in a fresh process whose ``actor_service`` is the one in ``code`` (this
-    script run by path, with ``code`` first on its import path); checked, not assumed."""
+    script run by path, with ``code`` first on its import path); checked, not assumed.
+
+    ``benchmarks.builds`` is imported here, not at the top: a round of the base runs this
+    file with the base's packages first, and an older base has no ``benchmarks.builds``."""
     from benchmarks.builds import in_build
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,8 +177,9 @@ def compare(base: str, calls: int, rounds: int) -> dict[str, object]:
                 samples[name].append(one_round(code, calls))
     median = {name: {m: statistics.median(s[m] for s in runs) for m in METHODS}
               for name, runs in samples.items()}  # fmt: skip
-    table = Table(title=f"one actor turn, head (this checkout) / base ({base}): medians of "
-                  f"{rounds} rounds of {calls} calls, CPU-µs per call")  # fmt: skip
+    title = (f"actor turns and gateway requests, head (this checkout) / base ({base}): "
+             f"medians of {rounds} rounds of {calls} calls, CPU-µs per call")  # fmt: skip
+    table = Table(title=title)
     for column in ("method", "base", "head", "head / base", "rounds head < base"):
         table.add_column(column, justify="right")
     for m in METHODS:
