@@ -31,7 +31,8 @@ class Settings:
     max_locks: int = 0
     max_lock_lifetime: float = 12 * 3600.0  # seconds from a lock's creation; 0 = unlimited
     max_item_bytes: int = 64 * 1024
-    # the largest push the contract allows (1000 items of 64 KiB) plus JSON overhead
+    # the largest push the contract allows (1000 items of 64 KiB = 62.5 MiB as stored) plus
+    # 9.5 MiB of JSON around them, spaces and \u escapes; README's nginx example says the same
     max_body_bytes: int = 72 * 1024 * 1024
     # deadlines and pool
     request_timeout: float = 10.0
