@@ -23,8 +23,16 @@ from pathlib import Path
 
 from actor_service.errors import Forbidden, Unauthenticated
 from api.settings import Settings
+from api.wording import quoted
 
 OPERATIONS = ("push", "pop", "admin")
+# what each operation allows, in the API's words (for 403 messages)
+NEEDS = {
+    "push": "pushes",
+    "pop": "pops and the lock endpoints (acknowledge, extend-lock, release, dead-letter)",
+    "admin": "the admin endpoints (statistics, purge, repair, queue settings, listing) and, "
+    "when protected, /metrics",
+}
 
 # which operation each actor method needs
 METHOD_OPERATION = {
@@ -108,9 +116,14 @@ class KeyRing:
             return
         grant = self._find(presented)
         if operation not in grant.operations:
-            raise Forbidden(f"this API key may not {operation}")
+            raise Forbidden(
+                f"this API key lacks the {operation} permission, which {NEEDS[operation]} need"
+            )
         if queue_id is not None and not any(queue_id.startswith(p) for p in grant.prefixes):
-            raise Forbidden(f"this API key may not use queue {queue_id!r}")
+            raise Forbidden(
+                f"this API key may not use the queue {quoted(queue_id)}: its id starts with "
+                "none of the key's prefixes"
+            )
 
 
 def presented_key(headers: object) -> str | None:

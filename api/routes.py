@@ -20,6 +20,7 @@ from actor_service.serializer import dumps
 from api import schemas as s
 from api import validation as v
 from api.auth import METHOD_OPERATION, presented_key
+from api.wording import quoted
 
 router = APIRouter()
 
@@ -36,7 +37,7 @@ async def read_body(request: Request) -> bytes:
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise UnsupportedMediaType(
-            f"Content-Encoding {encoding!r} is not supported; send the body uncompressed"
+            f"Content-Encoding {quoted(encoding)} is not supported; send the body uncompressed"
         )
     limit = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")

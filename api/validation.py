@@ -15,6 +15,7 @@ from typing import Any
 
 from actor_service.errors import InvalidRequest, ItemTooLarge
 from actor_service.serializer import dumps
+from api.wording import describe, quoted
 
 QUEUE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 DEAD_LETTER_SUFFIX = "-deadletter"
@@ -47,7 +48,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(obj) != len(pairs):
         seen: set[str] = set()
         dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise ValueError(f"duplicate key {dup!r} in a JSON object")
+        raise ValueError(f"duplicate key {quoted(dup)} in a JSON object")
     return obj
 
 
@@ -100,7 +101,7 @@ def priority(value: Any, where: str) -> int:
     if not _int(value) or not 0 <= value <= MAX_PRIORITY:
         raise InvalidRequest(
             "INVALID_PRIORITY",
-            f"{where}priority must be an integer from 0 to {MAX_PRIORITY}, got {value!r:.40}",
+            f"{where}priority must be an integer from 0 to {MAX_PRIORITY}, got {describe(value)}",
         )
     return value
 
@@ -133,7 +134,7 @@ def item(value: Any, where: str, max_bytes: int, check_nesting: bool = True) -> 
     """``check_nesting=False`` when the caller knows the body cannot nest that deep."""
     if not isinstance(value, dict):
         raise InvalidRequest(
-            "INVALID_ITEM", f"{where}item must be a JSON object, got {type(value).__name__}"
+            "INVALID_ITEM", f"{where}item must be a JSON object, got {describe(value)}"
         )
     if check_nesting and not nesting_within(value, MAX_NESTING):
         raise InvalidRequest(
@@ -173,7 +174,11 @@ def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
     for i, entry in enumerate(entries):
         where = f"items[{i}]." if "items" in data else ""
         if not isinstance(entry, dict):
-            raise InvalidRequest("INVALID_ITEM", f"items[{i}] must be an object with 'item'")
+            raise InvalidRequest(
+                "INVALID_ITEM", f"items[{i}] must be an object with item, got {describe(entry)}"
+            )
+        if "item" not in entry:
+            raise InvalidRequest("INVALID_ITEM", f"items[{i}] has no item (the object to queue)")
         out.append(
             {
                 "item": item(entry.get("item"), where, max_item_bytes, check_nesting=deep),
@@ -187,7 +192,9 @@ def int_param(raw: str | None, name: str, code: str, lo: int, hi: int, default: 
     if raw is None:
         return default
     if not re.fullmatch(r"[0-9]{1,10}", raw) or not lo <= int(raw) <= hi:
-        raise InvalidRequest(code, f"{name} must be an integer from {lo} to {hi}, got {raw!r:.40}")
+        raise InvalidRequest(
+            code, f"{name} must be an integer from {lo} to {hi}, got {quoted(raw)}"
+        )
     return int(raw)
 
 
@@ -199,20 +206,23 @@ def bool_param(raw: str | None, name: str) -> bool:
         return True
     if lowered in ("false", "0", "no"):
         return False
-    raise InvalidRequest("INVALID_PARAMETER", f"{name} must be true or false, got {raw!r:.40}")
+    raise InvalidRequest("INVALID_PARAMETER", f"{name} must be true or false, got {quoted(raw)}")
 
 
 def lock_body(body: bytes) -> dict[str, Any]:
     data = json_object(body)
     lock_id = data.get("lock_id")
     if not isinstance(lock_id, str) or not 1 <= len(lock_id) <= 128 or not _utf8(lock_id):
-        raise InvalidRequest("INVALID_LOCK_ID", "lock_id must be a string of 1-128 characters")
+        got = f"got {describe(lock_id)}" if "lock_id" in data else "the body has none"
+        raise InvalidRequest(
+            "INVALID_LOCK_ID", f"lock_id must be a string of 1-128 characters; {got}"
+        )
     return data
 
 
 def ttl_value(value: Any, name: str) -> int:
     if not _int(value) or not 1 <= value <= MAX_TTL:
         raise InvalidRequest(
-            "INVALID_TTL", f"{name} must be an integer from 1 to {MAX_TTL}, got {value!r:.40}"
+            "INVALID_TTL", f"{name} must be an integer from 1 to {MAX_TTL}, got {describe(value)}"
         )
     return value
