@@ -24,9 +24,14 @@ lost it, so a host that has not yet noticed its loss cannot commit afterwards, a
 pooled connection proves at connect time that its host holds the claim
 (:meth:`PostgresClaim.verify`).
 
-SQLite: ``flock`` on ``{database}.claim`` beside the file (``LOCK_EX`` or ``LOCK_SH``),
-whose text names the holders. SQLite's own locking is not enough: it serialises
-transactions, not caches, and a second host would happily interleave its own.
+SQLite: ``flock`` (``LOCK_EX`` or ``LOCK_SH``) on the database file itself, which
+follows the inode: a hard link, a bind-mounted file or any other path to the same file
+meets the same lock (a ``.claim`` file beside a hard link is another file, and a host on
+it once served beside the first, each with its own ``-wal``). ``flock`` and SQLite's own
+POSIX byte-range locks are independent on Linux. ``{database}.claim`` beside the path is
+locked too and names the holders; a host refused through another path names them from
+``/proc/locks``. SQLite's own locking is not enough: it serialises transactions, not
+caches, and a second host would happily interleave its own.
 """
 
 from __future__ import annotations
@@ -335,25 +340,49 @@ class PostgresClaim(Claim):
 
 # ---------------------------------------------------------------------- SQLite
 class SqliteClaim(Claim):
-    """``flock`` on ``{database}.claim``: released by the kernel when the process ends."""
+    """``flock`` on the database file and on ``{database}.claim``: released by the kernel
+    when the process ends. The descriptor on the database stays open until :meth:`release`
+    (after the store closed): closing any descriptor of a file drops the process's POSIX
+    locks on it, SQLite's included."""
 
     def __init__(self, db_path: str | Path, mode: Mode) -> None:
         super().__init__(mode)
-        self.path = Path(str(Path(db_path).resolve()) + ".claim")
+        self.db_path = Path(db_path).resolve()
+        self.path = Path(str(self.db_path) + ".claim")
         self._fd: int | None = None
+        self._db_fd: int | None = None
+
+    def _refused(self, holders: str, via: str = "") -> ClaimRefused:
+        return ClaimRefused(
+            f"the database is held by {holders}; {via}this {self.role} host cannot share it "
+            f"({HINT})"
+        )
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         op = fcntl.LOCK_EX if self.mode == "exclusive" else fcntl.LOCK_SH
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, op | fcntl.LOCK_NB)
         except BlockingIOError:
             holders = self._read_holders(fd)
             os.close(fd)
-            raise ClaimRefused(
-                f"the database is held by {holders}; this {self.role} host cannot share it ({HINT})"
-            ) from None
+            raise self._refused(holders) from None
+        try:  # an empty file is an empty SQLite database: creating it here is harmless
+            db_fd = os.open(self.db_path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError:
+            os.close(fd)
+            raise
+        try:
+            fcntl.flock(db_fd, op | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holders = flock_holders(os.fstat(db_fd))
+            os.close(db_fd)
+            os.close(fd)
+            raise self._refused(
+                holders, "it holds this file through another path (a hard link or a bind "
+                "mount); "
+            ) from None  # fmt: skip
         line = describe_holder(socket.gethostname(), os.getpid(), datetime.now(UTC), self.role)
         if self.mode == "exclusive":
             os.ftruncate(fd, 0)
@@ -361,7 +390,7 @@ class SqliteClaim(Claim):
         else:  # shared holders each add their line; stale ones go with the next exclusive
             os.lseek(fd, 0, os.SEEK_END)
             os.write(fd, (line + "\n").encode())
-        self._fd = fd
+        self._fd, self._db_fd = fd, db_fd
         self.held = True
         self.reason = ""
 
@@ -372,14 +401,40 @@ class SqliteClaim(Claim):
         return "; ".join(lines[-4:]) if lines else "another host (it left no record)"
 
     def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+        for fd in (self._db_fd, self._fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)  # closing the descriptor drops the flock
+        self._fd = self._db_fd = None
         self.held = False
 
     def describe(self) -> str:
-        return f"{super().describe()} on {self.path}"
+        return f"{super().describe()} on {self.db_path} (its inode) and {self.path}"
+
+
+def flock_holders(st: os.stat_result) -> str:
+    """Who holds a ``flock`` on the file of ``st``, from ``/proc/locks`` (pids as this
+    process's namespace sees them; 0 or absent when the holder is in another)."""
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    found: list[str] = []
+    with contextlib.suppress(OSError), open("/proc/locks") as locks:
+        for line in locks:
+            # "1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF"; waiters have "->" after 1:
+            parts = line.split()
+            if len(parts) < 6 or parts[1] != "FLOCK" or parts[5] != where:
+                continue
+            pid = int(parts[4])
+            if pid <= 0:
+                continue
+            role = ROLE["exclusive" if parts[3] == "WRITE" else "shared"]
+            try:
+                import psutil
+
+                since = datetime.fromtimestamp(psutil.Process(pid).create_time(), UTC)
+            except Exception:
+                since = "(unknown)"
+            found.append(describe_holder(socket.gethostname(), pid, since, role))
+    return "; ".join(found[:4]) if found else "another host (not visible from this one)"
 
 
 def claim_for(
