@@ -54,9 +54,12 @@ async def read_body(request: Request) -> bytes:
 
 
 def guard(request: Request, queue_id: str, method: str) -> None:
-    """Authorize first (401/403 before any 400), then check the queue id."""
+    """Authorize first (401/403 before any 400), then check the queue id and that the query
+    names only parameters this endpoint takes (v.QUERY_PARAMS[method]), each once."""
     request.app.state.keys.check(presented_key(request.headers), queue_id, METHOD_OPERATION[method])
     v.queue_id(queue_id)
+    if request.scope["query_string"]:
+        v.query_params(request.query_params.multi_items(), method)
 
 
 async def call(request: Request, queue_id: str, method: str, payload: dict) -> dict[str, Any]:
@@ -110,7 +113,7 @@ async def pop(
 
 async def _lock_op(request: Request, queue_id: str, method: str, extra: bool = False) -> Json:
     guard(request, queue_id, method)
-    body = v.lock_body(await read_body(request))
+    body = v.lock_body(await read_body(request), method)
     payload: dict[str, Any] = {"lock_id": body["lock_id"]}
     if extra:
         payload["additional_ttl_seconds"] = v.ttl_value(
@@ -197,7 +200,8 @@ async def repair(queue_id: str, request: Request) -> Json:
 
 
 @router.get("/health", summary="Liveness: 200 while the process serves")
-async def health() -> Json:
+async def health(request: Request) -> Json:
+    v.query_params(request.query_params.multi_items(), "Health")
     return Json({"status": "ok"})
 
 
@@ -205,6 +209,7 @@ async def health() -> Json:
     "/ready", summary="Readiness: 200 when the state store answers", responses=s.errors(503)
 )
 async def ready(request: Request) -> Json:
+    v.query_params(request.query_params.multi_items(), "Ready")
     try:
         await request.app.state.invoker.ready()
     except StorageFull as exc:  # not ready, and why: 503 is what readiness probes expect

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.validation import MAX_DEPTH, MAX_PRIORITY, MAX_PUSH, MAX_TTL
 
 
 class PushEntry(BaseModel):
+    # other fields are refused (api/validation.BODY_FIELDS): the document says so too
+    model_config = ConfigDict(extra="forbid")
     item: dict[str, Any] = Field(description="any JSON object, at most 64 KiB serialized")
     priority: int = Field(1, ge=0, le=MAX_PRIORITY, description="0 is the most urgent")
 
 
 class PushBulk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     items: list[PushEntry] = Field(min_length=1, max_length=MAX_PUSH)
 
 
@@ -42,6 +45,7 @@ class PopResponse(BaseModel):
 
 
 class LockRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     lock_id: str = Field(min_length=1, max_length=128)
 
 

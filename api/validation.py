@@ -15,7 +15,7 @@ from typing import Any
 
 from actor_service.errors import InvalidRequest, ItemTooLarge
 from actor_service.serializer import dumps
-from api.wording import describe, quoted
+from api.wording import describe, names, quoted
 
 QUEUE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 DEAD_LETTER_SUFFIX = "-deadletter"
@@ -25,6 +25,40 @@ MAX_DEPTH = 100
 MAX_TTL = 3600
 DEFAULT_PRIORITY = 1
 DEFAULT_TTL = 30
+# What each endpoint takes, keyed by the actor method its route calls (the key its route
+# passes to ``guard``; ``ListQueues`` for ``GET /queues``, ``Health``/``Ready``): a query
+# parameter or body field not listed is a typo, answered 400 naming it, never ignored.
+# When an endpoint gains a parameter or field, add its name here. An endpoint missing from
+# QUERY_PARAMS has its query left unchecked.
+QUERY_PARAMS: dict[str, frozenset[str]] = {
+    "Push": frozenset(),
+    "Pop": frozenset({"depth", "require_ack", "ttl_seconds", "wait_seconds"}),
+    "Acknowledge": frozenset(),
+    "ExtendLock": frozenset(),
+    "Release": frozenset(),
+    "DeadLetter": frozenset(),
+    "Stats": frozenset(),
+    "Purge": frozenset(),
+    "Repair": frozenset(),
+    "GetSettings": frozenset(),
+    "PutSettings": frozenset(),
+    "Redrive": frozenset(),
+    "Peek": frozenset({"limit"}),
+    "ListQueues": frozenset({"prefix", "limit", "after"}),
+    "Health": frozenset(),
+    "Ready": frozenset(),
+}
+BODY_FIELDS: dict[str, frozenset[str]] = {
+    "Push": frozenset({"item", "priority", "delay_seconds"}),  # the single form; each of items
+    "PushBulk": frozenset({"items"}),
+    "Acknowledge": frozenset({"lock_id"}),
+    "ExtendLock": frozenset({"lock_id", "additional_ttl_seconds"}),
+    "Release": frozenset({"lock_id", "delay_seconds"}),
+    "DeadLetter": frozenset({"lock_id"}),
+    "PutSettings": frozenset({"max_deliveries", "dead_letter_queue"}),
+    "Redrive": frozenset({"to", "limit"}),
+}
+
 # Deeper items could not be serialised back by the actor (Python's recursion limit sits
 # near 1000 frames, some already used by the call); real payloads stay far below this.
 MAX_NESTING = 128
@@ -82,6 +116,39 @@ def parse_json(body: bytes) -> Any:
         raise InvalidRequest("MALFORMED_JSON", "body is nested too deeply") from exc
     except ValueError as exc:  # JSONDecodeError is a ValueError
         raise InvalidRequest("MALFORMED_JSON", f"body is not valid JSON: {exc}") from exc
+
+
+def query_params(pairs: list[tuple[str, str]], endpoint: str) -> None:
+    """400 INVALID_PARAMETER for a name ``endpoint`` does not take, or one given twice
+    (``depth=1&depth=5``: which one was meant?). ``pairs``: the query as sent, in order."""
+    allowed = QUERY_PARAMS.get(endpoint)
+    if allowed is None:
+        return
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name not in allowed:
+            takes = f"takes {names(allowed)}" if allowed else "takes no query parameters"
+            raise InvalidRequest(
+                "INVALID_PARAMETER",
+                f"unknown query parameter {quoted(name)}: this endpoint {takes}",
+            )
+        if name in seen:
+            raise InvalidRequest(
+                "INVALID_PARAMETER", f"query parameter {name} is given more than once; give it once"
+            )
+        seen.add(name)
+
+
+def known_fields(
+    data: dict[str, Any], endpoint: str, where: str = "the body", code: str = "INVALID_REQUEST"
+) -> None:
+    """400 ``code`` naming the first field of ``data`` that ``endpoint`` does not take."""
+    allowed = BODY_FIELDS[endpoint]
+    for name in data:
+        if name not in allowed:
+            raise InvalidRequest(
+                code, f"{where} has an unknown field {quoted(name)}; it takes {names(allowed)}"
+            )
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -154,7 +221,13 @@ def item(value: Any, where: str, max_bytes: int, check_nesting: bool = True) -> 
 def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
     """``{"items": [...]}`` or ``{"item": ..., "priority": ...}`` -> list of entries."""
     data = json_object(body)
+    if "items" in data and "item" in data:
+        raise InvalidRequest(
+            "INVALID_REQUEST",
+            "the body has both item (one item) and items (a list of them); send one form",
+        )
     if "items" in data:
+        known_fields(data, "PushBulk")
         entries = data["items"]
         if not isinstance(entries, list):
             raise InvalidRequest("NO_ITEMS", "items must be a list of {item, priority} objects")
@@ -165,6 +238,7 @@ def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
                 "TOO_MANY_ITEMS", f"items must hold 1 to {MAX_PUSH} entries, got {len(entries)}"
             )
     elif "item" in data:
+        known_fields(data, "Push")
         entries = [data]
     else:
         raise InvalidRequest("NO_ITEMS", "body must have 'item' (single) or 'items' (bulk)")
@@ -179,6 +253,8 @@ def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
             )
         if "item" not in entry:
             raise InvalidRequest("INVALID_ITEM", f"items[{i}] has no item (the object to queue)")
+        if where:
+            known_fields(entry, "Push", f"items[{i}]")
         out.append(
             {
                 "item": item(entry.get("item"), where, max_item_bytes, check_nesting=deep),
@@ -199,18 +275,16 @@ def int_param(raw: str | None, name: str, code: str, lo: int, hi: int, default: 
 
 
 def bool_param(raw: str | None, name: str) -> bool:
-    if raw is None:
+    if raw is None or raw == "false":
         return False
-    lowered = raw.lower()
-    if lowered in ("true", "1", "yes"):
+    if raw == "true":
         return True
-    if lowered in ("false", "0", "no"):
-        return False
     raise InvalidRequest("INVALID_PARAMETER", f"{name} must be true or false, got {quoted(raw)}")
 
 
-def lock_body(body: bytes) -> dict[str, Any]:
+def lock_body(body: bytes, endpoint: str = "Acknowledge") -> dict[str, Any]:
     data = json_object(body)
+    known_fields(data, endpoint)
     lock_id = data.get("lock_id")
     if not isinstance(lock_id, str) or not 1 <= len(lock_id) <= 128 or not _utf8(lock_id):
         got = f"got {describe(lock_id)}" if "lock_id" in data else "the body has none"

@@ -56,4 +56,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     # the test install is a superset of the run install
     [ "$mode" = test ] && touch "$VENV/.pushpop-run.stamp"
 fi
+if [ "$mode" = test ]; then
+    # the Python client (clients/python, its own distribution): editable, for its tests
+    client_stamp="$VENV/.pushpop-client.stamp"
+    if [ ! -f "$client_stamp" ] || [ clients/python/pyproject.toml -nt "$client_stamp" ]; then
+        echo "setup: installing pushpop-client (clients/python) into $VENV (editable)"
+        "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e clients/python
+        touch "$client_stamp"
+    fi
+fi
 echo "setup: ready ($mode; $VENV/bin/python)"

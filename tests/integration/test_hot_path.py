@@ -26,6 +26,18 @@ KEYS = json.dumps([
 ADMIN = {"Authorization": "Bearer admin-key"}
 BIG = "x" * 70_000
 
+# typos: a 400 naming the field on both paths, never ignored (test_typos.py has more)
+TYPOS: list[tuple[str, str, dict[str, str], Any]] = [
+    ("POST", "/queue/hp-a/pop?deph=5", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?depth=1&depth=2", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?require_ack=yes", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?require_ack=1", ADMIN, None),
+    ("POST", "/queue/hp-a/pop?require_ack=True", ADMIN, None),
+    ("POST", "/queue/hp-a/push?depth=1", ADMIN, {"item": {"n": 9}}),
+    ("POST", "/queue/hp-a/push", ADMIN, {"item": {"n": 9}, "prio": 3}),
+    ("POST", "/queue/hp-a/push", ADMIN, {"item": {"n": 9}, "items": [{"item": {"n": 9}}]}),
+    ("POST", "/queue/hp-a/push", ADMIN, {"items": [{"item": {"n": 9}, "prio": 3}]}),
+]
 # (method, path, headers, body): body is bytes, or JSON-able
 REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("POST", "/queue/hp-a/push", ADMIN, {"item": {"n": 1}, "priority": 2}),
@@ -54,7 +66,7 @@ REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("POST", "/queue/hp-a/pop?depth=101", ADMIN, None),
     ("POST", "/queue/hp-a/pop?require_ack=maybe", ADMIN, None),
     ("POST", "/queue/hp-a/pop?require_ack=true&ttl_seconds=0", ADMIN, None),
-    ("POST", "/queue/hp-a/pop?depth=1&depth=2", ADMIN, None),
+    *TYPOS,
     ("POST", "/queue/hp-a/pop?depth=2", ADMIN, None),
     ("POST", "/queue/hp-a/pop?require_ack=true&ttl_seconds=60", ADMIN, None),
     ("POST", "/queue/hp-a/pop", ADMIN, None),
@@ -81,6 +93,8 @@ def test_hot_and_full_stack_answer_alike(pair: dict[str, ServerProcess]) -> None
     hot = assert_alike(REQUESTS, pair, VOLATILE, KEPT_HEADERS)
     statuses = {a[0] for a in hot}
     assert {200, 400, 401, 403, 413, 415} <= statuses, statuses  # the list covers them
+    typos = [a for req, a in zip(REQUESTS, hot, strict=True) if req in TYPOS]
+    assert len(typos) == len(TYPOS) and {a[0] for a in typos} == {400}, typos
     # and what the hot path answered is right, not merely the same: every item pushed
     # (n = 1..4, or whichever were accepted) comes out once
     pushed = [
