@@ -58,6 +58,26 @@ class Transaction:
         return bool(self.upserts or self.deletes)
 
 
+META_SUFFIX = KEY_SEPARATOR + "meta"
+# above every character of a key: the exclusive end of a range of ids sharing a prefix
+KEY_MAX_CHAR = "\U0010ffff"
+
+
+def meta_range(
+    app_id: str, actor_type: str, prefix: str, after: str | None
+) -> tuple[str, str, str]:
+    """Bounds of :meth:`StateStore.list_metas` on :func:`meta_sort_key`: a row is listed
+    when ``low <= sort_key``, ``past < sort_key`` and ``sort_key < high``."""
+    base = actor_key(app_id, actor_type, "", "")[: -len(KEY_SEPARATOR)]
+    return base + prefix, base + (after or ""), base + prefix + KEY_MAX_CHAR
+
+
+def meta_sort_key(key: str) -> str:
+    """What meta rows are listed by: the key less ``||meta``, i.e. ``app||type||actor_id``
+    (ids of one type share the head, so this sorts by actor id)."""
+    return key[: -len(META_SUFFIX)]
+
+
 def needs_binary(value: bytes) -> bool:
     """PostgreSQL's jsonb cannot hold U+0000; such values are stored as base64 like Dapr does."""
     return b"\\u0000" in value
@@ -81,6 +101,20 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     async def transact(self, tx: Transaction) -> None:
         """Apply every upsert and delete in one transaction; raise StoreUnavailable if down."""
+
+    @abc.abstractmethod
+    async def list_metas(
+        self, app_id: str, actor_type: str, prefix: str, after: str | None, limit: int
+    ) -> list[tuple[str, bytes]]:
+        """Up to ``limit`` ``(actor_id, value)`` of the ``meta`` rows of ``actor_type``'s
+        actors whose id starts with ``prefix`` and sorts after ``after`` (``None``: from
+        the first), in actor id order (code points, like Python's ``<``).
+
+        The one read that is not a key: ``GET /queues`` and the per-queue gauges list
+        queues from it without activating their actors. Actor id order is not key order
+        (``||`` sorts after every id character, so ``a-b||meta`` precedes ``a||meta``):
+        stores keep an index of their meta rows by actor id (:func:`meta_sort_key`).
+        """
 
     @abc.abstractmethod
     async def ping(self) -> None:
@@ -119,6 +153,8 @@ __all__ = [
     "actor_key",
     "call_deadline",
     "json_bytes",
+    "meta_range",
+    "meta_sort_key",
     "needs_binary",
     "redact",
     "time_left",

@@ -7,7 +7,13 @@ It is never the evidence that a feature works (that is PostgreSQL and SQLite);
 from __future__ import annotations
 
 from actor_service.errors import StoreUnavailable
-from actor_service.stores.base import StateStore, Transaction
+from actor_service.stores.base import (
+    META_SUFFIX,
+    StateStore,
+    Transaction,
+    meta_range,
+    meta_sort_key,
+)
 
 
 class MemoryStore(StateStore):
@@ -33,6 +39,20 @@ class MemoryStore(StateStore):
         for key in tx.deletes:
             self.data.pop(key, None)
         self.transactions += 1
+
+    async def list_metas(
+        self, app_id: str, actor_type: str, prefix: str, after: str | None, limit: int
+    ) -> list[tuple[str, bytes]]:
+        self._check()
+        low, past, high = meta_range(app_id, actor_type, prefix, after)
+        rows = sorted(
+            (meta_sort_key(key), value)
+            for key, value in self.data.items()
+            if key.endswith(META_SUFFIX) and low <= meta_sort_key(key) < high
+            and meta_sort_key(key) > past
+        )  # fmt: skip
+        head = len(low) - len(prefix)
+        return [(sort_key[head:], value) for sort_key, value in rows[:limit]]
 
     async def ping(self) -> None:
         self._check()

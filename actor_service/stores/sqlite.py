@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from actor_service.errors import StoreUnavailable
-from actor_service.stores.base import StateStore, Transaction, needs_binary
+from actor_service.stores.base import StateStore, Transaction, meta_range, needs_binary
 from actor_service.stores.batching import GroupCommitter, merge
 from actor_service.stores.disk_full import DiskFullEpisode
 
@@ -44,6 +44,18 @@ CREATE TABLE IF NOT EXISTS state (
     update_time TIMESTAMP DEFAULT NULL
 )
 """
+
+# The meta rows by actor id (what list_metas reads): a partial index, so only one row
+# per actor is in it, and its sort key is the key less "||meta" (see base.meta_sort_key).
+META_ID = "substr(key, 1, length(key) - 6)"
+META_ROW = "substr(key, -6) = '||meta'"
+META_INDEX = f"CREATE INDEX IF NOT EXISTS state_meta_idx ON state ({META_ID}) WHERE {META_ROW}"
+LIST_METAS = (
+    f"SELECT {META_ID}, value, is_binary FROM state WHERE {META_ROW} "
+    f"AND {META_ID} >= ? AND {META_ID} > ? AND {META_ID} < ? "
+    "AND (expiration_time IS NULL OR expiration_time > CURRENT_TIMESTAMP) "
+    f"ORDER BY {META_ID} LIMIT ?"
+)
 
 UPSERT = """
 INSERT INTO state (key, value, is_binary, etag, update_time)
@@ -85,6 +97,7 @@ class SqliteStore(StateStore):
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute(SCHEMA)
+        conn.execute(META_INDEX)
         self._conn = conn
 
     async def open(self) -> None:
@@ -114,6 +127,23 @@ class SqliteStore(StateStore):
 
     async def get(self, key: str) -> bytes | None:
         return await self._run(self._get_sync, key)
+
+    def _list_metas_sync(
+        self, app_id: str, actor_type: str, prefix: str, after: str | None, limit: int
+    ) -> list[tuple[str, bytes]]:
+        assert self._conn is not None
+        low, past, high = meta_range(app_id, actor_type, prefix, after)
+        rows = self._conn.execute(LIST_METAS, (low, past, high, limit)).fetchall()
+        head = len(low) - len(prefix)
+        return [
+            (sort_key[head:], base64.b64decode(value) if is_binary else value.encode())
+            for sort_key, value, is_binary in rows
+        ]
+
+    async def list_metas(
+        self, app_id: str, actor_type: str, prefix: str, after: str | None, limit: int
+    ) -> list[tuple[str, bytes]]:
+        return await self._run(self._list_metas_sync, app_id, actor_type, prefix, after, limit)
 
     def _transact_sync(self, txs: Sequence[Transaction]) -> None:
         assert self._conn is not None
