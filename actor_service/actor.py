@@ -78,6 +78,18 @@ class QueueActorInterface(ActorInterface):
     @actormethod(name="Batch")
     async def batch(self, request: dict) -> dict: ...
 
+    @actormethod(name="GetSettings")
+    async def get_settings(self, request: dict) -> dict: ...
+
+    @actormethod(name="PutSettings")
+    async def put_settings(self, request: dict) -> dict: ...
+
+    @actormethod(name="Redrive")
+    async def redrive(self, request: dict) -> dict: ...
+
+    @actormethod(name="Peek")
+    async def peek(self, request: dict) -> dict: ...
+
 
 def store_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the state store (or the sidecar in front of it) failed"."""
@@ -263,16 +275,42 @@ class QueueActor(Actor, QueueActorInterface):
     # method itself, or many at once by Batch
     @staticmethod
     def _push_plan(request: dict) -> Plan:
-        items = [(e["item"], int(e["priority"])) for e in request["items"]]
-        return (
-            lambda st: st.push(items),
-            lambda r: {"pushed": len(r[0]), "ids": r[0], "depth": r[1]},
-        )
+        items = [
+            (e["item"], int(e["priority"]), int(e.get("delay_seconds", 0)))
+            for e in request["items"]
+        ]
+        key = request.get("idempotency_key")
+        fingerprint = str(request.get("fingerprint", ""))
+
+        def render(r: Any) -> dict:
+            out = {"pushed": len(r[0]), "ids": r[0], "depth": r[1]}
+            if r[2]:
+                out["replayed"] = True
+            return out
+
+        return lambda st: st.push(items, key, fingerprint), render
 
     @staticmethod
-    def _pop_plan(request: dict) -> Plan:
+    def _popped(st: QueueState, items: list[Any]) -> dict[str, Any]:
+        """A pop's answer; an empty one says when the queue may next have an item by
+        itself (``next_at``, for the gateway's long-poll waiters; never sent to clients)."""
+        out: dict[str, Any] = {"items": [i.to_dict() for i in items]}
+        if not items:
+            next_at = st.next_at()
+            if next_at is not None:
+                out["next_at"] = next_at
+        return out
+
+    @classmethod
+    def _pop_plan(cls, request: dict) -> Plan:
         depth = int(request.get("depth", 1))
-        return lambda st: st.pop(depth), lambda r: {"items": [i.to_dict() for i in r[0]]}
+        st_of: list[QueueState] = []
+
+        def make(st: QueueState) -> Op:
+            st_of.append(st)
+            return st.pop(depth)
+
+        return make, lambda r: cls._popped(st_of[-1], r[0])
 
     async def push(self, request: dict) -> dict:
         return await self._call(*self._push_plan(request))
@@ -319,16 +357,19 @@ class QueueActor(Actor, QueueActorInterface):
         )
 
     async def pop_with_ack(self, request: dict) -> dict:
+        st_of: list[QueueState] = []
+
+        def make(st: QueueState) -> Op:
+            st_of.append(st)
+            return st.pop(int(request.get("depth", 1)), float(request["ttl_seconds"]))
+
         def render(r: Any) -> dict:
-            out: dict[str, Any] = {"items": [i.to_dict() for i in r[0]]}
+            out = self._popped(st_of[-1], r[0])
             if r[1] is not None:
                 out["lock_id"], out["lock_expires_at"] = r[1]
             return out
 
-        return await self._call(
-            lambda st: st.pop(int(request.get("depth", 1)), float(request["ttl_seconds"])),
-            render,
-        )
+        return await self._call(make, render)
 
     async def acknowledge(self, request: dict) -> dict:
         return await self._call(
@@ -342,14 +383,36 @@ class QueueActor(Actor, QueueActorInterface):
         )
 
     async def release(self, request: dict) -> dict:
+        delay = float(request.get("delay_seconds", 0))
         return await self._call(
-            lambda st: st.release(request["lock_id"]), lambda n: {"released": n}
+            lambda st: st.release(request["lock_id"], delay), lambda n: {"released": n}
         )
 
     async def dead_letter(self, request: dict) -> dict:
         return await self._call(
             lambda st: st.dead_letter(request["lock_id"]),
             lambda r: {"dead_lettered": r[0], "dead_letter_queue": r[1]},
+        )
+
+    async def get_settings(self, request: dict) -> dict:
+        return await self._call(lambda st: st.get_settings(), lambda r: r)
+
+    async def put_settings(self, request: dict) -> dict:
+        """Admin: the fields given (already validated by the gateway); ``None`` resets."""
+        return await self._call(lambda st: st.put_settings(request), lambda r: r)
+
+    async def redrive(self, request: dict) -> dict:
+        """Admin: move waiting items to another queue through the outbox (crash-safe)."""
+        target = str(request["to"])
+        return await self._call(
+            lambda st: st.redrive(target, int(request.get("limit", 10_000))),
+            lambda r: {"moved": r[0], "to": target, "remaining": r[1]},
+        )
+
+    async def peek(self, request: dict) -> dict:
+        return await self._call(
+            lambda st: st.peek(int(request.get("limit", 10))),
+            lambda r: {"items": [i.to_dict() for i in r]},
         )
 
     async def stats(self, request: dict) -> dict:
@@ -371,8 +434,11 @@ class QueueActor(Actor, QueueActorInterface):
 
     async def receive(self, request: dict) -> dict:
         """Internal: apply a dead-letter transfer from another queue's actor."""
+        source = request["source"]
         return await self._call(
-            lambda st: st.receive(request["source"], int(request["seq"]), request["entries"]),
+            lambda st: st.receive(
+                source, int(request["seq"]), request["entries"], queue_id_of(source)
+            ),
             lambda n: {"received": n},
         )
 

@@ -95,6 +95,13 @@ class RuntimeUnavailable(PushpopError):
         super().__init__(message, retry_after=retry_after)
 
 
+class IdempotencyKeyReused(PushpopError):
+    """The same ``Idempotency-Key`` came with a different body."""
+
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
 class StateCorrupt(PushpopError):
     """A queue's stored rows contradict each other (meta vs. segments, a lock without its row).
 
@@ -130,6 +137,7 @@ _BY_CODE: dict[str, type[PushpopError]] = {
         LockExpired,
         QueueFull,
         TooManyLocks,
+        IdempotencyKeyReused,
         StoreUnavailable,
         RuntimeUnavailable,
         StateCorrupt,

@@ -18,7 +18,24 @@ Layout of one queue's state (one actor's keys):
 ``l:{lock_id}``
     the items a pop-with-ack handed out, ``[[priority, id, item, enqueued_at], ...]``.
 ``x:{seq}``
-    a dead-letter transfer not yet confirmed delivered (an outbox entry).
+    a transfer to another queue (dead-letter, redrive) not yet confirmed delivered (an
+    outbox entry).
+``dix``, ``d:{second}:{k}``
+    delayed items (see "Delayed items" below).
+``k:{digest}``, ``kl:{k}``
+    idempotency keys of keyed pushes and their log, oldest first (pruned as it goes).
+
+An entry may carry a fourth element, a dict of what sets it apart: ``"d"`` the
+deliveries it has had, ``"o"`` ``[queue_id, id]`` where it was moved from. Entries
+without one (all but a few) stay three elements long.
+
+Delayed items: meta's ``"dl"`` is ``[count, next_due]`` while any wait; ``dix`` maps each
+second (``floor(due)``) holding delayed items to ``[count, min_due]``; bucket rows
+``d:{second}:{k}`` hold that second's items ``[due, priority, id, item, enqueued_at, x,
+front]`` in arrival order, :data:`DELAY_CHUNK` a row. A pop reads none of it unless
+``next_due`` has passed, so ready items pop as fast with a million delayed ones; a delayed
+push writes its bucket's last row and ``dix``, whose size is bounded by the delay range
+(86,400 seconds), not by the number of items.
 
 Past the tail: segments after the one holding a priority's tail must not exist. A push
 reads the segment it starts, checks it is empty and writes it. An actor's activation
@@ -109,6 +126,8 @@ class Limits:
     # seconds from a lock's creation past which no extend may push its expiry (SQS caps
     # a message's visibility the same way): each extend is capped, the total must be too
     max_lock_lifetime: float = 0
+    # seconds an idempotency key (and the answer it replays) is kept
+    idempotency_ttl: float = 600
 
 
 @dataclass
@@ -117,14 +136,20 @@ class PoppedItem:
     item: dict[str, Any]
     priority: int
     enqueued_at: float
+    deliveries: int = 1
+    origin: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "item": self.item,
             "priority": self.priority,
             "enqueued_at": self.enqueued_at,
+            "deliveries": self.deliveries,
         }
+        if self.origin is not None:
+            out["origin"] = self.origin
+        return out
 
 
 @dataclass
@@ -134,6 +159,54 @@ class Transfer:
     seq: int
     target: str
     entries: list[Entry] = field(default_factory=list)
+
+
+DELAY_CHUNK = 256
+IDEM_CHUNK = 256
+# entries moved out of the delay buckets per call: a million items falling due at once
+# are released over many calls, each bounded
+MAX_DUE_PER_CALL = 1000
+MAX_DELAY = 86_400
+
+
+def delay_key(second: int, k: int) -> str:
+    return f"d:{second}:{k}"
+
+
+def idem_log_key(k: int) -> str:
+    return f"kl:{k}"
+
+
+def extra_of(entry: Entry, at: int) -> dict[str, Any]:
+    """The optional extras dict of an entry whose fixed part has ``at`` elements."""
+    return entry[at] if len(entry) > at else {}
+
+
+def deliveries_of(entry: Entry, at: int) -> int:
+    return int(extra_of(entry, at).get("d", 0))
+
+
+def with_extra(fixed: list[Any], extra: dict[str, Any]) -> Entry:
+    return [*fixed, extra] if extra else fixed
+
+
+def origin_dict(extra: dict[str, Any]) -> dict[str, str] | None:
+    o = extra.get("o")
+    return {"queue_id": o[0], "id": o[1]} if o else None
+
+
+def summarize(meta: dict[str, Any], now: float) -> dict[str, Any]:
+    """What a listing shows of a queue, from its meta row alone (no other read)."""
+    pri = meta.get("pri") or {}
+    locks = meta.get("locks") or {}
+    oldest = min((v[2] for v in pri.values()), default=None)
+    return {
+        "depth": sum(t - h for h, t, _ in pri.values()),
+        "in_flight": sum(lk["n"] for lk in locks.values()),
+        "delayed": (meta.get("dl") or [0])[0],
+        "locks": len(locks),
+        "oldest_enqueued_at": oldest,
+    }
 
 
 def dead_letter_queue(queue_id: str) -> str:
@@ -149,10 +222,10 @@ def is_number(v: Any) -> bool:
 
 
 def is_entry(e: Any) -> bool:
-    """A queued entry: ``[id, item, enqueued_at]``."""
+    """A queued entry: ``[id, item, enqueued_at]`` or ``[id, item, enqueued_at, extras]``."""
     return (
         isinstance(e, list)
-        and len(e) == 3
+        and (len(e) == 3 or (len(e) == 4 and isinstance(e[3], dict)))
         and is_int(e[0])
         and isinstance(e[1], dict)
         and is_number(e[2])
@@ -161,7 +234,7 @@ def is_entry(e: Any) -> bool:
 
 def is_locked_entry(e: Any) -> bool:
     """An entry inside a lock: ``[priority, id, item, enqueued_at]``."""
-    return isinstance(e, list) and len(e) == 4 and is_int(e[0]) and is_entry(e[1:])
+    return isinstance(e, list) and len(e) in (4, 5) and is_int(e[0]) and is_entry(e[1:])
 
 
 def is_int_text(v: Any) -> bool:

@@ -24,40 +24,47 @@ can hammer, and lets the actor load exactly the keys an operation touches.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator
 from typing import Any
 
+from actor_service import queue_delays, queue_idempotency
 from actor_service.errors import (
+    IdempotencyKeyReused,
     InvalidRequest,
     LockExpired,
     LockNotFound,
     QueueFull,
-    StateCorrupt,
     TooManyLocks,
 )
+from actor_service.queue_access import StateAccess
 from actor_service.queue_invariants import check_meta
 from actor_service.queue_layout import (
-    DELETED,
+    IDEM_CHUNK,
     MAX_TOMBSTONES,
     META,
     Entry,
-    Limits,
     Need,
     Op,
     PoppedItem,
-    Transfer,
-    dead_letter_queue,
+    deliveries_of,
+    extra_of,
     format_id,
+    idem_log_key,
     is_entry,
     is_int,
     lock_key,
     new_meta,
+    origin_dict,
     seg_key,
-    transfer_key,
+    summarize,
 )
+from actor_service.queue_moves import QueueMoves
+
+# a pushed item as the state machine takes it: (item, priority[, delay in seconds])
+PushItem = tuple[dict[str, Any], int] | tuple[dict[str, Any], int, int]
 
 
-class QueueState:
+class QueueState(QueueMoves, StateAccess):
     """One actor call's view of a queue: the keys it loaded and the changes it made.
 
     A new instance is made per call; ``now`` is the call's clock reading and
@@ -67,59 +74,19 @@ class QueueState:
     actor's activation) has read already; see "Past the tail" in :mod:`queue_layout`.
     """
 
-    def __init__(
-        self,
-        queue_id: str,
-        now: float,
-        new_lock_id: Callable[[], str],
-        limits: Limits | None = None,
-        tails_checked: set[int] | None = None,
-    ) -> None:
-        self.queue_id = queue_id
-        self.now = now
-        self.new_lock_id = new_lock_id
-        self.limits = limits or Limits()
-        self.tails_checked = tails_checked
-        self._values: dict[str, Any] = {}
-        self._dirty: set[str] = set()
-
-    # ------------------------------------------------------------------ key access
-    def _load(self, keys: Iterable[str]) -> Generator[Need, dict[str, Any], None]:
-        missing = [k for k in dict.fromkeys(keys) if k not in self._values]
-        if missing:
-            got = yield missing
-            for k in missing:
-                self._values[k] = got.get(k)
-
-    def _set(self, key: str, value: Any) -> None:
-        self._values[key] = value
-        self._dirty.add(key)
-
-    def _delete(self, key: str) -> None:
-        self._values[key] = None
-        self._dirty.add(key)
-
-    def changes(self) -> dict[str, Any]:
-        """Keys written by the operation: value, or :data:`DELETED`."""
-        return {k: (DELETED if self._values[k] is None else self._values[k]) for k in self._dirty}
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self._values[META]
-
-    @property
-    def seg_size(self) -> int:
-        """This queue's segment size: recorded in its meta (checked), or the legacy one."""
-        return self.meta.get("S", self.limits.legacy_segment_size)
-
     def hot_keys(self) -> set[str]:
-        """Keys worth keeping cached for the next call: meta and each priority's ends."""
+        """Keys worth keeping cached for the next call: meta, each priority's ends and
+        the ends of the idempotency log."""
         keys = {META}
         s = self.seg_size
         for p, (head, tail, _) in self.meta["pri"].items():
             keys.add(seg_key(int(p), head // s))
             keys.add(seg_key(int(p), (tail - 1) // s))
             keys.add(seg_key(int(p), tail // s))
+        ik = self.meta.get("ik")
+        if ik:
+            keys.add(idem_log_key(ik[0] // IDEM_CHUNK))
+            keys.add(idem_log_key(ik[1] // IDEM_CHUNK))
         return keys
 
     def _begin(self) -> Generator[Need, dict[str, Any], None]:
@@ -136,18 +103,15 @@ class QueueState:
                 exp = self.meta["locks"][lid]["exp"]
                 yield from self._end_lock(lid, give_back=True)
                 self._tombstone(lid, exp)
-
-    def _touch_meta(self) -> None:
-        self._dirty.add(META)
+        dl = self.meta.get("dl")
+        if dl and dl[1] <= self.now:
+            back, front = yield from queue_delays.release_due(self)
+            for p, group in back.items():
+                yield from self._append(p, group)
+            for p, group in front.items():
+                yield from self._put_front(p, group)
 
     # ------------------------------------------------------------------ invariants
-    def _corrupt(self, what: str, *keys: str) -> StateCorrupt:
-        return StateCorrupt(
-            f"queue {self.queue_id!r} has inconsistent state: {what}; other queues are "
-            f"unaffected (an admin can repair it: POST /queue/{{id}}/repair)",
-            keys=[META, *keys] if META not in keys else list(keys),
-        )
-
     def _check_meta(self) -> None:
         check_meta(self._values[META], self._corrupt, self._segs_for)
 
@@ -315,8 +279,12 @@ class QueueState:
         while len(gone) > MAX_TOMBSTONES:
             del gone[next(iter(gone))]
 
-    def _end_lock(self, lock_id: str, give_back: bool) -> Generator[Need, Any, list[Entry]]:
-        """Close a lock; with ``give_back`` its items return to the front."""
+    def _end_lock(
+        self, lock_id: str, give_back: bool, delay: float = 0
+    ) -> Generator[Need, Any, list[Entry]]:
+        """Close a lock; with ``give_back`` its items return to the front (after
+        ``delay`` seconds), but those delivered ``max_deliveries`` times go to the
+        dead-letter queue instead."""
         key = lock_key(lock_id)
         yield from self._load([key])
         row = self._values.get(key)
@@ -327,7 +295,10 @@ class QueueState:
             isinstance(entries, list)
             and len(entries) == self.meta["locks"][lock_id]["n"]
             and all(
-                isinstance(e, list) and len(e) == 4 and is_int(e[0]) and is_int(e[1])
+                isinstance(e, list)
+                and (len(e) == 4 or (len(e) == 5 and isinstance(e[4], dict)))
+                and is_int(e[0])
+                and is_int(e[1])
                 for e in entries
             )
         ):
@@ -336,12 +307,35 @@ class QueueState:
         self._delete(key)
         self._touch_meta()
         if give_back:
+            limit = self.settings()["max_deliveries"]
+            if limit:
+                poison = [e for e in entries if deliveries_of(e, 4) >= limit]
+                if poison:
+                    self._transfer(self.settings()["dead_letter_queue"], poison)
+                    entries = [e for e in entries if deliveries_of(e, 4) < limit]
+            if delay > 0:
+                due = self.now + delay
+                yield from queue_delays.put(
+                    self, [[due, *e[:4], extra_of(e, 4), 1] for e in entries]
+                )
+                return entries
             by_priority: dict[int, list[Entry]] = {}
             for p, *entry in entries:
                 by_priority.setdefault(p, []).append(entry)
             for p, group in by_priority.items():
                 yield from self._put_front(p, group)
         return entries
+
+    # ------------------------------------------------------------------ delayed items
+    def delayed(self) -> int:
+        return int((self.meta.get("dl") or [0])[0])
+
+    def next_at(self) -> float | None:
+        """When something becomes ready by itself: a delayed item due, a lock expiring."""
+        times = [lk["exp"] for lk in self.meta["locks"].values()]
+        if self.meta.get("dl"):
+            times.append(self.meta["dl"][1])
+        return min(times, default=None)
 
     def _open_lock(self, lock_id: str) -> Generator[Need, Any, dict[str, Any]]:
         """The open lock ``lock_id``, or 404/410 (expiry already ran in ``_begin``)."""
@@ -360,21 +354,50 @@ class QueueState:
     def in_flight(self) -> int:
         return sum(lk["n"] for lk in self.meta["locks"].values())
 
+    def _popped(self, priority: int, entry: Entry, counted: bool = True) -> PoppedItem:
+        n, item, enq = entry[:3]
+        extra = extra_of(entry, 3)
+        return PoppedItem(format_id(n), item, priority, enq,
+                          int(extra.get("d", 0)) + (1 if counted else 0),
+                          origin_dict(extra))  # fmt: skip
+
     # ------------------------------------------------------------------ operations
-    def push(self, items: list[tuple[dict[str, Any], int]]) -> Op:
-        """Append items; returns ``(ids, depth_after)``. All or nothing."""
+    def push(self, items: list[PushItem], key: str | None = None, fingerprint: str = "") -> Op:
+        """Append items (delayed ones into their buckets); returns ``(ids, depth_after,
+        replayed)``. All or nothing.
+
+        With an idempotency ``key``: a key seen within the retention window with the same
+        ``fingerprint`` (of the body) pushes nothing and answers the first push's ids; with
+        another fingerprint it is refused. The key is recorded in this same save.
+        """
         yield from self._begin()
+        if key is not None:
+            seen = yield from queue_idempotency.lookup(self, key)
+            if seen is not None:
+                if seen.get("fp") != fingerprint:
+                    raise IdempotencyKeyReused(
+                        f"Idempotency-Key {key[:60]!r} was used with a different body on queue "
+                        f"{self.queue_id!r} within the last "
+                        f"{self.limits.idempotency_ttl:g} seconds"
+                    )
+                ids = [format_id(seen["first"] + i) for i in range(seen["n"])]
+                return ids, self.depth(), True
         depth = self.depth()
-        if self.limits.max_depth and depth + len(items) > self.limits.max_depth:
+        held = depth + self.delayed()
+        if self.limits.max_depth and held + len(items) > self.limits.max_depth:
             raise QueueFull(
-                f"queue {self.queue_id!r} holds {depth} items; pushing {len(items)} would "
+                f"queue {self.queue_id!r} holds {held} items; pushing {len(items)} would "
                 f"exceed its max depth of {self.limits.max_depth}"
             )
-        ids, groups = self._number(items)
+        first = self.meta["next_id"]
+        ids, groups, delayed = self._number(items)
         for priority, entries in groups.items():
             yield from self._append(priority, entries)
+        yield from queue_delays.put(self, delayed)
+        if key is not None:
+            yield from queue_idempotency.record(self, key, fingerprint, first, len(ids))
         self._touch_meta()
-        return ids, depth + len(items)
+        return ids, depth + len(items) - len(delayed), False
 
     def batch(self, ops: list[Callable[[], Op]]) -> Op:
         """Run several requests' operations in one pass, in order; one result each.
@@ -391,22 +414,28 @@ class QueueState:
         for make in ops:
             try:
                 results.append((yield from make()))
-            except (QueueFull, TooManyLocks) as err:
+            except (QueueFull, TooManyLocks, IdempotencyKeyReused) as err:
                 results.append(err)
         return results
 
     def _number(
-        self, items: list[tuple[dict[str, Any], int]]
-    ) -> tuple[list[str], dict[int, list[Entry]]]:
+        self, items: list[PushItem]
+    ) -> tuple[list[str], dict[int, list[Entry]], list[Entry]]:
         meta = self.meta
         ids: list[str] = []
         groups: dict[int, list[Entry]] = {}
-        for item, priority in items:
+        delayed: list[Entry] = []
+        for item, priority, *later in items:
+            delay = later[0] if later else 0
             n = meta["next_id"]
             meta["next_id"] = n + 1
             ids.append(format_id(n))
-            groups.setdefault(priority, []).append([n, item, self.now])
-        return ids, groups
+            if delay > 0:
+                due = self.now + delay
+                delayed.append([due, priority, n, item, due, {}, 0])
+            else:
+                groups.setdefault(priority, []).append([n, item, self.now])
+        return ids, groups, delayed
 
     def pop(self, depth: int, lock_ttl: float | None = None) -> Op:
         """Take up to ``depth`` items in priority order.
@@ -429,9 +458,11 @@ class QueueState:
         for p in sorted(self.meta["pri"], key=int):
             if len(taken) >= depth:
                 break
-            for n, item, enq in (yield from self._take_front(int(p), depth - len(taken))):
-                taken.append(PoppedItem(format_id(n), item, int(p), enq))
-                lock_entries.append([int(p), n, item, enq])
+            for entry in (yield from self._take_front(int(p), depth - len(taken))):
+                popped = self._popped(int(p), entry)
+                taken.append(popped)
+                extra = {**extra_of(entry, 3), "d": popped.deliveries}
+                lock_entries.append([int(p), *entry[:3], extra])
         if not taken:
             return [], None
         self._touch_meta()
@@ -470,95 +501,45 @@ class QueueState:
         self._touch_meta()
         return lock["exp"]
 
-    def release(self, lock_id: str) -> Op:
-        """Give a lock's items back to the front now; returns how many."""
+    def release(self, lock_id: str, delay: float = 0) -> Op:
+        """Give a lock's items back to the front, now or after ``delay`` seconds;
+        returns how many."""
         yield from self._begin()
         lock = yield from self._open_lock(lock_id)
-        yield from self._end_lock(lock_id, give_back=True)
+        yield from self._end_lock(lock_id, give_back=True, delay=delay)
         return int(lock["n"])
 
-    def dead_letter(self, lock_id: str) -> Op:
-        """Close a lock into an outbox transfer to ``{queue}-deadletter``.
-
-        The caller delivers the transfer (see :meth:`deliver_pending` and
-        :meth:`receive`) and then confirms it with :meth:`confirm`; the outbox entry
-        is written in the same save that closes the lock, so a crash in between
-        loses nothing and the receiver's sequence check drops duplicates.
-        """
+    def peek(self, limit: int) -> Op:
+        """The next ``limit`` waiting items in pop order, taking and counting nothing."""
         yield from self._begin()
-        lock = yield from self._open_lock(lock_id)
-        entries = yield from self._end_lock(lock_id, give_back=False)
-        seq = self.meta["xseq"] + 1
-        self.meta["xseq"] = seq
-        self.meta["out"].append(seq)
-        target = dead_letter_queue(self.queue_id)
-        self._set(transfer_key(seq), {"target": target, "items": entries})
-        return int(lock["n"]), target
-
-    def pending_transfers(self) -> Op:
-        """Transfers recorded but not yet confirmed, oldest first."""
-        yield from self._begin()
-        seqs = list(self.meta["out"])
-        yield from self._load(transfer_key(s) for s in seqs)
-        out = []
-        for s in seqs:
-            rec = self._values.get(transfer_key(s))
-            if not (
-                isinstance(rec, dict)
-                and isinstance(rec.get("target"), str)
-                and isinstance(rec.get("items"), list)
-            ):
-                raise self._corrupt(f"dead-letter transfer {s} is missing or malformed",
-                                    transfer_key(s))  # fmt: skip
-            out.append(Transfer(s, rec["target"], rec["items"]))
+        out: list[PoppedItem] = []
+        s = self.seg_size
+        for p in sorted(self.meta["pri"], key=int):
+            head, tail, _ = self.meta["pri"][p]
+            stop = min(tail, head + limit - len(out))
+            yield from self._load(self._segs_for(int(p), head, stop))
+            pos = head
+            while pos < stop:
+                seg = self._live_seg(int(p), pos // s)
+                for entry in seg["items"][pos - seg["start"] : stop - seg["start"]]:
+                    out.append(self._popped(int(p), entry, counted=False))
+                pos = min(stop, (pos // s + 1) * s)
+            if len(out) >= limit:
+                break
         return out
-
-    def confirm(self, seqs: list[int]) -> Op:
-        """Forget delivered transfers."""
-        yield from self._begin()
-        done = set(seqs)
-        self.meta["out"] = [s for s in self.meta["out"] if s not in done]
-        for s in done:
-            self._delete(transfer_key(s))
-        self._touch_meta()
-        return len(done)
-
-    def receive(self, source: str, seq: int, entries: list[Entry]) -> Op:
-        """Apply a transfer from ``source`` once: a sequence already seen is a no-op.
-
-        Transfers from one source arrive in sequence order (the source delivers its
-        outbox oldest first and stops at the first failure), so remembering the last
-        sequence per source is an exact duplicate check in constant space. A
-        transfer is never refused for depth: refusing would strand the items.
-        """
-        yield from self._begin()
-        recv = self.meta["recv"]
-        if recv.get(source, 0) >= seq:
-            return 0
-        recv[source] = seq
-        groups: dict[int, list[Entry]] = {}
-        # enqueued_at restarts at arrival in this queue: it is what time-in-queue and
-        # oldest_enqueued_at mean here, and it keeps enqueued_at ordered like ids
-        for p, _old_id, item, _enq in entries:
-            n = self.meta["next_id"]
-            self.meta["next_id"] = n + 1
-            groups.setdefault(int(p), []).append([n, item, self.now])
-        for p, group in groups.items():
-            yield from self._append(p, group)
-        self._touch_meta()
-        return len(entries)
 
     def stats(self) -> Op:
         yield from self._begin()
         pri = self.meta["pri"]
-        oldest = min((v[2] for v in pri.values()), default=None)
+        summary = summarize(self.meta, self.now)
         return {
             "queue_id": self.queue_id,
-            "depth": self.depth(),
+            "depth": summary["depth"],
             "by_priority": {p: pri[p][1] - pri[p][0] for p in sorted(pri, key=int)},
-            "in_flight": self.in_flight(),
-            "locks": len(self.meta["locks"]),
-            "oldest_enqueued_at": oldest,
+            "in_flight": summary["in_flight"],
+            "locks": summary["locks"],
+            "delayed": summary["delayed"],
+            "oldest_enqueued_at": summary["oldest_enqueued_at"],
         }
 
     def purge(self) -> Op:
@@ -568,7 +549,11 @@ class QueueState:
         grows with the queue, as removing N items must.
         """
         yield from self._begin()
-        purged = self.depth() + self.in_flight()
+        purged = self.depth() + self.in_flight() + self.delayed()
+        for key in (yield from queue_delays.bucket_keys(self)):
+            self._delete(key)
+        if self.meta.pop("dl", None):
+            self._delete("dix")
         # both ends of every priority must be where meta says: a corrupted tail must not
         # turn a purge into deleting billions of keys that never existed
         s = self.seg_size

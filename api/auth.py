@@ -46,6 +46,10 @@ METHOD_OPERATION = {
     "Stats": "admin",
     "Purge": "admin",
     "Repair": "admin",
+    "GetSettings": "admin",
+    "PutSettings": "admin",
+    "Redrive": "admin",
+    "Peek": "admin",
 }
 
 

@@ -41,6 +41,8 @@ from actor_service.queue_layout import (
     apply_changes,
     dead_letter_queue,
     format_id,
+    deliveries_of,
+    extra_of,
     lock_key,
     seg_key,
     transfer_key,
@@ -251,8 +253,9 @@ class ModelQueue:
         return out
 
     def give_back(self, entries: list[list[Any]]) -> None:
-        for p, n, item, enq in entries:
-            self.by_p.setdefault(p, []).append([n, item, enq])
+        """Locked entries back to the front; they keep their extras (deliveries)."""
+        for p, *entry in entries:
+            self.by_p.setdefault(p, []).append(entry)
         for q in self.by_p.values():
             q.sort(key=lambda e: e[0])
 
@@ -267,6 +270,7 @@ class ModelQueue:
             "by_priority": {str(p): len(self.by_p[p]) for p in sorted(self.by_p)},
             "in_flight": sum(len(entries) for _, entries in locks.values()),
             "locks": len(locks),
+            "delayed": 0,
             "oldest_enqueued_at": min(enqueued, default=None),
         }
 
@@ -376,7 +380,7 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(priorities=st.lists(st.sampled_from(PRIORITIES), min_size=1, max_size=12))
     def push(self, priorities: list[int]) -> None:
         items = [({"tag": next(self.tags), "body": {"p": p}}, p) for p in priorities]
-        ids, depth = self._src("push", items)
+        ids, depth, _ = self._src("push", items)
         expected = [self.model.append(p, item, self.now) for item, p in items]
         assert ids == [format_id(n) for n in expected]
         for message_id in ids:
@@ -391,9 +395,13 @@ class QueueMachine(RuleBasedStateMachine):
         """A plain pop (``ttl`` None) or a pop with ack."""
         items, lock = self._src("pop", depth) if ttl is None else self._src("pop", depth, ttl)
         _assert_strict_order(items)
-        expected = self.model.take(depth)
+        taken = self.model.take(depth)
+        expected = [e[:4] for e in taken]
         got = [[it.priority, int(it.id), it.item, it.enqueued_at] for it in items]
         assert got == expected
+        # each item counts its deliveries: this one, plus one per earlier lock it left
+        assert [it.deliveries for it in items] == [deliveries_of(e, 4) + 1 for e in taken]
+        expected = [[*e[:4], {**extra_of(e, 4), "d": deliveries_of(e, 4) + 1}] for e in taken]
         tags = Counter(it.item["tag"] for it in items)
         if ttl is None or not expected:
             assert lock is None
@@ -467,7 +475,7 @@ class QueueMachine(RuleBasedStateMachine):
                     event("dead-letter transfer applied")
                     self.dlq_applied = t.seq
                     # enqueued_at restarts at arrival in the dead-letter queue
-                    for p, _old_id, item, _enq in t.entries:
+                    for p, _old_id, item, *_ in t.entries:
                         self.dlq_model.append(p, item, self.now)
                 else:
                     assert n == 0, f"transfer {t.seq} was applied twice"
@@ -484,7 +492,7 @@ class QueueMachine(RuleBasedStateMachine):
         assert lock is None
         _assert_strict_order(items)
         got = [[it.priority, int(it.id), it.item, it.enqueued_at] for it in items]
-        assert got == self.dlq_model.take(depth)
+        assert got == [e[:4] for e in self.dlq_model.take(depth)]
         self.dlq_popped.update(it.item["tag"] for it in items)
 
     @rule(seconds=st.sampled_from(CLOCK_STEPS))

@@ -1,0 +1,75 @@
+"""Idempotency keys of a queue's pushes: one row per key, and a log to forget them by.
+
+A keyed push's answer (its first id and count) and the body's fingerprint are saved in
+the same transaction as its items, under ``k:{digest of the key}``; the log ``kl:{k}``
+lists keys oldest first, and every keyed push forgets up to two that have outlived
+``Limits.idempotency_ttl``, so the kept keys stay bounded by the push rate times the
+retention and a keyed push costs O(1) rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from actor_service.queue_layout import IDEM_CHUNK, Need, Op, idem_log_key
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from actor_service.queue_access import StateAccess
+
+
+def row_key(key: str) -> str:
+    return "k:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def lookup(st: StateAccess, key: str) -> Generator[Need, Any, dict[str, Any] | None]:
+    rk = row_key(key)
+    yield from st._load([rk])
+    row = st._values.get(rk)
+    if (
+        isinstance(row, dict)
+        and row.get("key") == key
+        and row.get("at", 0) > st.now - st.limits.idempotency_ttl
+    ):
+        return row
+    return None
+
+
+def record(st: StateAccess, key: str, fingerprint: str, first: int, n: int) -> Op:
+    """Remember a keyed push's answer in this save; forget up to two expired keys."""
+    rk = row_key(key)
+    st._set(rk, {"key": key, "fp": fingerprint, "first": first, "n": n,
+                        "at": st.now})  # fmt: skip
+    head, tail = st.meta.get("ik") or (0, 0)
+    log_key = idem_log_key(tail // IDEM_CHUNK)
+    if tail % IDEM_CHUNK:
+        yield from st._load([log_key])
+    chunk = st._values.get(log_key) if tail % IDEM_CHUNK else []
+    if not isinstance(chunk, list) or len(chunk) != tail % IDEM_CHUNK:
+        raise st._corrupt(f"idempotency log row {log_key} does not match meta", log_key)
+    st._set(log_key, [*chunk, [st.now, rk]])
+    tail += 1
+    for _ in range(2):
+        if head >= tail:
+            break
+        first_key = idem_log_key(head // IDEM_CHUNK)
+        yield from st._load([first_key])
+        rows = st._values.get(first_key)
+        if not isinstance(rows, list) or len(rows) <= head % IDEM_CHUNK:
+            raise st._corrupt(f"idempotency log row {first_key} is short", first_key)
+        at, old_key = rows[head % IDEM_CHUNK]
+        if at > st.now - st.limits.idempotency_ttl:
+            break
+        yield from st._load([old_key])
+        old = st._values.get(old_key)
+        if isinstance(old, dict) and old.get("at") == at:  # not pushed again since
+            st._delete(old_key)
+        head += 1
+        if head % IDEM_CHUNK == 0:
+            st._delete(first_key)
+    st.meta["ik"] = [head, tail]
+    if head == tail:
+        st._delete(idem_log_key(head // IDEM_CHUNK))
+        del st.meta["ik"]
