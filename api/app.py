@@ -33,6 +33,7 @@ from api.invoker import ActorInvoker, EmbeddedInvoker
 from api.log_limits import client_trouble
 from api.metrics import Metrics
 from api.routes import Json, router
+from api.schemas import document_queue_ids
 from api.settings import Settings
 from api.stores import build_store
 
@@ -179,10 +180,14 @@ def create_app(
             )
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette's Allow names the first route of the path only
+            said = {k.lower(): v for k, v in (headers or {}).items()}
+            headers = {**said, "allow": allowed_methods(request, said.get("allow", ""))}
         return Json(
             {"error": {"code": code, "message": message}},
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -237,6 +242,19 @@ def create_app(
     return app
 
 
+def allowed_methods(request: Request, allow: str = "") -> str:
+    """``Allow`` of a 405: the methods the OpenAPI document serves at this path (``GET``
+    and ``DELETE /queue/x`` are two routes, and the router names the first one's only),
+    ``HEAD`` with ``GET``, plus what the router said (``allow``)."""
+    import re
+
+    methods = {m.strip() for m in allow.split(",") if m.strip()}
+    for template, ops in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), request.url.path):
+            methods |= {m.upper() for m in ops}
+    return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
+
+
 def _openapi_without_422(app: FastAPI) -> dict:
     """FastAPI documents a 422 on every route with parameters; this service never sends one
     (bad input is a 400 with the contract's error code), so the document must not say so."""
@@ -251,5 +269,5 @@ def _openapi_without_422(app: FastAPI) -> dict:
                 op.get("responses", {}).pop("422", None)
         for name in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(name, None)
-        app.openapi_schema = schema
+        app.openapi_schema = document_queue_ids(schema)
     return app.openapi_schema

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.validation import MAX_DEPTH, MAX_PRIORITY, MAX_PUSH, MAX_TTL
+from api.validation import MAX_DEPTH, MAX_PRIORITY, MAX_PUSH, MAX_TTL, QUEUE_ID
 
 
 class PushEntry(BaseModel):
@@ -104,10 +104,10 @@ class ErrorBody(BaseModel):
 
 
 def request_body(*models: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` for a JSON request body that may take any of ``models``."""
-    schemas = [m.model_json_schema(ref_template="#/components/schemas/{model}") for m in models]
-    for s in schemas:
-        s.pop("$defs", None)
+    """``openapi_extra`` for a JSON request body that may take any of ``models``; the models
+    they nest (PushBulk's PushEntry) are inlined: ``openapi_extra`` cannot add components,
+    and a ``$ref`` to one FastAPI did not collect resolved to nothing."""
+    schemas = [_inlined(m.model_json_schema()) for m in models]
     schema = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
     return {
         "requestBody": {
@@ -115,6 +115,41 @@ def request_body(*models: type[BaseModel]) -> dict[str, Any]:
             "content": {"application/json": {"schema": schema}},
         }
     }
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each ``#/$defs/...`` reference replaced by its definition."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        own = {k: walk(v) for k, v in node.items() if k != "$ref"}
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return {**walk(defs[ref.removeprefix("#/$defs/")]), **own}
+        return {**own, "$ref": ref} if ref is not None else own
+
+    return walk(schema)
+
+
+QUEUE_ID_SCHEMA = {
+    "type": "string", "minLength": 1, "maxLength": 128, "pattern": f"^{QUEUE_ID.pattern}$",
+}  # fmt: skip
+
+
+def document_queue_ids(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Every ``queue_id`` path parameter gets the contract's pattern and length. Declared on
+    the routes, FastAPI would check them itself and answer its own error before the API
+    key is checked; so they are only documented, and api.validation.queue_id checks."""
+    for ops in openapi.get("paths", {}).values():
+        for op in ops.values():
+            for param in op.get("parameters", []):
+                if param.get("in") == "path" and param.get("name") == "queue_id":
+                    param["schema"] = {**param.get("schema", {}), **QUEUE_ID_SCHEMA}
+    return openapi
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -180,3 +180,62 @@ def test_readme_links_stay_inside_the_repository() -> None:
     for t in targets:
         if not re.match(r"[a-z]+://|#", t):
             assert (ROOT / t.split("#")[0]).exists(), f"README links to a missing file: {t}"
+
+
+# ---------------------------------------------------------------------- OpenAPI soundness
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_every_ref_of_the_openapi_document_resolves(openapi: dict[str, Any]) -> None:
+    """``#/components/schemas/PushEntry`` was referenced by the push body and not defined."""
+    refs = _refs(openapi)
+    assert "#/components/schemas/ErrorBody" in refs  # the walk finds refs at all
+    for ref in sorted(set(refs)):
+        assert ref.startswith("#/"), ref
+        node: Any = openapi
+        for part in ref[2:].split("/"):
+            assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
+            node = node[part]
+
+
+def test_queue_id_parameters_carry_the_contract_pattern(openapi: dict[str, Any]) -> None:
+    """A fuzzer reading the document must not generate ids the service refuses (400)."""
+    seen = 0
+    for path, ops in openapi["paths"].items():
+        for op in ops.values():
+            for param in op.get("parameters", []):
+                if param["in"] == "path" and param["name"] == "queue_id":
+                    seen += 1
+                    schema = param["schema"]
+                    assert (schema.get("minLength"), schema.get("maxLength")) == (1, 128), path
+                    pattern = re.compile(schema["pattern"])
+                    for good in ("a", "Q" * 128, "a.b_c:d-e"):
+                        assert pattern.search(good), (path, good)
+                    for bad in ("a b", "a/b", "é", "a|b"):
+                        assert not pattern.search(bad), (path, bad)
+    assert seen >= 7
+
+
+async def test_a_405_allows_every_method_of_its_path(openapi: dict[str, Any]) -> None:
+    """``OPTIONS /queue/x`` answered ``allow: GET`` though ``DELETE`` is served too:
+    Starlette names only the first route of a path. Every method of each path now."""
+    import httpx
+
+    app = create_app(Settings(store="memory"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            for path, ops in openapi["paths"].items():
+                url = re.sub(r"\{[^}]+\}", "x", path)
+                r = await c.request("OPTIONS", url)
+                assert r.status_code == 405, (url, r.status_code)
+                assert r.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+                allowed = {m.strip() for m in r.headers["allow"].split(",")}
+                assert {m.upper() for m in ops} <= allowed, (url, allowed)
+                assert "OPTIONS" not in allowed
