@@ -30,8 +30,11 @@ from api.auth import KeyRing, presented_key
 from api.hot_path import PushpopApp
 from api.http_server import DROPPED
 from api.invoker import ActorInvoker, EmbeddedInvoker
+from api.dashboard_routes import router as dashboard_router
 from api.log_limits import client_trouble
 from api.metrics import Metrics
+from api.queue_list import QueueGaugeRefresher, lister_for
+from api.queues_routes import router as queues_router
 from api.routes import Json, router
 from api.schemas import document_queue_ids
 from api.settings import Settings
@@ -125,6 +128,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await invoker.start()
+        gauges.start()  # per-queue gauges: one background listing every few seconds
         # Everything built so far (FastAPI, pydantic models, the SDK, psycopg) lives as
         # long as the process: move it out of the collector's reach. A full collection
         # walked all of it, 15-40 ms of stalled requests each time (gc callbacks under
@@ -143,6 +147,8 @@ def create_app(
         try:
             yield
         finally:
+            await gauges.stop()
+            await app.state.queues.close()
             await invoker.stop()
 
     app = PushpopApp(
@@ -161,7 +167,14 @@ def create_app(
     if invoker.coalescer is not None:
         metrics.watch_coalescer(invoker.coalescer.stats)
     metrics.watch_turns(QueueActor.turn_stats)
+    app.state.queues = lister_for(settings, invoker)
+    gauges = app.state.queue_gauges = QueueGaugeRefresher(
+        app.state.queues, settings.metrics_max_queues
+    )
+    metrics.watch_queues(lambda: gauges.snapshot)
     app.include_router(router)
+    app.include_router(queues_router)
+    app.include_router(dashboard_router)
 
     @app.exception_handler(PushpopError)
     async def pushpop_error(request: Request, err: PushpopError) -> Json:

@@ -34,7 +34,7 @@ Handler = Callable[[str, Request], Awaitable[Response]]
 async def _pop(queue_id: str, request: Request) -> Response:
     q = request.query_params
     return await routes.pop(queue_id, request, q.get("depth"), q.get("require_ack"),
-                            q.get("ttl_seconds"))  # fmt: skip
+                            q.get("ttl_seconds"), q.get("wait_seconds"))  # fmt: skip
 
 
 HANDLERS: dict[str, Handler] = {"push": routes.push, "pop": _pop}

@@ -34,6 +34,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from actor_service.serializer import dumps
 from api.log_limits import client_trouble
 from api.settings import Settings
+from api.waiters import SHUTDOWN_HOOK
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
 # request line + headers; httptools itself accepts hundreds of KB of headers
@@ -213,6 +214,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._disarm()
             self._drop(503, "SHUTTING_DOWN", "the server is shutting down; retry", True)
             return
+        hook = self.scope.get(SHUTDOWN_HOOK) if self.scope is not None else None
+        if hook is not None:  # a long-poll pop waits here: answer them all now
+            hook()
         super().shutdown()
 
 

@@ -21,6 +21,7 @@ from actor_service.serializer import dumps
 from api import schemas as s
 from api import validation as v
 from api.auth import METHOD_OPERATION, presented_key
+from api.waiters import MAX_WAIT_SECONDS, strip
 from api.wording import quoted
 
 router = APIRouter()
@@ -84,6 +85,7 @@ async def push(queue_id: str, request: Request) -> Json:
     entries = v.push_body(await read_body(request), request.app.state.settings.max_item_bytes)
     result = await call(request, queue_id, "Push", {"items": entries})
     request.app.state.metrics.pushed.inc(result["pushed"])
+    request.app.state.waiters.pushed(queue_id, result["pushed"])  # wake long-polls
     return Json(result)
 
 
@@ -99,15 +101,23 @@ async def pop(
     depth: str | None = Query(None, description=s.DEPTH_DOC),
     require_ack: str | None = Query(None, description="lock the items until acknowledged"),
     ttl_seconds: str | None = Query(None, description=s.TTL_DOC),
+    wait_seconds: str | None = Query(None, description=s.WAIT_DOC),
 ) -> Json:
     guard(request, queue_id, "Pop")
     want_ack = v.bool_param(require_ack, "require_ack")
     n = v.int_param(depth, "depth", "INVALID_DEPTH", 1, v.MAX_DEPTH, 1)
+    wait = v.int_param(wait_seconds, "wait_seconds", "INVALID_PARAMETER", 0, MAX_WAIT_SECONDS, 0)
+    method, payload = "Pop", {"depth": n}
     if want_ack:
         ttl = v.int_param(ttl_seconds, "ttl_seconds", "INVALID_TTL", 1, v.MAX_TTL, v.DEFAULT_TTL)
-        result = await call(request, queue_id, "PopWithAck", {"depth": n, "ttl_seconds": ttl})
+        method, payload = "PopWithAck", {"depth": n, "ttl_seconds": ttl}
+    if wait:  # long-poll (api/waiters.py): wait in the gateway, not in the actor
+        result = await request.app.state.waiters.pop(
+            queue_id, wait, lambda: call(request, queue_id, method, payload),
+            request.receive, request.scope,
+        )  # fmt: skip
     else:
-        result = await call(request, queue_id, "Pop", {"depth": n})
+        result = strip(await call(request, queue_id, method, payload))
     request.app.state.metrics.observe_popped(result["items"], time.time())
     return Json(result)
 

@@ -84,6 +84,15 @@ class PurgeResponse(BaseModel):
     purged: int
 
 
+class QueueSummary(BaseModel):
+    queue_id: str
+    depth: int = Field(description="items waiting")
+    in_flight: int = Field(description="items under a lock")
+    delayed: int = Field(description="items not yet due")
+    locks: int
+    oldest_enqueued_at: float | None = Field(description="of the oldest waiting item")
+
+
 class RepairResponse(BaseModel):
     queue_id: str
     repaired: bool

@@ -55,6 +55,8 @@ class Settings:
     api_keys_file: str = ""
     allow_open: bool = False  # serve beyond loopback without API keys (behind a proxy)
     protect_metrics: bool = False  # /metrics needs an admin key too
+    # per-queue gauges in /metrics for at most this many queues, the deepest (0 = none)
+    metrics_max_queues: int = 100
     # Dapr mode: where the sidecar listens, and the tokens between app and sidecar
     dapr_http_port: int = 3500
     dapr_grpc_port: int = 50001

@@ -11,10 +11,11 @@ Each of ``concurrency`` slots pops one item at a time (``require_ack``, ``ttl_se
   for much longer than the ttl without the item being delivered a second time.
 
 :meth:`AsyncWorker.stop` (and SIGTERM/SIGINT while ``run`` is running in the main thread)
-takes nothing new: waiting pops are cancelled (the server takes nothing for a pop whose
-connection has gone; an answer already on the wire becomes a lock that expires, never a
-loss), running handlers finish and are acknowledged or released, then ``run`` returns. A
-second signal cancels the handlers too; their locks are released.
+takes nothing new: a pop still waiting is let finish (within ``wait_seconds``) and what it
+brings is released at once, untouched (cancelling it instead could lose its answer on the
+wire and leave a lock nobody holds until its ttl); running handlers finish and are
+acknowledged or released; then ``run`` returns. A second signal cancels everything at once
+(handlers included, their locks released; a pop cut short may leave a lock that expires).
 
 :class:`Worker` is the blocking form, for a :class:`~pushpop_client.Client` or sync code:
 it runs the same loop on its own event loop; a plain (non-``async``) handler runs in a
@@ -99,7 +100,6 @@ class AsyncWorker:
         self._stopping = False
         self._stop_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pops: set[asyncio.Future[Any]] = set()
         self._main: asyncio.Future[Any] | None = None
         self._executor: ThreadPoolExecutor | None = None
 
@@ -120,8 +120,6 @@ class AsyncWorker:
         self._stopping = True
         if self._stop_event is not None:
             self._stop_event.set()
-        for p in list(self._pops):
-            p.cancel()
 
     async def run(self, handle_signals: bool = True) -> None:
         """Work until :meth:`stop` (or SIGTERM/SIGINT when ``handle_signals`` and in the main
@@ -161,27 +159,17 @@ class AsyncWorker:
     async def _slot(self) -> None:
         errors_in_row = 0
         while not self._stopping:
-            pop = asyncio.ensure_future(
-                self.client.pop(
-                    self.queue, 1, require_ack=True, ttl_seconds=self.ttl_seconds,
-                    wait_seconds=self.wait_seconds,
-                )
-            )  # fmt: skip
-            self._pops.add(pop)
             started = time.monotonic()
             try:
-                got = await pop
-            except asyncio.CancelledError:
-                if pop.cancelled() and self._stopping:
-                    return
-                raise
+                got = await self.client.pop(
+                    self.queue, 1, require_ack=True, ttl_seconds=self.ttl_seconds,
+                    wait_seconds=self.wait_seconds,
+                )  # fmt: skip
             except PushpopError as exc:
                 errors_in_row += 1
                 log.warning("pushpop worker %s: pop failed: %s", self.queue, exc)
                 await self._pause(min(30.0, 0.5 * 2**errors_in_row))
                 continue
-            finally:
-                self._pops.discard(pop)
             errors_in_row = 0
             if not got.items or got.lock_id is None:
                 # an empty answer sooner than IDLE_POLL (no wait asked, or a server that does

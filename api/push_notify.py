@@ -1,0 +1,168 @@
+"""Long-poll wake-ups across Dapr hosts: PostgreSQL ``LISTEN``/``NOTIFY``.
+
+In Dapr mode a waiter parks on the host its client reached, while the push that should
+wake it may arrive through any other host. Every Dapr-mode host on PostgreSQL already
+shares one database, so ``NOTIFY`` is the link that needs nothing new to deploy (no
+broker, no host list, no ports between hosts), is delivered within about a millisecond
+of the statement, and costs each host two connections whatever its number of waiters:
+one that ``LISTEN``\\s (psycopg 3's ``conn.notifies()``: the loop sleeps until the server
+sends one) and one that sends. Dapr pub/sub would need a broker component; calling the
+other hosts would need to know them (placement does not tell apps).
+
+A push made here sends ``{app id, host, queue, n}`` on channel ``pushpop_push``: off
+the push's path (it is answered first) and merged with the other pushes of the moment
+into one statement. Every host's listener wakes up to ``n`` of its own waiters (a host
+skips its own notes: the push route woke its waiters directly). A lost connection is
+opened again (backoff up to 5 s); since pushes sent meanwhile went unheard, every
+queue's oldest waiter then looks once (:meth:`api.waiters.WaiterRegistry.resync`).
+An embedded host is alone on its database (SQLite, or PostgreSQL with its claim) and
+needs none of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from api.log_limits import client_trouble
+
+log = logging.getLogger("pushpop.notify")
+
+CHANNEL = "pushpop_push"
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+# a dead peer is noticed within about idle + interval * count seconds
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+              "keepalives_count": 3, "connect_timeout": 5}  # fmt: skip
+
+
+class PushNotifier:
+    """Sends this host's pushes to the other hosts and hears theirs.
+
+    ``on_push(queue_id, n)`` is called for another host's push; ``on_reconnect()`` after
+    the listening connection came back (notes may have been missed meanwhile).
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        app_id: str,
+        on_push: Callable[[str, int], None],
+        on_reconnect: Callable[[], None],
+    ) -> None:
+        self.url = database_url
+        self.app_id = app_id
+        self.host = uuid.uuid4().hex  # this process: its own notes come back to it too
+        self.on_push = on_push
+        self.on_reconnect = on_reconnect
+        self.listening = asyncio.Event()
+        self.heard = 0  # notes from other hosts (tests, metrics)
+        self._pending: dict[str, int] = {}
+        self._sender: asyncio.Task[None] | None = None
+        self._send_conn: psycopg.AsyncConnection[Any] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self, within: float = 5.0) -> None:
+        """Start listening; wait up to ``within`` seconds for ``LISTEN`` to take (a host
+        whose database is down starts anyway: the listener keeps trying)."""
+        self._listener = asyncio.create_task(self._listen(), name="pushpop-listen")
+        try:
+            await asyncio.wait_for(self.listening.wait(), within)
+        except TimeoutError:
+            log.warning("long-poll notifications: not listening yet; retrying in the background")
+
+    async def stop(self) -> None:
+        self._closing = True
+        for task in (self._listener, self._sender):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in (self._listener, self._sender) if t is not None), return_exceptions=True
+        )
+        if self._send_conn is not None:
+            await self._send_conn.close()
+
+    # ------------------------------------------------------------------ sending
+    def publish(self, queue_id: str, n: int) -> None:
+        """Tell the other hosts; returns at once (sent by a task, merged with others)."""
+        if self._closing:
+            return
+        self._pending[queue_id] = self._pending.get(queue_id, 0) + n
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send(), name="pushpop-notify")
+
+    async def _send(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, {}
+            notes = [
+                json.dumps([self.app_id, self.host, q, n], separators=(",", ":"))
+                for q, n in batch.items()
+            ]
+            for attempt in (1, 2):  # a connection the database closed fails once
+                try:
+                    if self._send_conn is None or self._send_conn.closed:
+                        self._send_conn = await psycopg.AsyncConnection.connect(
+                            self.url, autocommit=True, **KEEPALIVES
+                        )
+                    await self._send_conn.execute(
+                        "SELECT pg_notify(%s, note) FROM unnest(%s::text[]) AS note",
+                        (CHANNEL, notes),
+                    )
+                    break
+                except psycopg.Error as exc:
+                    if self._send_conn is not None:
+                        await self._send_conn.close()
+                        self._send_conn = None
+                    if attempt == 2:  # the waiters elsewhere wake at their deadline
+                        client_trouble.log(
+                            logging.WARNING, "notify",
+                            "could not notify other hosts of %d push(es): %s",
+                            len(notes), exc.__class__.__name__,
+                        )  # fmt: skip
+
+    # ------------------------------------------------------------------ listening
+    async def _listen(self) -> None:
+        failures = 0
+        first = True
+        while not self._closing:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, **KEEPALIVES
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    if not first:
+                        log.warning("long-poll notifications: listening again")
+                        self.on_reconnect()
+                    first, failures = False, 0
+                    async for note in conn.notifies():
+                        self._heard(note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # psycopg.Error, OSError: the database went away
+                self.listening.clear()
+                delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+                failures += 1
+                log.warning(
+                    "long-poll notifications: lost the database (%s); again in %gs",
+                    exc.__class__.__name__, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+
+    def _heard(self, payload: str) -> None:
+        try:
+            app_id, host, queue_id, n = json.loads(payload)
+        except (ValueError, TypeError):
+            return  # not ours
+        if app_id == self.app_id and host != self.host and isinstance(n, int):
+            self.heard += 1
+            self.on_push(str(queue_id), n)
+
+
+__all__ = ["CHANNEL", "PushNotifier"]
