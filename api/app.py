@@ -27,6 +27,7 @@ from actor_service.errors import InvalidRequest, PushpopError
 from actor_service.queue_layout import Limits
 from actor_service.stores.claim import Claim
 from api.auth import KeyRing, presented_key
+from api.docs_pages import install as install_docs
 from api.hot_path import PushpopApp
 from api.http_server import DROPPED
 from api.invoker import ActorInvoker, EmbeddedInvoker
@@ -156,6 +157,8 @@ def create_app(
         version="0.1.0",
         summary="A durable priority queue on Dapr virtual actors",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN: api/docs_pages.py serves its own
+        redoc_url=None,
     )
     # "/queue/x%2F" must not be redirected to "/queue/x": that is another queue
     app.router.redirect_slashes = False
@@ -173,6 +176,7 @@ def create_app(
     )
     metrics.watch_queues(lambda: gauges.snapshot)
     app.include_router(router)
+    install_docs(app)  # /, /docs, /redoc, without the internet
     app.include_router(queues_router)
     app.include_router(dashboard_router)
 

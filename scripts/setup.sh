@@ -32,6 +32,9 @@ if [ "$mode" = test ]; then
     command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
     # the throughput benchmark's load generator (it falls back to a slower Python loop)
     command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+    # the browser tests (tests/integration/test_docs_offline.py) drive Debian's Chromium
+    # through Playwright: no browser download
+    [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
