@@ -27,11 +27,11 @@ from actor_service.errors import InvalidRequest, PushpopError
 from actor_service.queue_layout import Limits
 from actor_service.stores.claim import Claim
 from api.auth import KeyRing, presented_key
+from api.dashboard_routes import router as dashboard_router
 from api.docs_pages import install as install_docs
 from api.hot_path import PushpopApp
 from api.http_server import DROPPED
 from api.invoker import ActorInvoker, EmbeddedInvoker
-from api.dashboard_routes import router as dashboard_router
 from api.log_limits import client_trouble
 from api.metrics import Metrics
 from api.queue_list import QueueGaugeRefresher, lister_for
@@ -40,6 +40,7 @@ from api.routes import Json, router
 from api.schemas import document_queue_ids
 from api.settings import Settings
 from api.stores import build_store
+from api.waiters import WaiterRegistry, start_notifier
 
 log = logging.getLogger("pushpop")
 
@@ -129,6 +130,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await invoker.start()
+        notifier = await start_notifier(waiters, settings)  # Dapr on PostgreSQL only
         gauges.start()  # per-queue gauges: one background listing every few seconds
         # Everything built so far (FastAPI, pydantic models, the SDK, psycopg) lives as
         # long as the process: move it out of the collector's reach. A full collection
@@ -148,6 +150,9 @@ def create_app(
         try:
             yield
         finally:
+            waiters.close()  # long-polls answer [] now (the server's shutdown hook did already)
+            if notifier is not None:
+                await notifier.stop()
             await gauges.stop()
             await app.state.queues.close()
             await invoker.stop()
@@ -170,6 +175,8 @@ def create_app(
     if invoker.coalescer is not None:
         metrics.watch_coalescer(invoker.coalescer.stats)
     metrics.watch_turns(QueueActor.turn_stats)
+    waiters = app.state.waiters = WaiterRegistry()
+    waiters.export(metrics.registry)
     app.state.queues = lister_for(settings, invoker)
     gauges = app.state.queue_gauges = QueueGaugeRefresher(
         app.state.queues, settings.metrics_max_queues

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from actor_service.actor import TurnStats
     from api.coalescer import CoalescerStats
+    from api.queue_list import QueueSnapshot
 
 # sub-millisecond resolution: the service answers in about a millisecond
 LATENCY_BUCKETS = (
@@ -121,6 +123,11 @@ class Metrics:
             )
         )  # fmt: skip
 
+    def watch_queues(self, snapshot: Callable[[], QueueSnapshot]) -> None:
+        """Export per-queue gauges of the deepest queues (api/queue_list.py refreshes the
+        snapshot in the background; a scrape only formats it)."""
+        self.registry.register(_QueueGauges(snapshot))
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         # labelled children cached: ``labels()`` costs ~5 µs a request, the lookup here ~0.1
         key = (method, route, status)
@@ -157,3 +164,43 @@ class _Counters(Collector):
     def collect(self) -> Iterator[CounterMetricFamily]:
         for name, doc, read in self.counters:
             yield CounterMetricFamily(name, doc, value=read())
+
+
+QUEUE_GAUGES = (
+    ("pushpop_queue_depth", "Items waiting in the queue (the deepest queues only)", "depth"),
+    ("pushpop_queue_in_flight", "Items of the queue under a lock", "in_flight"),
+    ("pushpop_queue_delayed", "Items of the queue not yet due", "delayed"),
+)
+
+
+class _QueueGauges(Collector):
+    """``pushpop_queue_*{queue=...}`` from the last snapshot of the deepest queues; the
+    oldest item's age is computed at scrape time, so it grows between refreshes."""
+
+    def __init__(self, snapshot: Callable[[], QueueSnapshot]) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snap = self.snapshot()
+        now = time.time()
+        for name, doc, field in QUEUE_GAUGES:
+            family = GaugeMetricFamily(name, doc, labels=["queue"])
+            for q in snap.queues:
+                family.add_metric([q["queue_id"]], q[field])
+            yield family
+        age = GaugeMetricFamily(
+            "pushpop_queue_oldest_age_seconds",
+            "Seconds since the queue's oldest waiting item was pushed (0: none waits)",
+            labels=["queue"],
+        )
+        for q in snap.queues:
+            oldest = q["oldest_enqueued_at"]
+            age.add_metric([q["queue_id"]], 0.0 if oldest is None else max(0.0, now - oldest))
+        yield age
+        if snap.taken_at is None:
+            return  # not listed yet: no count rather than a false 0
+        yield GaugeMetricFamily(
+            "pushpop_queues",
+            "Queues holding items, delayed items or locks, at the last refresh",
+            value=snap.total,
+        )

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.validation import MAX_DEPTH, MAX_PRIORITY, MAX_PUSH, MAX_TTL, QUEUE_ID
+from api.waiters import MAX_WAIT_SECONDS
 
 
 class PushEntry(BaseModel):
@@ -93,6 +94,11 @@ class QueueSummary(BaseModel):
     oldest_enqueued_at: float | None = Field(description="of the oldest waiting item")
 
 
+class QueuesResponse(BaseModel):
+    queues: list[QueueSummary]
+    next: str | None = Field(description="the cursor for the next page (`after`); null: done")
+
+
 class RepairResponse(BaseModel):
     queue_id: str
     repaired: bool
@@ -167,3 +173,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 DEPTH_DOC = f"items to pop, 1 to {MAX_DEPTH}"
 TTL_DOC = f"lock time to live in seconds, 1 to {MAX_TTL}"
+WAIT_DOC = (
+    f"long poll: with no item ready, wait up to this many seconds (0 to {MAX_WAIT_SECONDS}, "
+    "default 0) for one; the client's timeout must be longer"
+)
