@@ -8,6 +8,13 @@
 # through the wrapper module in tools/dapr-build (it requires dapr v1.18.2,
 # repeats its replace directives and carries its go.sum).
 #
+# Patches: tools/dapr-build/overlay/*.go.overlay replace files of a scratch copy of the
+# dapr module the build uses (go build refuses -overlay inside the module cache):
+# placement's and scheduler's health servers bind
+# where --healthz-listen-address says (1.18.2 parses the flag and binds every
+# interface; dapr/dapr#10394 upstream). bin/.overlay-sha records which patches the
+# installed binaries carry; a change to them rebuilds.
+#
 # Idempotent: skips the build when all three binaries for the version exist.
 # Output:   ${PUSHPOP_DAPR_DIR:-$HOME/.cache/pushpop/dapr/1.18.2}/bin/
 # Duration: ~4-6 min on 2 cores from cold caches (~0.5 GB of modules).
@@ -32,11 +39,17 @@ bin_dir="${install_dir}/bin"
 log() { printf 'build_dapr: %s\n' "$*" >&2; }
 die() { printf 'build_dapr: error: %s\n' "$*" >&2; exit 1; }
 
+overlay_dir="${wrapper_dir}/overlay"
+# what api/dapr/build.py computes too: sha256 of the overlay files in name order
+overlay_sha="$(cd "${overlay_dir}" && LC_ALL=C ls -- *.go.overlay | LC_ALL=C sort \
+    | xargs cat | sha256sum | cut -c1-16)"
+
 all_built() {
     local b
     for b in "${BINARIES[@]}"; do
         [[ -x "${bin_dir}/${b}" ]] || return 1
     done
+    [[ "$(cat "${bin_dir}/.overlay-sha" 2>/dev/null)" == "${overlay_sha}" ]]
 }
 
 if [[ "${PUSHPOP_DAPR_FORCE:-0}" != "1" ]] && all_built; then
@@ -81,6 +94,20 @@ mkdir -p "${work_dir}/out"
 export GOFLAGS="-mod=mod"
 export CGO_ENABLED="${CGO_ENABLED:-0}"
 
+# A patched copy of the dapr module (46 MB), which the scratch go.mod builds instead.
+(
+    cd "${work_dir}"
+    go mod download "${DAPR_MODULE}"
+    dapr_dir="$(go list -m -f '{{.Dir}}' "${DAPR_MODULE}")"
+    [[ -d "${dapr_dir}" ]] || die "cannot locate ${DAPR_MODULE} in the module cache"
+    cp -R "${dapr_dir}" "${work_dir}/dapr"
+    chmod -R u+w "${work_dir}/dapr"
+    cp "${overlay_dir}/healthz_server.go.overlay" "${work_dir}/dapr/pkg/healthz/server/server.go"
+    cp "${overlay_dir}/placement_app.go.overlay" "${work_dir}/dapr/cmd/placement/app/app.go"
+    cp "${overlay_dir}/scheduler_app.go.overlay" "${work_dir}/dapr/cmd/scheduler/app/app.go"
+    go mod edit -replace "${DAPR_MODULE}=./dapr"
+) || die "preparing the patched dapr module failed"
+
 (
     cd "${work_dir}"
     # stablecomponents: without a components tag daprd panics at start-up;
@@ -109,6 +136,7 @@ for b in "${BINARIES[@]}"; do
     cp "${work_dir}/out/${b}" "${bin_dir}/.${b}.new"
     mv -f "${bin_dir}/.${b}.new" "${bin_dir}/${b}"
 done
+echo "${overlay_sha}" >"${bin_dir}/.overlay-sha"
 
 elapsed=$((SECONDS - start))
 log "built dapr ${DAPR_VERSION} in $((elapsed / 60)) min $((elapsed % 60)) s"

@@ -7,6 +7,7 @@ module ``github.com/dapr/dapr`` at :data:`DAPR_VERSION`; the process supervision
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ DAPR_VERSION = "1.18.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_dapr.sh"
 BINARIES = ("daprd", "placement", "scheduler")
+OVERLAY_DIR = REPO_ROOT / "tools" / "dapr-build" / "overlay"
 
 
 class DaprProcessError(RuntimeError):
@@ -40,10 +42,22 @@ def dapr_bin_dir() -> Path:
     return dapr_install_dir() / "bin"
 
 
+def overlay_sha() -> str:
+    """Which patches (``tools/dapr-build/overlay``) a build carries: the script's value."""
+    files = sorted(OVERLAY_DIR.glob("*.go.overlay"), key=lambda p: p.name.encode())
+    return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
+
+
 def dapr_is_built() -> bool:
-    """True if all three binaries exist (what the build script checks to skip)."""
+    """True if all three binaries exist and carry today's patches (what the build script
+    checks to skip)."""
     bin_dir = dapr_bin_dir()
-    return all(os.access(bin_dir / name, os.X_OK) for name in BINARIES)
+    if not all(os.access(bin_dir / name, os.X_OK) for name in BINARIES):
+        return False
+    try:
+        return (bin_dir / ".overlay-sha").read_text().strip() == overlay_sha()
+    except OSError:
+        return False
 
 
 def ensure_dapr_built(*, timeout: float = 1800.0) -> Path:

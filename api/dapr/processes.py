@@ -17,10 +17,10 @@ its output to a log file in a caller-chosen directory, which is what one reads
 when a test fails. Processes still running when the interpreter exits are
 stopped by an ``atexit`` hook, so an interrupted test run leaves no orphans.
 
-Known limitation of Dapr 1.18.2: placement and scheduler parse
-``--healthz-listen-address`` but their health server binds the wildcard
-address anyway (fixed upstream by dapr/dapr#10394). We pass the flag so the
-bind becomes loopback-only once the pinned version has the fix.
+Dapr 1.18.2's placement and scheduler parse ``--healthz-listen-address`` but
+bind their health server on every interface (fixed upstream by dapr/dapr#10394):
+``scripts/build_dapr.sh`` builds them with that fix (tools/dapr-build/overlay), so
+the flag holds; tests/dapr/test_control_plane_loopback.py lists their sockets.
 
 Only the standard library and ``httpx`` are used, so this module can be
 imported by test fixtures without pulling in the service itself.
