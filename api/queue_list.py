@@ -35,6 +35,9 @@ log = logging.getLogger("pushpop.queues")
 # meta rows read per store call, and at most per page (or 10 pages' worth)
 BATCH = 200
 SCAN_BUDGET = 2000
+# queues per page of the gauges' full listing: fewer round trips, and a page's parsing
+# (about 5 ms for 1000 rows) is the longest the event loop is held
+SCAN_ALL_PAGE = 1000
 # the two queue ids whose actor ids are escaped ("~." and "~..": they sort last as actor
 # ids but first-ish as queue ids, so they are read apart and merged in)
 _DOT_QUEUES = (".", "..")
@@ -144,12 +147,12 @@ class QueueLister:
         return out
 
     async def scan_all(self) -> list[dict[str, Any]]:
-        """Every non-empty queue (for the gauges): pages of :data:`BATCH` rows, yielding
-        to the event loop between them so that requests are never held up for long."""
+        """Every non-empty queue (for the gauges): pages of :data:`SCAN_ALL_PAGE`,
+        yielding to the event loop between them so that requests are not held up long."""
         out: list[dict[str, Any]] = []
         after: str | None = None
         while True:
-            page = await self.page("", after, BATCH)
+            page = await self.page("", after, SCAN_ALL_PAGE)
             out += page.queues
             if page.next is None:
                 return out

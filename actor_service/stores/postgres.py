@@ -216,7 +216,8 @@ class PostgresStore(StateStore):
     ) -> list[tuple[str, bytes]]:
         low, past, high = meta_range(app_id, actor_type, prefix, after)
         async with self._guard(), self._pool.connection(time_left(self.pool_timeout)) as conn:
-            cur = await conn.execute(LIST_METAS, (low, past, high, limit), prepare=True)
+            # not prepared: a generic plan cannot see the bounds and scans the table
+            cur = await conn.execute(LIST_METAS, (low, past, high, limit), prepare=False)
             rows = await cur.fetchall()
         head = len(low) - len(prefix)
         return [(sort_key[head:], _value(text, isbinary)) for sort_key, text, isbinary in rows]
