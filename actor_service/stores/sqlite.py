@@ -11,9 +11,11 @@ commit share the next ``BEGIN IMMEDIATE ... COMMIT`` and so its fsync.
 A full disk: SQLite cannot even delete then (the WAL must grow), so a *reserve* file
 of ``reserve_bytes`` (more than the WAL's ~4 MB between checkpoints) is kept beside
 the database and released on the first ``SQLITE_FULL``; during the episode
-(:mod:`~actor_service.stores.disk_full`) only transactions that delete rows (purge,
-acknowledge, pop) are tried, the rest answer 507 at once. The episode ends when a
-probe can take the reserve back and still finds room for as much again.
+(:mod:`~actor_service.stores.disk_full`) only transactions that take no room are tried
+(purge, acknowledge, release, pop, pop with ack: they delete rows or move bytes between
+rows), the rest answer 507 at once. The episode ends when a probe, after truncating the
+WAL, finds room for the reserve plus some headroom (a small volume could never hold two
+reserves beside the database, and the episode never ended).
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ LIST_METAS = (
     "AND (expiration_time IS NULL OR expiration_time > CURRENT_TIMESTAMP) "
     f"ORDER BY {META_ID} LIMIT ?"
 )
+
+MIB = 1024 * 1024
+# what a transaction that moves bytes between rows may add while the disk is full: a pop
+# with ack of 100 items writes a lock row a little longer than what leaves the segment
+MOVE_SLACK = 16 * 1024
 
 UPSERT = """
 INSERT INTO state (key, value, is_binary, etag, update_time)
@@ -199,21 +206,27 @@ class SqliteStore(StateStore):
             await self._run(self._reserve_sync)  # given back after an episode, if it fits
 
     def _frees_space_sync(self, tx: Transaction) -> bool:
-        """Deletes rows, or only overwrites rows with values no longer than theirs (a pop
-        shortening its head segment, an acknowledge shortening meta)."""
+        """Takes no room: something shrinks or goes (a row deleted, a value overwritten
+        by a shorter one) and the transaction writes at most :data:`MOVE_SLACK` bytes
+        more than it removes. So a pop shortening its head segment, an acknowledge, a
+        purge, and a pop with ack moving items from a segment into a lock row pass; a
+        push (nothing shrinks) or a keyed push deleting two expired keys (it grows) not."""
         assert self._conn is not None
-        if tx.deletes:
-            return True
-        keys = [key for key, _ in tx.upserts]
+        keys = [key for key, _ in tx.upserts] + list(tx.deletes)
         marks = ",".join("?" * len(keys))
         stored = dict(
             self._conn.execute(
                 f"SELECT key, length(CAST(value AS BLOB)) FROM state WHERE key IN ({marks})", keys
             ).fetchall()
         )
-        return all(
-            len(_row(key, value)[1].encode()) <= stored.get(key, -1) for key, value in tx.upserts
+        written = {key: len(_row(key, value)[1].encode()) for key, value in tx.upserts}
+        shrinks = any(stored.get(k, 0) > 0 for k in tx.deletes) or any(
+            n < stored.get(k, -1) for k, n in written.items()
         )
+        growth = sum(n - stored.get(k, 0) for k, n in written.items()) - sum(
+            stored.get(k, 0) for k in tx.deletes if k not in written
+        )
+        return shrinks and growth <= MOVE_SLACK
 
     def _free_space_sync(self, tx: Transaction) -> None:
         """A deleting transaction on a full disk.
@@ -225,7 +238,7 @@ class SqliteStore(StateStore):
         free space as it deletes; FAST only zeroes what costs no extra page writes.
         """
         assert self._conn is not None
-        self._checkpoint_sync()
+        self._checkpoint_sync("RESTART")  # the WAL's blocks are reused: no allocation
         before = self._conn.execute("PRAGMA secure_delete").fetchone()[0]
         self._conn.execute("PRAGMA secure_delete=FAST")
         try:
@@ -233,11 +246,12 @@ class SqliteStore(StateStore):
         finally:
             self._conn.execute(f"PRAGMA secure_delete={int(before)}")
 
-    def _checkpoint_sync(self) -> bool:
-        """Copy the whole WAL into the database; True when it completed."""
+    def _checkpoint_sync(self, mode: str) -> bool:
+        """Copy the whole WAL into the database; True when it completed. ``RESTART``
+        keeps the WAL file to write over; ``TRUNCATE`` gives its space back too."""
         assert self._conn is not None
         try:
-            busy, frames, done = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            busy, frames, done = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         except sqlite3.Error:
             return False
         return not busy and frames == done
@@ -250,18 +264,22 @@ class SqliteStore(StateStore):
         return True
 
     def _make_room_sync(self) -> bool:
-        """Over when the WAL is checkpointed and the database's free pages plus the file
-        system's free space hold two reserves' worth (a purge frees pages inside the
-        file, which never shrinks: they count). The reserve is taken back if it fits;
-        if not, :meth:`ping` retries until an operator frees space on the volume."""
+        """Over when the WAL is checkpointed and truncated (its few MB were never given
+        back before) and the database's free pages plus the file system's free space
+        hold the reserve plus some headroom: an eighth of the volume, between 1 MB and
+        one reserve (a purge frees pages inside the file, which never shrinks: they
+        count). Two reserves, the old rule, could not fit beside the database on a small
+        volume: the episode never ended. The reserve is taken back if it fits; if not,
+        :meth:`ping` retries until an operator frees space on the volume."""
         assert self._conn is not None
-        if not self._checkpoint_sync():
+        if not self._checkpoint_sync("TRUNCATE"):
             return False
         page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
         free_pages = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
         fs = os.statvfs(self.path.parent)
         room = free_pages * page_size + fs.f_bavail * fs.f_frsize
-        if room < 2 * max(self.reserve_bytes, 1024 * 1024):
+        headroom = max(MIB, min(self.reserve_bytes, fs.f_blocks * fs.f_frsize // 8))
+        if room < self.reserve_bytes + headroom:
             return False
         self._reserve_sync()
         return True

@@ -154,3 +154,45 @@ def test_postgres_with_a_full_tablespace(
         log_path=tmp_path / "pg-server.log", log_level="info",
     ).start()  # fmt: skip
     live_through_a_full_disk(server, qid, pops=False)
+
+
+def test_sqlite_episode_ends_on_a_small_volume_and_pop_with_ack_works(qid: str) -> None:
+    """Issue 27: on a 20 MB volume with the default 8 MB reserve, an operator frees space
+    (the filler shrinks, the queue is purged) and writes resume within seconds, with no
+    restart: the WAL is truncated and the rule asks for a reserve plus some headroom,
+    not two reserves. During the episode pop with ack works (it moves items into a lock
+    row, taking no room), as a plain pop does."""
+    with tmpfs("20m") as mnt:
+        db = mnt / "state.sqlite3"
+        server = ServerProcess(
+            sqlite_path=db, log_path=mnt.parent / f"{mnt.name}.log", log_level="info",
+            env={"PUSHPOP_DISK_RESERVE_BYTES": str(8 * 1024 * 1024)},
+        ).start()  # fmt: skip
+        try:
+            with httpx.Client(base_url=server.url, timeout=30) as c:
+                for n in range(3):
+                    push_one(c, f"{qid}-work", {"n": n})
+                filler = mnt / "filler"
+                filler.write_bytes(b"\0" * (5 * 1024 * 1024))
+                err(fill(c, qid), 507, "INSUFFICIENT_STORAGE", "disk full")
+                # at-least-once consumers keep going during the episode
+                got = pop_ack(c, f"{qid}-work", depth=2)
+                assert [i["item"]["n"] for i in got["items"]] == [0, 1]
+                ok(c.post(f"/queue/{qid}-work/acknowledge", json={"lock_id": got["lock_id"]}))
+                err(c.post(f"/queue/{qid}/push", json=BULK), 507, "INSUFFICIENT_STORAGE")
+                # the operator frees some of the volume: 1 MB of the filler stays
+                filler.write_bytes(b"\0" * (1024 * 1024))
+                assert ok(c.delete(f"/queue/{qid}"))["purged"] > 0
+                start = time.monotonic()
+                wait_for_recovery(c, qid, timeout=10)
+                took = time.monotonic() - start
+                print(f"writes resumed {took:.1f}s after space was freed")
+                assert took < 5, f"writes resumed only after {took:.1f}s"
+                wal = Path(f"{db}-wal")
+                assert not wal.exists() or wal.stat().st_size < 1024 * 1024, wal.stat()
+                assert pop(c, f"{qid}-work")["items"][0]["item"] == {"n": 2}
+        finally:
+            server.stop()
+        episode_logged_once(server.log_path)
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
