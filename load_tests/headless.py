@@ -20,6 +20,7 @@ Writes into ``--out``: Locust's ``locust_stats.csv``, ``locust_stats_history.csv
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 import sys
@@ -38,8 +39,8 @@ from locust.runners import WORKER_REPORT_INTERVAL
 from locust.stats import (
     CSV_STATS_INTERVAL_SEC,
     PERCENTILES_TO_REPORT,
+    RequestStats,
     StatsCSVFileWriter,
-    save_stats_json,
     stats_history,
 )
 
@@ -200,13 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         gevent.sleep(WORKER_REPORT_INTERVAL + 0.5)
     runner.quit()
     gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)  # one more CSV round with the final numbers
-    save_stats_json(runner.stats, str(out / "locust_stats"))
+    for g in greenlets:  # no CSV round after this point: the numbers are final
+        g.kill(block=True)
+    csv_writer.close_files()
     (out / "locust_report.html").write_text(
         get_html_report(env, show_download_link=False), encoding="utf-8"
     )
-    for g in greenlets:
-        g.kill(block=True)
-    csv_writer.close_files()
+    write_stats_json(runner.stats, out / "locust_stats.json")
     for w in workers:
         try:
             w.wait(timeout=2)
@@ -214,6 +215,14 @@ def main(argv: list[str] | None = None) -> int:
             w.terminate()  # everything it measured has been merged already
             w.wait()
     return 0
+
+
+def write_stats_json(stats: RequestStats, path: Path) -> None:
+    """What Locust's ``save_stats_json`` writes, without its side effect: it serializes with
+    ``serialize_stats``, the workers' report-and-clear, which zeroes every endpoint's entry
+    (not the total). Called before the HTML report, it left every endpoint row at 0."""
+    entries = [e.serialize() for e in stats.entries.values() if e.num_requests or e.num_failures]
+    path.write_text(json.dumps(entries, indent=4), encoding="utf-8")
 
 
 if __name__ == "__main__":

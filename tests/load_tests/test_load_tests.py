@@ -9,6 +9,7 @@ here would monkey-patch this pytest process with gevent.
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import os
 import shutil
@@ -252,6 +253,35 @@ def test_report_is_self_contained_html_with_readable_plots(all_runs: dict[str, A
     assert "Bursts and recovery" in html and "Ledger" in html
 
 
+def report_rows(run_dir: Path) -> dict[tuple[str, str], int]:
+    """Requests per (method, name) as ``locust_report.html`` shows them (its template data)."""
+    page = (run_dir / "locust_report.html").read_text()
+    marker = "window.templateArgs = "
+    args, _ = json.JSONDecoder().raw_decode(page, page.index(marker) + len(marker))
+    return {(r["method"], r["name"]): r["num_requests"] for r in args["requests_statistics"]}
+
+
+def csv_rows(run_dir: Path) -> dict[tuple[str, str], int]:
+    with (run_dir / "locust_stats.csv").open() as f:
+        return {(r["Type"], r["Name"]): int(r["Request Count"]) for r in csv.DictReader(f)}
+
+
+def test_locust_report_rows_equal_the_csv_counts(bench: Harness, tmp_path: Path) -> None:
+    """locust_report.html showed every endpoint row as 0 requests (the stats JSON, written
+    first, had reset them) while the CSV beside it had the counts: they must agree."""
+    settings = RunSettings(duration=2.0, bucket=0.5, report=False, label="tr")
+    _, [outcome] = run_many([catalog.VARIANTS["S3a"]], bench, tmp_path, settings, title="r")
+    rows = report_rows(outcome.dir)
+    assert rows == csv_rows(outcome.dir)
+    push, pop = rows[("POST", "push")], rows[("POST", "pop")]
+    assert push > 0 and pop > 0 and rows[("", "Aggregated")] == push + pop
+    stats = json.loads((outcome.dir / "locust_stats.json").read_text())
+    assert {(e["method"], e["name"]): e["num_requests"] for e in stats} == {
+        ("POST", "push"): push,
+        ("POST", "pop"): pop,
+    }
+
+
 def test_distributed_workers_merge_histograms_exactly(bench: Harness, tmp_path: Path) -> None:
     """With two Locust workers, the master's HDR counts equal Locust's total request count."""
     settings = RunSettings(duration=3.0, bucket=0.5, workers=2, report=False, label="tw")
@@ -264,6 +294,7 @@ def test_distributed_workers_merge_histograms_exactly(bench: Harness, tmp_path: 
     stats = json.loads((outcome.dir / "locust_stats.json").read_text())
     locust_total = sum(e["num_requests"] for e in stats)
     assert sum(ep["requests"] for ep in s["endpoints"].values()) == locust_total > 100
+    assert report_rows(outcome.dir) == csv_rows(outcome.dir)
     assert {b for b in (outcome.dir / "counters.csv").read_text().split() if "worker-" in b}
     assert s["ledger"]["status"] == "ok"
 
