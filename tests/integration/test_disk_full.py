@@ -117,13 +117,18 @@ def episode_logged_once(log: Path) -> None:
     assert len(back) == 1, back
 
 
+def sqlite_server(mnt: Path, reserve_mb: int) -> ServerProcess:
+    """A started server on ``mnt/state.sqlite3`` with a reserve of ``reserve_mb``."""
+    return ServerProcess(
+        sqlite_path=mnt / "state.sqlite3", log_path=mnt.parent / f"{mnt.name}.log",
+        log_level="info", env={"PUSHPOP_DISK_RESERVE_BYTES": str(reserve_mb * 1024 * 1024)},
+    ).start()  # fmt: skip
+
+
 def test_sqlite_on_a_full_tmpfs(qid: str) -> None:
     with tmpfs("24m") as mnt:
         db = mnt / "state.sqlite3"
-        server = ServerProcess(
-            sqlite_path=db, log_path=mnt.parent / f"{mnt.name}.log", log_level="info",
-            env={"PUSHPOP_DISK_RESERVE_BYTES": str(6 * 1024 * 1024)},
-        ).start()  # fmt: skip
+        server = sqlite_server(mnt, reserve_mb=6)
         live_through_a_full_disk(server, qid, pops=True)
         with sqlite3.connect(db) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -164,10 +169,7 @@ def test_sqlite_episode_ends_on_a_small_volume_and_pop_with_ack_works(qid: str) 
     row, taking no room), as a plain pop does."""
     with tmpfs("20m") as mnt:
         db = mnt / "state.sqlite3"
-        server = ServerProcess(
-            sqlite_path=db, log_path=mnt.parent / f"{mnt.name}.log", log_level="info",
-            env={"PUSHPOP_DISK_RESERVE_BYTES": str(8 * 1024 * 1024)},
-        ).start()  # fmt: skip
+        server = sqlite_server(mnt, reserve_mb=8)
         try:
             with httpx.Client(base_url=server.url, timeout=30) as c:
                 for n in range(3):
