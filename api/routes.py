@@ -130,7 +130,21 @@ async def _lock_op(request: Request, queue_id: str, method: str, extra: bool = F
         payload["additional_ttl_seconds"] = v.ttl_value(
             body.get("additional_ttl_seconds", v.DEFAULT_TTL), "additional_ttl_seconds"
         )
-    return Json(await call(request, queue_id, method, payload))
+    result = await call(request, queue_id, method, payload)
+    wake_for_moved(request, queue_id, method, payload, result)
+    return Json(result)
+
+
+def wake_for_moved(
+    request: Request, queue_id: str, method: str, payload: dict[str, Any], result: dict[str, Any]
+) -> None:
+    """Items a lock op made ready wake long-polls like a push: a release without delay
+    (back in this queue now), a dead-letter (into the dead-letter queue)."""
+    waiters = request.app.state.waiters
+    if method == "Release" and "delay_seconds" not in payload:
+        waiters.pushed(queue_id, result["released"])
+    elif method == "DeadLetter":
+        waiters.pushed(result["dead_letter_queue"], result["dead_lettered"])
 
 
 @router.post(

@@ -200,6 +200,34 @@ async def test_shutdown_answers_every_waiter_at_once(
     assert ok(await client.post(f"/queue/{qid}/pop", params={"wait_seconds": 5})) == {"items": []}
 
 
+async def test_an_expiring_lock_wakes_a_waiter(
+    app: PushpopApp, client: httpx.AsyncClient, qid: str
+) -> None:
+    await push(client, qid, {"n": "retried"})
+    locked = ok(await client.post(f"/queue/{qid}/pop", params={"require_ack": "true",
+                                                               "ttl_seconds": 1}))  # fmt: skip
+    assert locked["items"]
+    started = time.monotonic()
+    got = ok(await client.post(f"/queue/{qid}/pop", params={"wait_seconds": 5}))
+    took = time.monotonic() - started
+    assert [(x["item"], x["deliveries"]) for x in got["items"]] == [({"n": "retried"}, 2)]
+    assert 0.7 <= took < 1.0 + PROMPT, took
+
+
+@pytest.mark.parametrize("op", ["release", "dead-letter"])
+async def test_a_release_or_dead_letter_wakes_a_waiter_where_the_items_go(
+    app: PushpopApp, client: httpx.AsyncClient, qid: str, op: str
+) -> None:
+    await push(client, qid, {"n": op})
+    lock = ok(await client.post(f"/queue/{qid}/pop", params={"require_ack": "true"}))["lock_id"]
+    target = qid if op == "release" else f"{qid}-deadletter"
+    task = long_poll(client, target, 10)
+    await until(lambda: waiting(app) == 1)
+    ok(await client.post(f"/queue/{qid}/{op}", json={"lock_id": lock}))
+    got = ok(await asyncio.wait_for(task, PROMPT))
+    assert [x["item"] for x in got["items"]] == [{"n": op}]
+
+
 @pytest.mark.parametrize("bad", ["21", "-1", "x", "1.5", ""])
 async def test_wait_seconds_is_an_integer_from_0_to_20(
     client: httpx.AsyncClient, qid: str, bad: str
