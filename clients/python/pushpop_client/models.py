@@ -26,7 +26,8 @@ class Message:
     priority: int
     enqueued_at: float
     deliveries: int = 1
-    origin: str | None = None
+    # set on items moved by dead-letter or redrive: {"queue_id", "id"} they had before
+    origin: JsonObject | None = None
 
     @classmethod
     def from_json(cls, d: JsonObject) -> Message:

@@ -11,11 +11,13 @@ Each of ``concurrency`` slots pops one item at a time (``require_ack``, ``ttl_se
   for much longer than the ttl without the item being delivered a second time.
 
 :meth:`AsyncWorker.stop` (and SIGTERM/SIGINT while ``run`` is running in the main thread)
-takes nothing new: a pop still waiting is let finish (within ``wait_seconds``) and what it
-brings is released at once, untouched (cancelling it instead could lose its answer on the
-wire and leave a lock nobody holds until its ttl); running handlers finish and are
-acknowledged or released; then ``run`` returns. A second signal cancels everything at once
-(handlers included, their locks released; a pop cut short may leave a lock that expires).
+takes nothing new: a pop in flight gets ``STOP_GRACE`` seconds to answer (what it brings is
+released at once, untouched), then, still waiting on an empty queue, it is cancelled: the
+server takes nothing for a waiting pop whose connection has gone. (Cancelling at once could
+cut off an answer already on the wire and leave a lock nobody holds until its ttl.)
+Running handlers finish and are acknowledged or released; then ``run`` returns. A second
+signal cancels everything at once (handlers included, their locks released; a pop cut
+short may leave a lock that expires).
 
 :class:`Worker` is the blocking form, for a :class:`~pushpop_client.Client` or sync code:
 it runs the same loop on its own event loop; a plain (non-``async``) handler runs in a
@@ -45,6 +47,7 @@ from .models import Message
 log = logging.getLogger("pushpop_client.worker")
 
 Handler = Callable[[Message], Any]
+STOP_GRACE = 1.0  # seconds a pop in flight may still answer after stop() before it is cut
 IDLE_POLL = 0.25  # seconds: the shortest time between two pops of one slot that got nothing
 
 
@@ -101,6 +104,7 @@ class AsyncWorker:
         self._stop_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Future[Any] | None = None
+        self._pops: set[asyncio.Future[Any]] = set()
         self._executor: ThreadPoolExecutor | None = None
 
     # -- control -------------------------------------------------------------------------
@@ -120,6 +124,12 @@ class AsyncWorker:
         self._stopping = True
         if self._stop_event is not None:
             self._stop_event.set()
+        if self._loop is not None:
+            self._loop.call_later(STOP_GRACE, self._cut_waiting_pops)
+
+    def _cut_waiting_pops(self) -> None:
+        for p in list(self._pops):
+            p.cancel()
 
     async def run(self, handle_signals: bool = True) -> None:
         """Work until :meth:`stop` (or SIGTERM/SIGINT when ``handle_signals`` and in the main
@@ -160,16 +170,26 @@ class AsyncWorker:
         errors_in_row = 0
         while not self._stopping:
             started = time.monotonic()
-            try:
-                got = await self.client.pop(
+            pop = asyncio.ensure_future(
+                self.client.pop(
                     self.queue, 1, require_ack=True, ttl_seconds=self.ttl_seconds,
                     wait_seconds=self.wait_seconds,
-                )  # fmt: skip
+                )
+            )  # fmt: skip
+            self._pops.add(pop)
+            try:
+                got = await pop
+            except asyncio.CancelledError:
+                if pop.cancelled() and self._stopping:  # cut by stop() after its grace
+                    return
+                raise
             except PushpopError as exc:
                 errors_in_row += 1
                 log.warning("pushpop worker %s: pop failed: %s", self.queue, exc)
                 await self._pause(min(30.0, 0.5 * 2**errors_in_row))
                 continue
+            finally:
+                self._pops.discard(pop)
             errors_in_row = 0
             if not got.items or got.lock_id is None:
                 # an empty answer sooner than IDLE_POLL (no wait asked, or a server that does
