@@ -4,7 +4,8 @@ Two ``pushpop serve --runtime dapr`` hosts join one placement and one PostgreSQL
 database (as in test_dapr_cluster.py). A waiter parks on A's gateway; the push goes
 through B's gateway, wherever placement put the queue's actor; only the hosts'
 ``LISTEN``/``NOTIFY`` link (api/push_notify.py) can tell A, so a waiter that answers
-within 200 ms of the push's answer proves it carries the wake-up.
+within 200 ms of the push's answer proves it carries the wake-up. A SIGTERM then
+answers A's waiters at once in Dapr mode too.
 """
 
 from __future__ import annotations
@@ -66,9 +67,22 @@ async def test_a_push_through_host_b_wakes_a_waiter_on_host_a(
         ):
             # several queues: placement puts some actors on A, some on B
             took = [await one_round(a, b, f"lp-{run}-{i}", i) for i in range(ROUNDS)]
-        print(f"cross-host wake-up after a push: {[f'{t * 1000:.1f} ms' for t in took]}")
-        assert max(took) < WAKE_WITHIN, took
-        assert statistics.median(took) < WAKE_WITHIN / 2, took
+            print(f"cross-host wake-up after a push: {[f'{t * 1000:.1f} ms' for t in took]}")
+            assert max(took) < WAKE_WITHIN, took
+            assert statistics.median(took) < WAKE_WITHIN / 2, took
+
+            # SIGTERM: the waiter answers [] at once
+            task = asyncio.create_task(
+                a.post(f"/queue/lp-{run}-x/pop", params={"wait_seconds": 20})
+            )
+            while await asyncio.to_thread(waiters, hosts[0].url) < 1:
+                await asyncio.sleep(0.02)
+            assert hosts[0].proc is not None
+            hosts[0].proc.terminate()
+            started = time.monotonic()
+            r = await asyncio.wait_for(task, 10)
+            assert (r.status_code, r.json()) == (200, {"items": []})
+            assert time.monotonic() - started < 1.0, time.monotonic() - started
     finally:
         for h in hosts:
             h.stop()
