@@ -34,17 +34,21 @@ def push_numbers(c: Client, queue: str, n: int) -> None:
         c.push_many(queue, [({"n": i},) for i in range(start, min(n, start + 500))])
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    ("store", "limit_by"), [("sqlite", "worker"), ("postgres", "worker"), ("sqlite", "server")]
+)
 def test_many_items_four_workers_failing_and_slow_handlers(
-    store: str, servers: dict[str, ServerProcess], q: str
+    store: str, limit_by: str, servers: dict[str, ServerProcess], q: str
 ) -> None:
     """2,000 items, 4 workers (2 async handlers, 2 plain ones in threads), 10 % of calls
     failing and 1 in 50 slow, 1 in 97 items always failing: each item succeeds exactly once
-    or is dead-lettered after exactly ``max_attempts`` deliveries."""
+    or is dead-lettered after exactly 3 deliveries, by the worker's ``max_attempts`` or by
+    the queue's ``max_deliveries`` setting."""
     url, total, max_attempts = servers[store].url, 2000, 3
     poison = {i for i in range(total) if i % 97 == 0}
     succeeded: Counter[int] = Counter()
     attempts: Counter[int] = Counter()
+    last_failed: set[int] = set()
     lock = threading.Lock()
     rng = random.Random(22)
 
@@ -55,6 +59,8 @@ def test_many_items_four_workers_failing_and_slow_handlers(
             fail = n in poison or rng.random() < 0.10
             if not fail:
                 succeeded[n] += 1
+            elif m.deliveries >= max_attempts:
+                last_failed.add(n)
         if fail:
             raise RuntimeError(f"item {n} failed on delivery {m.deliveries}")
         return 0.05 if n % 50 == 1 else 0.0
@@ -66,19 +72,23 @@ def test_many_items_four_workers_failing_and_slow_handlers(
         await asyncio.sleep(judge(m))
 
     with Client(url) as c:
+        if limit_by == "server":
+            c.set_settings(q, max_deliveries=max_attempts)
         push_numbers(c, q, total)
+    worker_limit = max_attempts if limit_by == "worker" else None
 
     async def main() -> list[AsyncWorker]:
         client = AsyncClient(url)
         workers = [
             AsyncWorker(client, q, coro if i % 2 else plain, concurrency=2, ttl_seconds=30,
-                        wait_seconds=1, max_attempts=max_attempts, backoff=lambda n: 0)
+                        wait_seconds=1, max_attempts=worker_limit, backoff=lambda n: 0)
             for i in range(4)
         ]  # fmt: skip
         runs = [asyncio.ensure_future(w.run(handle_signals=False)) for w in workers]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            ended = sum(w.stats.succeeded + w.stats.dead_lettered for w in workers)
+            with lock:
+                ended = len(succeeded) + len(last_failed)
             if ended >= total:
                 break
             await asyncio.sleep(0.1)
@@ -100,7 +110,8 @@ def test_many_items_four_workers_failing_and_slow_handlers(
     assert poison <= set(dead)
     assert all(attempts[n] == max_attempts for n in dead), {n: attempts[n] for n in dead}
     assert sum(w.stats.succeeded for w in workers) == total - len(dead)
-    assert sum(w.stats.dead_lettered for w in workers) == len(dead)
+    moved_by_worker = sum(w.stats.dead_lettered for w in workers)
+    assert moved_by_worker == (len(dead) if limit_by == "worker" else 0)
 
 
 def test_handler_running_three_ttls_keeps_its_lock(
@@ -189,3 +200,32 @@ def test_sigterm_mid_run_loses_nothing(
     assert all(v == 1 for v in left.values())
     assert not set(handled) & set(left)
     assert set(handled) | set(left) == set(range(total))
+
+
+def test_failure_is_released_with_the_backoff_delay(
+    servers: dict[str, ServerProcess], q: str
+) -> None:
+    """The first delivery fails: the item comes back after backoff(1) = 1 s, not at once."""
+    url = servers["sqlite"].url
+    seen: list[tuple[int, float]] = []
+
+    def flaky(m: Message) -> None:
+        seen.append((m.deliveries, time.monotonic()))
+        if m.deliveries == 1:
+            raise ValueError("first time fails")
+
+    with Client(url) as c:
+        c.push(q, {"n": 1})
+        worker = Worker(c, q, flaky, concurrency=2, wait_seconds=1, backoff=lambda n: n)
+        t = threading.Thread(target=worker.run, kwargs={"handle_signals": False})
+        t.start()
+        deadline = time.monotonic() + 10
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker.stop()
+        t.join(10)
+        st = c.stats(q)
+    assert [d for d, _ in seen] == [1, 2]
+    assert seen[1][1] - seen[0][1] >= 0.95
+    assert (worker.stats.failed, worker.stats.released, worker.stats.succeeded) == (1, 1, 1)
+    assert (st.depth, st.in_flight, st.delayed) == (0, 0, 0)
