@@ -107,9 +107,11 @@ class PushNotifier:
             for attempt in (1, 2):  # a connection the database closed fails once
                 try:
                     if self._send_conn is None or self._send_conn.closed:
+                        # a note needs no durable commit: never wait for a WAL flush
                         self._send_conn = await psycopg.AsyncConnection.connect(
-                            self.url, autocommit=True, **KEEPALIVES
-                        )
+                            self.url, autocommit=True, options="-c synchronous_commit=off",
+                            **KEEPALIVES,
+                        )  # fmt: skip
                     await self._send_conn.execute(
                         "SELECT pg_notify(%s, note) FROM unnest(%s::text[]) AS note",
                         (CHANNEL, notes),
