@@ -162,7 +162,7 @@ class Transfer:
 
 
 DELAY_CHUNK = 256
-IDEM_CHUNK = 256
+IDEM_CHUNK = 16
 # entries moved out of the delay buckets per call: a million items falling due at once
 # are released over many calls, each bounded
 MAX_DUE_PER_CALL = 1000
