@@ -128,7 +128,8 @@ class WaiterRegistry:
                     return result
                 if next_at is not None:
                     self._schedule(queue_id, float(next_at), loop)
-                if watcher is None:
+                if watcher is None:  # first sleep: only now a deadline and a watcher
+                    self._push_heap(w.deadline, w)
                     watcher = asyncio.create_task(self._watch(w, receive))
                 w.future = loop.create_future()
                 w.busy = False
@@ -197,7 +198,6 @@ class WaiterRegistry:
     def _enter(self, w: Waiter) -> None:
         self._queues.setdefault(w.queue_id, {})[w] = None
         self.count += 1
-        self._push_heap(w.deadline, w)
 
     def _leave(self, w: Waiter, got: bool) -> None:
         line = self._queues.get(w.queue_id)
