@@ -8,8 +8,13 @@ shutdown) in plain text. :class:`GuardedHttpProtocol` adds, per connection:
 * a **read deadline**: the request head and body must arrive within
   ``Settings.read_timeout`` (capped by ``request_timeout``) of its first byte, else
   ``408 REQUEST_TIMEOUT`` and the connection is closed;
-* a **connection cap**: beyond ``Settings.max_connections`` open connections a request
-  is answered ``503 TOO_MANY_CONNECTIONS`` (with ``Retry-After``) and its connection closed;
+* a **connection cap**: beyond ``Settings.max_connections`` open connections an *idle*
+  one (no request in progress: opened and silent, or kept alive between requests) is
+  closed to make room, from the address holding the most; only when none is idle is
+  the new connection's request answered ``503 TOO_MANY_CONNECTIONS`` (with
+  ``Retry-After``) and the connection closed. One client address may hold at most
+  ``Settings.max_connections_per_client`` (default: half the cap, none for loopback
+  peers); past that its requests get the same 503, saying so;
 * **JSON for every error it produces itself** (``400 BAD_REQUEST`` for what the parser
   refuses), in the contract's ``{"error": {"code", "message"}}`` shape;
 * on graceful shutdown, requests still uploading are answered ``503 SHUTTING_DOWN`` at
@@ -22,13 +27,15 @@ build their uvicorn configuration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
 from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from actor_service.serializer import dumps
@@ -76,17 +83,27 @@ def error_bytes(
     return b"".join([*lines, b"\r\n", body])
 
 
-async def _too_many_connections(scope: Scope, receive: Receive, send: Send) -> None:
-    body = dumps(
-        {"error": {"code": "TOO_MANY_CONNECTIONS",
-                   "message": "too many open connections to this server; retry shortly"}}
-    )  # fmt: skip
-    await send({
-        "type": "http.response.start", "status": 503,
-        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
-                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+def _refuse_connection(message: str) -> ASGIApp:
+    """The app of a connection over a cap: 503 ``TOO_MANY_CONNECTIONS`` saying which."""
+    body = dumps({"error": {"code": "TOO_MANY_CONNECTIONS", "message": message}})
+
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({
+            "type": "http.response.start", "status": 503,
+            "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
+                        (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+    return refuse
+
+
+_too_many_connections = _refuse_connection(
+    "too many open connections to this server; retry shortly"
+)
+_too_many_from_client = _refuse_connection(
+    "too many open connections from your address; close some or retry shortly"
+)
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -98,9 +115,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     read_timeout: float = 5.0
     max_connections: int = 0
+    max_per_client: int = 0  # 0: half of max_connections, none for loopback peers
+    per_client: dict[str, int] = {}  # open connections by client address (per server)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._host = ""
         self._deadline: asyncio.TimerHandle | None = None
         self._reading = False  # between a request's first byte and its last
         self._head_bytes = 0  # request line and headers so far
@@ -111,7 +131,20 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         # a connection that never sends a byte is bounded by the same deadline
         self._arm()
-        if self.max_connections and len(self.connections) > self.max_connections:
+        self._host = self.client[0] if self.client else ""
+        held = self.per_client[self._host] = self.per_client.get(self._host, 0) + 1
+        share = self._share(self._host)
+        if share and held > share:
+            client_trouble.log(
+                logging.WARNING, "client-cap", "%s holds over %d connections: answering 503",
+                self._host, share,
+            )  # fmt: skip
+            self.app = _too_many_from_client  # this connection only
+        elif (
+            self.max_connections
+            and len(self.connections) > self.max_connections
+            and not self._shed_idle()
+        ):
             client_trouble.log(
                 logging.WARNING, "cap", "over %d open connections: answering 503",
                 self.max_connections,
@@ -120,7 +153,51 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        left = self.per_client.get(self._host, 0) - 1
+        if left > 0:
+            self.per_client[self._host] = left
+        else:
+            self.per_client.pop(self._host, None)
         super().connection_lost(exc)
+
+    def _share(self, host: str) -> int:
+        """How many connections ``host`` may hold (0: no limit)."""
+        if self.max_per_client:
+            return self.max_per_client
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host).is_loopback:
+                return 0
+        return self.max_connections // 2
+
+    def _idle(self) -> bool:
+        """No request in progress: silent since it opened, or between two requests."""
+        cycle = self.cycle
+        return (
+            not self._reading
+            and (cycle is None or cycle.response_complete)
+            and not self.transport.is_closing()
+        )
+
+    def _shed_idle(self) -> bool:
+        """Close one idle connection to make room, from the address holding the most
+        (the one filling the server, most likely); False if none is idle."""
+        victim: GuardedHttpProtocol | None = None
+        for conn in self.connections:
+            if conn is self or not isinstance(conn, GuardedHttpProtocol) or not conn._idle():
+                continue
+            if victim is None or self.per_client.get(conn._host, 0) > self.per_client.get(
+                victim._host, 0
+            ):
+                victim = conn
+        if victim is None:
+            return False
+        client_trouble.info(
+            "shed", "server full (%d connections): closed an idle one from %s",
+            self.max_connections, victim._host,
+        )  # fmt: skip
+        victim._disarm()
+        victim.transport.close()
+        return True
 
     # ------------------------------------------------------------ deadline
     def _arm(self) -> None:
@@ -232,6 +309,8 @@ def protocol_for(settings: Settings) -> type[GuardedHttpProtocol]:
         {
             "read_timeout": min(settings.read_timeout, settings.request_timeout),
             "max_connections": settings.max_connections,
+            "max_per_client": settings.max_connections_per_client,
+            "per_client": {},
         },
     )
 

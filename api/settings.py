@@ -47,6 +47,9 @@ class Settings:
     # (capped by request_timeout); more open connections than this get 503
     read_timeout: float = 5.0
     max_connections: int = 1000
+    # open connections one client address may hold (0: half of max_connections, and no
+    # limit for loopback peers, which a local proxy makes of every client)
+    max_connections_per_client: int = 0
     # SQLite: space kept free next to the database, released when the disk fills so
     # that purge and acknowledge can still commit (0 = none)
     disk_reserve_bytes: int = 8 * 1024 * 1024
