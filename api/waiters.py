@@ -127,7 +127,7 @@ class WaiterRegistry:
                 if self.closed or w.gone or loop.time() >= w.deadline:
                     return result
                 if next_at is not None:
-                    self._schedule(queue_id, float(next_at), loop)
+                    self._schedule(queue_id, float(next_at), w.deadline, loop)
                 if watcher is None:  # first sleep: only now a deadline and a watcher
                     self._push_heap(w.deadline, w)
                     watcher = asyncio.create_task(self._watch(w, receive))
@@ -226,9 +226,13 @@ class WaiterRegistry:
                 self._gone(w)
                 return
 
-    def _schedule(self, queue_id: str, next_at: float, loop: asyncio.AbstractEventLoop) -> None:
+    def _schedule(
+        self, queue_id: str, next_at: float, until: float, loop: asyncio.AbstractEventLoop
+    ) -> None:
         now = loop.time()
         when = now + max(MIN_TIMED_DELAY, next_at - time.time() + 0.002)
+        if when >= until:
+            return  # after this waiter's deadline: a later waiter schedules its own
         current = self._timed.get(queue_id)
         if current is not None and now < current <= when:
             return  # an earlier wake of this queue is already set
