@@ -53,6 +53,7 @@ def configure_actor(settings: Settings) -> None:
         max_depth=settings.max_depth,
         max_locks=settings.max_locks,
         max_lock_lifetime=settings.max_lock_lifetime,
+        idempotency_ttl=settings.idempotency_ttl,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -82,8 +83,15 @@ async def call(request: Request, queue_id: str, method: str, payload: dict) -> d
 )
 async def push(queue_id: str, request: Request) -> Json:
     guard(request, queue_id, "Push")
+    key = v.idempotency_key(request.headers.get("idempotency-key"))
     entries = v.push_body(await read_body(request), request.app.state.settings.max_item_bytes)
-    result = await call(request, queue_id, "Push", {"items": entries})
+    payload: dict[str, Any] = {"items": entries}
+    if key is not None:  # the body as parsed, so that a retry's formatting does not matter
+        payload["idempotency_key"] = key
+        payload["fingerprint"] = hashlib.sha256(dumps(entries)).hexdigest()
+    result = await call(request, queue_id, "Push", payload)
+    if result.pop("replayed", False):
+        return Json(result, headers={"Idempotent-Replayed": "true"})
     request.app.state.metrics.pushed.inc(result["pushed"])
     request.app.state.waiters.pushed(queue_id, result["pushed"])  # wake long-polls
     return Json(result)
@@ -126,6 +134,10 @@ async def _lock_op(request: Request, queue_id: str, method: str, extra: bool = F
     guard(request, queue_id, method)
     body = v.lock_body(await read_body(request), method)
     payload: dict[str, Any] = {"lock_id": body["lock_id"]}
+    if method == "Release":
+        delay = v.delay_value(body.get("delay_seconds"), "delay_seconds")
+        if delay:
+            payload["delay_seconds"] = delay
     if extra:
         payload["additional_ttl_seconds"] = v.ttl_value(
             body.get("additional_ttl_seconds", v.DEFAULT_TTL), "additional_ttl_seconds"
@@ -173,8 +185,8 @@ async def extend_lock(queue_id: str, request: Request) -> Json:
     "/queue/{queue_id}/release",
     response_model=s.ReleaseResponse,
     responses=s.errors(400, 401, 403, 404, 410, 415, 503, 507),
-    openapi_extra=s.request_body(s.LockRequest),
-    summary="Give a lock's items back to the front of their priorities",
+    openapi_extra=s.request_body(s.ReleaseRequest),
+    summary="Give a lock's items back to the front of their priorities (now or later)",
 )
 async def release(queue_id: str, request: Request) -> Json:
     return await _lock_op(request, queue_id, "Release")
@@ -231,6 +243,62 @@ async def purge(queue_id: str, request: Request) -> Json:
 async def repair(queue_id: str, request: Request) -> Json:
     guard(request, queue_id, "Repair")
     return Json(await call(request, queue_id, "Repair", {}))
+
+
+@router.get(
+    "/queue/{queue_id}/settings",
+    response_model=s.SettingsResponse,
+    responses=s.errors(400, 401, 403, 500, 503),
+    summary="Admin: the queue's settings (max_deliveries, dead_letter_queue)",
+)
+async def get_settings(queue_id: str, request: Request) -> Json:
+    guard(request, queue_id, "GetSettings")
+    return Json(await call(request, queue_id, "GetSettings", {}))
+
+
+@router.put(
+    "/queue/{queue_id}/settings",
+    response_model=s.SettingsResponse,
+    responses=s.errors(400, 401, 403, 415, 500, 503, 507),
+    openapi_extra=s.request_body(s.SettingsRequest),
+    summary="Admin: change the queue's settings (fields not given keep their value)",
+)
+async def put_settings(queue_id: str, request: Request) -> Json:
+    guard(request, queue_id, "PutSettings")
+    body = v.settings_body(await read_body(request))
+    return Json(await call(request, queue_id, "PutSettings", body))
+
+
+@router.post(
+    "/queue/{queue_id}/redrive",
+    response_model=s.RedriveResponse,
+    responses=s.errors(400, 401, 403, 415, 500, 503, 507),
+    openapi_extra=s.request_body(s.RedriveRequest),
+    summary="Admin: move waiting items to another queue, in order (crash-safe)",
+)
+async def redrive(queue_id: str, request: Request) -> Json:
+    guard(request, queue_id, "Redrive")
+    to, limit = v.redrive_body(await read_body(request), queue_id)
+    result = await call(request, queue_id, "Redrive", {"to": to, "limit": limit})
+    if result["moved"]:
+        request.app.state.waiters.pushed(to, result["moved"])
+    return Json(result)
+
+
+@router.get(
+    "/queue/{queue_id}/items",
+    response_model=s.PeekResponse,
+    responses=s.errors(400, 401, 403, 500, 503),
+    summary="Admin: the next items in pop order, without taking them",
+)
+async def peek(
+    queue_id: str,
+    request: Request,
+    limit: str | None = Query(None, description="how many, 1-100, default 10"),
+) -> Json:
+    guard(request, queue_id, "Peek")
+    n = v.int_param(limit, "limit", "INVALID_PARAMETER", 1, v.MAX_DEPTH, 10)
+    return Json(await call(request, queue_id, "Peek", {"limit": n}))
 
 
 @router.get("/health", summary="Liveness: 200 while the process serves")

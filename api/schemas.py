@@ -19,6 +19,7 @@ class PushEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item: dict[str, Any] = Field(description="any JSON object, at most 64 KiB serialized")
     priority: int = Field(1, ge=0, le=MAX_PRIORITY, description="0 is the most urgent")
+    delay_seconds: int = Field(0, ge=0, le=86_400, description="invisible to pops until then")
 
 
 class PushBulk(BaseModel):
@@ -32,11 +33,20 @@ class PushResponse(BaseModel):
     depth: int
 
 
+class Origin(BaseModel):
+    queue_id: str
+    id: str
+
+
 class PoppedItem(BaseModel):
     id: str
     item: dict[str, Any]
     priority: int
     enqueued_at: float
+    deliveries: int = Field(description="times handed out, this time included")
+    origin: Origin | None = Field(
+        None, description="where a dead-lettered or redriven item came from"
+    )
 
 
 class PopResponse(BaseModel):
@@ -52,6 +62,38 @@ class LockRequest(BaseModel):
 
 class ExtendRequest(LockRequest):
     additional_ttl_seconds: int = Field(30, ge=1, le=MAX_TTL)
+
+
+class ReleaseRequest(LockRequest):
+    delay_seconds: int = Field(0, ge=0, le=86_400, description="back after this delay")
+
+
+class SettingsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_deliveries: int | None = Field(None, ge=1, le=1000)
+    dead_letter_queue: str | None = Field(None, min_length=1, max_length=128)
+
+
+class SettingsResponse(BaseModel):
+    queue_id: str
+    max_deliveries: int | None
+    dead_letter_queue: str
+
+
+class RedriveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str | None = Field(None, min_length=1, max_length=128)
+    limit: int = Field(10_000, ge=1, le=10_000)
+
+
+class RedriveResponse(BaseModel):
+    moved: int
+    to: str
+    remaining: int
+
+
+class PeekResponse(BaseModel):
+    items: list[PoppedItem]
 
 
 class AckResponse(BaseModel):
@@ -78,6 +120,7 @@ class StatsResponse(BaseModel):
     by_priority: dict[str, int]
     in_flight: int
     locks: int
+    delayed: int
     oldest_enqueued_at: float | None
 
 

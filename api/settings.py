@@ -30,6 +30,7 @@ class Settings:
     max_depth: int = 0
     max_locks: int = 0
     max_lock_lifetime: float = 12 * 3600.0  # seconds from a lock's creation; 0 = unlimited
+    idempotency_ttl: float = 600.0  # seconds a push's Idempotency-Key is kept (at least)
     max_item_bytes: int = 64 * 1024
     # the largest push the contract allows (1000 items of 64 KiB = 62.5 MiB as stored) plus
     # 9.5 MiB of JSON around them, spaces and \u escapes; README's nginx example says the same

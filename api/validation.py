@@ -254,12 +254,14 @@ def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
             raise InvalidRequest("INVALID_ITEM", f"items[{i}] has no item (the object to queue)")
         if where:
             known_fields(entry, "Push", f"items[{i}]")
-        out.append(
-            {
-                "item": item(entry.get("item"), where, max_item_bytes, check_nesting=deep),
-                "priority": priority(entry.get("priority"), where),
-            }
-        )
+        parsed = {
+            "item": item(entry.get("item"), where, max_item_bytes, check_nesting=deep),
+            "priority": priority(entry.get("priority"), where),
+        }
+        delay = delay_value(entry.get("delay_seconds"), f"{where}delay_seconds")
+        if delay:
+            parsed["delay_seconds"] = delay
+        out.append(parsed)
     return out
 
 
@@ -299,3 +301,87 @@ def ttl_value(value: Any, name: str) -> int:
             "INVALID_TTL", f"{name} must be an integer from 1 to {MAX_TTL}, got {describe(value)}"
         )
     return value
+
+
+MAX_DELAY = 86_400
+MAX_DELIVERIES = 1000
+MAX_REDRIVE = 10_000
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+def delay_value(value: Any, name: str) -> int:
+    """``delay_seconds``: an integer from 0 to 86400 (absent: 0)."""
+    if value is None:
+        return 0
+    if not _int(value) or not 0 <= value <= MAX_DELAY:
+        raise InvalidRequest(
+            "INVALID_DELAY",
+            f"{name} must be an integer from 0 to {MAX_DELAY}, got {describe(value)}",
+        )
+    return int(value)
+
+
+def idempotency_key(raw: str | None) -> str | None:
+    """The ``Idempotency-Key`` header: 1-255 printable ASCII characters, or absent."""
+    if raw is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(raw):
+        raise InvalidRequest(
+            "INVALID_IDEMPOTENCY_KEY",
+            f"Idempotency-Key must be 1-255 printable ASCII characters, got {len(raw)} "
+            "characters" + ("" if raw.isascii() else " with some outside ASCII"),
+        )
+    return raw
+
+
+def settings_body(body: bytes) -> dict[str, Any]:
+    """``PUT /queue/{id}/settings``: any of max_deliveries (1-1000 or null) and
+    dead_letter_queue (a queue id or null); anything else is 400 INVALID_SETTINGS."""
+    data = json_object(body)
+    known_fields(data, "PutSettings", code="INVALID_SETTINGS")
+    if "max_deliveries" in data:
+        md = data["max_deliveries"]
+        if md is not None and (not _int(md) or not 1 <= md <= MAX_DELIVERIES):
+            raise InvalidRequest(
+                "INVALID_SETTINGS",
+                f"max_deliveries must be an integer from 1 to {MAX_DELIVERIES} or null, "
+                f"got {describe(md)}",
+            )
+    if "dead_letter_queue" in data:
+        dlq = data["dead_letter_queue"]
+        if dlq is not None and not (isinstance(dlq, str) and QUEUE_ID.fullmatch(dlq)):
+            raise InvalidRequest(
+                "INVALID_SETTINGS",
+                "dead_letter_queue must be a queue id (1-128 characters of A-Z a-z 0-9 . _ : -) "
+                f"or null, got {describe(dlq)}",
+            )
+    return data
+
+
+def redrive_body(body: bytes, source: str) -> tuple[str, int]:
+    """``POST /queue/{id}/redrive``: ``to`` (default: the id less ``-deadletter``) and
+    ``limit`` (1-10000, default 10000)."""
+    data = json_object(body) if body.strip() else {}
+    known_fields(data, "Redrive")
+    to = data.get("to")
+    if to is None:
+        if not source.endswith(DEAD_LETTER_SUFFIX) or source == DEAD_LETTER_SUFFIX:
+            raise InvalidRequest(
+                "INVALID_REQUEST",
+                f"queue {quoted(source)} is not a dead-letter queue (no {DEAD_LETTER_SUFFIX} "
+                "suffix): say where to move its items with \"to\"",
+            )
+        to = source[: -len(DEAD_LETTER_SUFFIX)]
+    if not isinstance(to, str) or not QUEUE_ID.fullmatch(to):
+        raise InvalidRequest(
+            "INVALID_QUEUE_ID", f"to must be a queue id (1-128 characters), got {describe(to)}"
+        )
+    if to == source:
+        raise InvalidRequest("INVALID_REQUEST", "to must name another queue than this one")
+    limit = data.get("limit", MAX_REDRIVE)
+    if not _int(limit) or not 1 <= limit <= MAX_REDRIVE:
+        raise InvalidRequest(
+            "INVALID_PARAMETER",
+            f"limit must be an integer from 1 to {MAX_REDRIVE}, got {describe(limit)}",
+        )
+    return to, int(limit)
