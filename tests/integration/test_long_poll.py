@@ -200,6 +200,18 @@ async def test_shutdown_answers_every_waiter_at_once(
     assert ok(await client.post(f"/queue/{qid}/pop", params={"wait_seconds": 5})) == {"items": []}
 
 
+async def test_a_delayed_item_falling_due_wakes_a_waiter(
+    app: PushpopApp, client: httpx.AsyncClient, qid: str
+) -> None:
+    ok(await client.post(f"/queue/{qid}/push", json={"item": {"n": "later"}, "delay_seconds": 1}))
+    started = time.monotonic()
+    got = ok(await client.post(f"/queue/{qid}/pop", params={"wait_seconds": 5}))
+    took = time.monotonic() - started
+    assert [x["item"] for x in got["items"]] == [{"n": "later"}]
+    assert 0.8 <= took < 1.0 + PROMPT, took  # woken when due (the actor's next_at)
+    assert "next_at" not in got
+
+
 async def test_an_expiring_lock_wakes_a_waiter(
     app: PushpopApp, client: httpx.AsyncClient, qid: str
 ) -> None:
