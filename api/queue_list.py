@@ -258,10 +258,11 @@ class _DaprComponentLister(QueueLister):
     async def _open(self) -> StateStore:
         from actor_service.stores.factory import open_store
 
+        # schema=False: daprd owns the table; creating it here could race its migrations
         options: dict[str, object] = (
-            {"min_size": 1, "max_size": 2, "group_commit": 0}
+            {"min_size": 1, "max_size": 2, "group_commit": 0, "schema": False}
             if self.settings.store == "postgres"
-            else {"group_commit": 0}
+            else {"group_commit": 0, "schema": False}
         )
         store = open_store(
             self.settings.store,

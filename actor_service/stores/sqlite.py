@@ -75,8 +75,15 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, is_binary = excluded.is_
 class SqliteStore(StateStore):
     name = "sqlite"
 
-    def __init__(self, path: str | Path, reserve_bytes: int = 0, group_commit: int = 1) -> None:
+    def __init__(
+        self, path: str | Path, reserve_bytes: int = 0, group_commit: int = 1, schema: bool = True
+    ) -> None:
         self.path = Path(path).resolve()
+        # False: the file is daprd's (Dapr mode's queue listing reads it): open creates
+        # nothing, so it cannot race daprd's migrations; list_metas adds only its index,
+        # once the table exists
+        self.schema = schema
+        self._meta_index = False
         self.reserve_bytes = reserve_bytes
         self.reserve_path = self.path.with_name(self.path.name + ".reserve")
         self.disk = DiskFullEpisode(f"sqlite {self.path}")
@@ -100,11 +107,14 @@ class SqliteStore(StateStore):
 
     def _open_sync(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        if self.schema:
+            conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
-        conn.execute(SCHEMA)
-        conn.execute(META_INDEX)
+        if self.schema:
+            conn.execute(SCHEMA)
+            conn.execute(META_INDEX)
+            self._meta_index = True
         self._conn = conn
 
     async def open(self) -> None:
@@ -139,6 +149,12 @@ class SqliteStore(StateStore):
         self, app_id: str, actor_type: str, prefix: str, after: str | None, limit: int
     ) -> list[tuple[str, bytes]]:
         assert self._conn is not None
+        if not self._meta_index:
+            found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'state'"
+            if self._conn.execute(found).fetchone() is None:
+                return []  # daprd has not made its table yet: nothing is stored
+            self._conn.execute(META_INDEX)
+            self._meta_index = True
         low, past, high = meta_range(app_id, actor_type, prefix, after)
         rows = self._conn.execute(LIST_METAS, (low, past, high, limit)).fetchall()
         head = len(low) - len(prefix)

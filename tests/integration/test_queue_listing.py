@@ -329,3 +329,30 @@ async def test_metrics_show_at_most_the_deepest_n_of_10000_queues(settings: Sett
         assert age == pytest.approx(time.time() - 1000.0, abs=60)
         assert "pushpop_queues 10001.0" in text
         print(f"scrape over 10,000 queues: {scrape * 1000:.1f} ms")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_store_without_schema_creates_nothing_until_the_table_exists(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Dapr mode's listing of daprd's table: opening it must not create the table (that
+    would race daprd's migrations); once daprd has made it, the listing works."""
+    if kind == "sqlite":
+        path = tmp_path / "dapr.sqlite3"
+        reader: StateStore = SqliteStore(path, group_commit=0, schema=False)
+        owner: StateStore = SqliteStore(path, group_commit=0)
+    else:
+        pg: PostgresServer = request.getfixturevalue("pg")
+        url = pg.database("listing_schemaless", fresh=True)
+        reader, owner = PostgresStore(url, group_commit=0, schema=False), PostgresStore(url)
+    async with reader:
+        assert await reader.list_metas(APP, ACTOR_TYPE, "", None, 10) == []
+        if kind == "sqlite":
+            assert reader._conn.execute("SELECT name FROM sqlite_master").fetchall() == []  # type: ignore[attr-defined]
+        else:
+            async with reader._pool.connection() as conn:  # type: ignore[attr-defined]
+                cur = await conn.execute("SELECT to_regclass('state')")
+                assert (await cur.fetchone())[0] is None
+        async with owner:  # daprd, making its table
+            await write_metas(owner, {"q": 2})
+        assert [a for a, _ in await reader.list_metas(APP, ACTOR_TYPE, "", None, 10)] == ["q"]
