@@ -303,14 +303,28 @@ class QueueActor(Actor, QueueActorInterface):
 
     @classmethod
     def _pop_plan(cls, request: dict) -> Plan:
+        """A pop, plain or with ack (``ttl_seconds``), keyed or not (``idempotency_key``:
+        a retry answers the same items and lock, ``"replayed": true``)."""
         depth = int(request.get("depth", 1))
+        ttl = float(request["ttl_seconds"]) if "ttl_seconds" in request else None
+        key = request.get("idempotency_key")
         st_of: list[QueueState] = []
 
         def make(st: QueueState) -> Op:
             st_of.append(st)
-            return st.pop(depth)
+            if key is None:
+                return st.pop(depth, ttl)
+            return st.pop_keyed(depth, ttl, key, str(request.get("fingerprint", "")))
 
-        return make, lambda r: cls._popped(st_of[-1], r[0])
+        def render(r: Any) -> dict:
+            out = cls._popped(st_of[-1], r[0])
+            if r[1] is not None:
+                out["lock_id"], out["lock_expires_at"] = r[1]
+            if len(r) > 2 and r[2]:
+                out["replayed"] = True
+            return out
+
+        return make, render
 
     async def push(self, request: dict) -> dict:
         return await self._call(*self._push_plan(request))
@@ -357,19 +371,9 @@ class QueueActor(Actor, QueueActorInterface):
         )
 
     async def pop_with_ack(self, request: dict) -> dict:
-        st_of: list[QueueState] = []
-
-        def make(st: QueueState) -> Op:
-            st_of.append(st)
-            return st.pop(int(request.get("depth", 1)), float(request["ttl_seconds"]))
-
-        def render(r: Any) -> dict:
-            out = self._popped(st_of[-1], r[0])
-            if r[1] is not None:
-                out["lock_id"], out["lock_expires_at"] = r[1]
-            return out
-
-        return await self._call(make, render)
+        if "ttl_seconds" not in request:
+            return {"error": InvalidRequest("PopWithAck takes ttl_seconds").to_dict()}
+        return await self._call(*self._pop_plan(request))
 
     async def acknowledge(self, request: dict) -> dict:
         return await self._call(

@@ -102,6 +102,18 @@ class IdempotencyKeyReused(PushpopError):
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
+class OutcomeUnknown(PushpopError):
+    """The call was sent to the actor runtime and its answer was lost (the sidecar died
+    or timed out after taking it): it may or may not have been applied. Unlike a 503,
+    this does not say "nothing happened"; a retry is safe with an ``Idempotency-Key``."""
+
+    status = 502
+    code = "OUTCOME_UNKNOWN"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
 class StateCorrupt(PushpopError):
     """A queue's stored rows contradict each other (meta vs. segments, a lock without its row).
 
@@ -138,6 +150,7 @@ _BY_CODE: dict[str, type[PushpopError]] = {
         QueueFull,
         TooManyLocks,
         IdempotencyKeyReused,
+        OutcomeUnknown,
         StoreUnavailable,
         RuntimeUnavailable,
         StateCorrupt,

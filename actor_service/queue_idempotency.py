@@ -1,7 +1,8 @@
-"""Idempotency keys of a queue's pushes: one row per key, and a log to forget them by.
+"""Idempotency keys of a queue's pushes and pops: one row per key, and a log to forget them.
 
-A keyed push's answer (its first id and count) and the body's fingerprint are saved in
-the same transaction as its items, under ``k:{digest of the key}``; the log ``kl:{k}``
+A keyed call's answer (a push's first id and count; a pop's items and lock) and its
+fingerprint (the body, or the pop's parameters) are saved in the same transaction as
+its effect, under ``k:{digest of the key}``; the log ``kl:{k}``
 lists keys oldest first, and every keyed push forgets up to two that have outlived
 ``Limits.idempotency_ttl``, so the kept keys stay bounded by the push rate times the
 retention and a keyed push costs O(1) rows.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from actor_service.errors import IdempotencyKeyReused
 from actor_service.queue_layout import IDEM_CHUNK, Need, Op, idem_log_key
 
 if TYPE_CHECKING:
@@ -20,12 +22,17 @@ if TYPE_CHECKING:
     from actor_service.queue_access import StateAccess
 
 
-def row_key(key: str) -> str:
-    return "k:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+def row_key(key: str, kind: str = "push") -> str:
+    """Pushes and pops keep their keys apart: one client key may name one of each."""
+    return "k:" + hashlib.sha256(f"{kind}\0{key}".encode()).hexdigest()[:32]
 
 
-def lookup(st: StateAccess, key: str) -> Generator[Need, Any, dict[str, Any] | None]:
-    rk = row_key(key)
+def lookup(
+    st: StateAccess, key: str, fingerprint: str, kind: str = "push"
+) -> Generator[Need, Any, dict[str, Any] | None]:
+    """The answer remembered for ``key``, or ``None``; the same key with another
+    ``fingerprint`` (another body, other parameters) is refused."""
+    rk = row_key(key, kind)
     yield from st._load([rk])
     row = st._values.get(rk)
     if (
@@ -33,15 +40,21 @@ def lookup(st: StateAccess, key: str) -> Generator[Need, Any, dict[str, Any] | N
         and row.get("key") == key
         and row.get("at", 0) > st.now - st.limits.idempotency_ttl
     ):
-        return row
+        if row.get("fp") != fingerprint:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {key[:60]!r} was used for another {kind} on queue "
+                f"{st.queue_id!r} within the last {st.limits.idempotency_ttl:g} seconds"
+            )
+        return row["a"]
     return None
 
 
-def record(st: StateAccess, key: str, fingerprint: str, first: int, n: int) -> Op:
-    """Remember a keyed push's answer in this save; forget up to two expired keys."""
-    rk = row_key(key)
-    st._set(rk, {"key": key, "fp": fingerprint, "first": first, "n": n,
-                        "at": st.now})  # fmt: skip
+def record(
+    st: StateAccess, key: str, fingerprint: str, answer: dict[str, Any], kind: str = "push"
+) -> Op:
+    """Remember a keyed call's answer in this save; forget up to two expired keys."""
+    rk = row_key(key, kind)
+    st._set(rk, {"key": key, "fp": fingerprint, "a": answer, "at": st.now})
     head, tail = st.meta.get("ik") or (0, 0)
     log_key = idem_log_key(tail // IDEM_CHUNK)
     if tail % IDEM_CHUNK:

@@ -372,14 +372,8 @@ class QueueState(QueueMoves, StateAccess):
         """
         yield from self._begin()
         if key is not None:
-            seen = yield from queue_idempotency.lookup(self, key)
+            seen = yield from queue_idempotency.lookup(self, key, fingerprint)
             if seen is not None:
-                if seen.get("fp") != fingerprint:
-                    raise IdempotencyKeyReused(
-                        f"Idempotency-Key {key[:60]!r} was used with a different body on queue "
-                        f"{self.queue_id!r} within the last "
-                        f"{self.limits.idempotency_ttl:g} seconds"
-                    )
                 ids = [format_id(seen["first"] + i) for i in range(seen["n"])]
                 return ids, self.depth(), True
         depth = self.depth()
@@ -395,7 +389,8 @@ class QueueState(QueueMoves, StateAccess):
             yield from self._append(priority, entries)
         yield from queue_delays.put(self, delayed)
         if key is not None:
-            yield from queue_idempotency.record(self, key, fingerprint, first, len(ids))
+            answer = {"first": first, "n": len(ids)}
+            yield from queue_idempotency.record(self, key, fingerprint, answer)
         self._touch_meta()
         return ids, depth + len(items) - len(delayed), False
 
@@ -473,6 +468,21 @@ class QueueState(QueueMoves, StateAccess):
         self.meta["locks"][lock_id] = {"exp": expires, "n": len(taken), "t0": self.now}
         self._set(lock_key(lock_id), {"items": lock_entries})
         return taken, (lock_id, expires)
+
+    def pop_keyed(self, depth: int, lock_ttl: float | None, key: str, fingerprint: str) -> Op:
+        """:meth:`pop` that a retry with the same ``key`` answers again: the same items,
+        the same lock (``(items, lock, replayed)``). An empty pop is not remembered: it
+        took nothing, so its retry may as well take what is there now."""
+        yield from self._begin()
+        seen = yield from queue_idempotency.lookup(self, key, fingerprint, "pop")
+        if seen is not None:
+            items = [PoppedItem(**i) for i in seen["items"]]
+            return items, tuple(seen["lock"]) if seen["lock"] else None, True
+        items, lock = yield from self.pop(depth, lock_ttl)
+        if items:
+            answer = {"items": [vars(i) for i in items], "lock": list(lock) if lock else None}
+            yield from queue_idempotency.record(self, key, fingerprint, answer, "pop")
+        return items, lock, False
 
     def acknowledge(self, lock_id: str) -> Op:
         """Drop a lock's items for good; returns how many."""

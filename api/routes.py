@@ -77,7 +77,7 @@ async def call(request: Request, queue_id: str, method: str, payload: dict) -> d
 @router.post(
     "/queue/{queue_id}/push",
     response_model=s.PushResponse,
-    responses=s.errors(400, 401, 403, 413, 415, 429, 503, 507),
+    responses=s.errors(400, 401, 403, 413, 415, 422, 429, 502, 503, 507),
     openapi_extra=s.request_body(s.PushBulk, s.PushEntry),
     summary="Push one item or up to 1000 items (atomic, durable)",
 )
@@ -100,7 +100,7 @@ async def push(queue_id: str, request: Request) -> Json:
 @router.post(
     "/queue/{queue_id}/pop",
     response_model=s.PopResponse,
-    responses=s.errors(400, 401, 403, 429, 503, 507),
+    responses=s.errors(400, 401, 403, 422, 429, 502, 503, 507),
     summary="Pop up to depth items: strict priority, FIFO within a priority",
 )
 async def pop(
@@ -119,6 +119,10 @@ async def pop(
     if want_ack:
         ttl = v.int_param(ttl_seconds, "ttl_seconds", "INVALID_TTL", 1, v.MAX_TTL, v.DEFAULT_TTL)
         method, payload = "PopWithAck", {"depth": n, "ttl_seconds": ttl}
+    key = v.idempotency_key(request.headers.get("idempotency-key"))
+    if key is not None:  # a retry gets the same items (and lock): same parameters only
+        payload["idempotency_key"] = key
+        payload["fingerprint"] = f"{n}:{payload.get('ttl_seconds')}"
     if wait:  # long-poll (api/waiters.py): wait in the gateway, not in the actor
         result = await request.app.state.waiters.pop(
             queue_id, wait, lambda: call(request, queue_id, method, payload),
@@ -126,6 +130,8 @@ async def pop(
         )  # fmt: skip
     else:
         result = strip(await call(request, queue_id, method, payload))
+    if result.pop("replayed", False):
+        return Json(result, headers={"Idempotent-Replayed": "true"})
     request.app.state.metrics.observe_popped(result["items"], time.time())
     return Json(result)
 

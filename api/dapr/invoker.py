@@ -19,13 +19,13 @@ import time
 from typing import Any
 
 from actor_service.actor import ACTOR_TYPE
-from actor_service.errors import PushpopError
+from actor_service.errors import OutcomeUnknown, PushpopError
 from actor_service.runtime import sdk_compat
 from actor_service.serializer import dumps
 from actor_service.stores.base import StateStore
 from actor_service.stores.claim import Claim
 from api.dapr.actor_client import DirectStateClient, SidecarActorClient
-from api.dapr.sidecar import GrpcStateClient, SidecarClient, SidecarError
+from api.dapr.sidecar import GrpcStateClient, SidecarClient, SidecarError, SidecarLost
 from api.invoker import ActorInvoker, unwrap
 from api.settings import Settings
 from api.stores import build_store
@@ -38,6 +38,9 @@ STATE_STORE = "statestore"
 READY_PROBE_ID = "~ready~"
 """Actor id ``ready()`` asks for ``Stats``: ``~`` is not allowed in queue ids, so the probe
 can never touch (or be mistaken for) a user's queue."""
+
+# actor methods that change nothing: a lost answer to one of them is a plain 503
+READ_ONLY = frozenset({"Stats", "GetSettings", "Peek"})
 
 # how daprd reports that the app's actor route answered 500: an exception in the actor
 _APP_FAILED = "error from actor service: (500)"
@@ -103,7 +106,15 @@ class DaprInvoker(ActorInvoker):
         """One actor call; the decoded reply (``{"ok": ...}`` or ``{"error": ...}``)."""
         url = f"{self.sidecar.actors_base}/{ACTOR_TYPE}/{actor_id}/method/{method}"
         within = max(0.001, deadline - time.monotonic())
-        status, body = await self.sidecar.request("POST", url, dumps(payload), within)
+        try:
+            status, body = await self.sidecar.request("POST", url, dumps(payload), within)
+        except SidecarLost as exc:
+            if method in READ_ONLY:
+                raise
+            raise OutcomeUnknown(
+                f"{exc.message}: the call was sent and may have been applied; retry with "
+                "the same Idempotency-Key to have it applied once"
+            ) from exc
         if 200 <= status < 300:
             try:
                 return json.loads(body)

@@ -75,6 +75,11 @@ class SidecarError(Exception):
         )
 
 
+class SidecarLost(RuntimeUnavailable):
+    """The request may have reached ``daprd`` (a connection that broke or timed out after
+    it was sent): a caller whose call changes state must not say "nothing happened"."""
+
+
 class SidecarClient:
     """HTTP to one ``daprd``: one aiohttp session (keep-alive pool) for every caller.
 
@@ -135,13 +140,17 @@ class SidecarClient:
         try:
             async with self.session.request(method, url, **kwargs) as r:
                 return r.status, await r.read()
-        except TimeoutError as exc:
+        except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
             raise RuntimeUnavailable(
+                f"Dapr sidecar unreachable at {self.base} ({exc.__class__.__name__})"
+            ) from exc
+        except TimeoutError as exc:
+            raise SidecarLost(
                 f"no answer from the Dapr sidecar within {deadline or self.timeout:g}s"
             ) from exc
         except aiohttp.ClientError as exc:
-            raise RuntimeUnavailable(
-                f"Dapr sidecar unreachable at {self.base} ({exc.__class__.__name__})"
+            raise SidecarLost(
+                f"the Dapr sidecar at {self.base} dropped the call ({exc.__class__.__name__})"
             ) from exc
 
     async def healthz(self, deadline: float = 2.0) -> None:

@@ -117,7 +117,8 @@ def test_each_push_has_its_own_key_unless_given(scripted: Any) -> None:
 
 def test_plain_pop_that_reached_the_server_is_not_sent_again(scripted: Any) -> None:
     s = scripted(DROP, EMPTY)
-    with Client(s.url, retry=QUICK) as c, pytest.raises(ConnectionFailedError) as raised:
+    unkeyed = Client(s.url, retry=QUICK, pop_idempotency=False)
+    with unkeyed as c, pytest.raises(ConnectionFailedError) as raised:
         c.pop("q")
     assert len(s.seen) == 1 and "not safe" in str(raised.value)
     assert raised.value.status == 0
@@ -141,11 +142,25 @@ def test_pop_is_retried_when_the_answer_says_nothing_was_done(scripted: Any, cod
     assert len(s.seen) == 2
 
 
-def test_pop_is_not_retried_on_an_ambiguous_503(scripted: Any) -> None:
-    s = scripted(error(503, "RUNTIME_UNAVAILABLE", retry_after="0"), EMPTY)
-    with Client(s.url, retry=QUICK) as c, pytest.raises(e.RuntimeUnavailableError) as raised:
+@pytest.mark.parametrize("status, code", [(503, "RUNTIME_UNAVAILABLE"), (502, "OUTCOME_UNKNOWN")])
+def test_an_unkeyed_pop_is_not_retried_on_an_ambiguous_answer(
+    scripted: Any, status: int, code: str
+) -> None:
+    s = scripted(error(status, code, retry_after="0"), EMPTY)
+    unkeyed = Client(s.url, retry=QUICK, pop_idempotency=False)
+    with unkeyed as c, pytest.raises(e.RetryableError) as raised:
         c.pop("q")
-    assert len(s.seen) == 1 and raised.value.retry_after == 0
+    assert len(s.seen) == 1 and raised.value.retry_after == 0 and raised.value.code == code
+
+
+def test_a_keyed_pop_is_retried_with_its_key_when_the_outcome_is_unknown(scripted: Any) -> None:
+    """The default: each pop has a key, so a lost answer (502 OUTCOME_UNKNOWN, a dropped
+    connection) is asked again under the same key, and the server answers the same items."""
+    s = scripted(error(502, "OUTCOME_UNKNOWN", retry_after="0"), DROP, EMPTY)
+    with Client(s.url, retry=QUICK) as c:
+        assert c.pop("q", require_ack=True).items == []
+    keys = {h["idempotency-key"] for _, _, h in s.seen}
+    assert len(s.seen) == 3 and len(keys) == 1 and all(keys)
 
 
 def test_retries_are_capped_and_the_last_error_raised(scripted: Any) -> None:

@@ -185,3 +185,25 @@ def test_peek_shows_the_next_items_without_taking_or_counting(client: httpx.Clie
     assert [i["id"] for i in popped[:2]] == [i["id"] for i in peeked]
     assert all(i["deliveries"] == 1 for i in popped)
     err(client.get(f"/queue/{q}/items", params={"limit": 101}), 400, "INVALID_PARAMETER")
+
+
+def test_a_keyed_pop_answers_its_retry_with_the_same_items_and_lock(client: httpx.Client) -> None:
+    q = _q()
+    key = {"Idempotency-Key": f"pop-{uuid.uuid4()}"}
+    # an empty pop is not remembered: its retry pops afresh
+    assert ok(client.post(f"/queue/{q}/pop", headers=key))["items"] == []
+    ok(client.post(f"/queue/{q}/push", json={"items": [{"item": {"n": i}} for i in range(4)]}))
+    params = {"depth": 2, "require_ack": "true", "ttl_seconds": 60}
+    first = client.post(f"/queue/{q}/pop", params=params, headers=key)
+    assert [i["item"]["n"] for i in ok(first)["items"]] == [0, 1]
+    again = client.post(f"/queue/{q}/pop", params=params, headers=key)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert ok(again) == first.json(), "the same items, the same lock"
+    assert _stats(client, q)["depth"] == 2 and _stats(client, q)["locks"] == 1
+    err(client.post(f"/queue/{q}/pop", params={"depth": 3}, headers=key), 422,
+        "IDEMPOTENCY_KEY_REUSED")  # fmt: skip
+    # a plain keyed pop: the items are gone after the first answer, the retry still has them
+    plain = {"Idempotency-Key": f"plain-{uuid.uuid4()}"}
+    taken = ok(client.post(f"/queue/{q}/pop", headers=plain))["items"]
+    assert ok(client.post(f"/queue/{q}/pop", headers=plain))["items"] == taken
+    assert _stats(client, q)["depth"] == 1

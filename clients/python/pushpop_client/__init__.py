@@ -15,6 +15,7 @@ from .errors import (
     LockError,
     LockExpiredError,
     LockNotFoundError,
+    OutcomeUnknownError,
     PushpopError,
     RetryableError,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "LockExpiredError",
     "LockNotFoundError",
     "Message",
+    "OutcomeUnknownError",
     "PopResult",
     "PushResult",
     "PushpopError",

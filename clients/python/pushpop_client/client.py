@@ -90,8 +90,10 @@ class _Config:
 class Client(_Config):
     """A blocking client. ``Client(base_url, api_key=None, timeout=30.0, retry=RetryPolicy())``.
 
-    ``pop_idempotency=True`` sends an ``Idempotency-Key`` with every pop and then retries
-    pops like pushes; use it only with a server that documents idempotent pops.
+    Every pop carries an ``Idempotency-Key`` too (``pop_idempotency=True``, the default), so
+    a pop is retried like a push: a retry answers the first pop's items and lock.
+    ``pop_idempotency=False`` for servers older than idempotent pops: a pop is then retried
+    only when it cannot have run.
     ``transport``: an ``httpx.BaseTransport`` to use instead of the network (tests).
     Use as a context manager, or call :meth:`close`.
     """
@@ -103,7 +105,7 @@ class Client(_Config):
         *,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
-        pop_idempotency: bool = False,
+        pop_idempotency: bool = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, api_key, timeout, retry, pop_idempotency)
@@ -172,12 +174,13 @@ class Client(_Config):
         """Take up to ``depth`` items. ``require_ack``: lock them for ``ttl_seconds`` until
         acknowledged; ``wait_seconds`` (0-20): wait that long for an item when none is ready.
 
-        Retried only when nothing can have been taken: a connection that failed before the
-        request was sent, or an answer whose code says the server did nothing. A plain pop
+        With an ``Idempotency-Key`` (``idempotency_key``, or one made per call under
+        ``pop_idempotency=True``, the default) a retry returns the first pop's items and
+        lock, so every failure is retried. Without one (``pop_idempotency=False``) a pop is
+        retried only when nothing can have been taken: a connection that failed before the
+        request was sent, or an answer whose code says the server did nothing; a plain pop
         whose request may have reached the server is never sent again (its items may be
-        taken already): it raises ``ConnectionFailedError``. With ``idempotency_key`` (or
-        ``pop_idempotency=True``) a retry returns the first pop's items, so every failure
-        is retried.
+        taken already): it raises ``ConnectionFailedError``.
         """
         return self._send(
             self.pop_call(queue, depth, require_ack, ttl_seconds, wait_seconds, idempotency_key)
@@ -269,7 +272,7 @@ class AsyncClient(_Config):
         *,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
-        pop_idempotency: bool = False,
+        pop_idempotency: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, api_key, timeout, retry, pop_idempotency)

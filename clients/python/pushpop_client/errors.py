@@ -200,6 +200,13 @@ class RuntimeUnavailableError(RetryableError):
     status, code = 503, "RUNTIME_UNAVAILABLE"
 
 
+class OutcomeUnknownError(RetryableError):
+    """The call was sent and its answer lost (Dapr mode, a sidecar that died): it may have
+    been applied. Retried only with an ``Idempotency-Key`` (pushes, and pops by default)."""
+
+    status, code = 502, "OUTCOME_UNKNOWN"
+
+
 class TooManyConnectionsError(RetryableError):
     status, code = 503, "TOO_MANY_CONNECTIONS"
 
@@ -224,8 +231,9 @@ def _registered(cls: type[PushpopError]) -> list[type[PushpopError]]:
 BY_CODE: dict[str, type[PushpopError]] = {cls.code: cls for cls in _registered(PushpopError)}
 
 # codes whose answer says the server did nothing: even a request that must not run twice
-# (a plain pop, an acknowledge) may be sent again after one of these. RUNTIME_UNAVAILABLE
-# is not one: a Dapr sidecar that timed out may have run the call.
+# (a plain pop, an acknowledge) may be sent again after one of these. OUTCOME_UNKNOWN is
+# not one (the call may have run), and neither is RUNTIME_UNAVAILABLE from servers that
+# predate OUTCOME_UNKNOWN, which answered it for both cases.
 NOTHING_DONE_CODES = frozenset(
     {
         "QUEUE_FULL",

@@ -1,9 +1,5 @@
-"""HELD BACK (not collected): needs idempotent pops on the server (issue 27 item 2: an
-``Idempotency-Key`` on a pop returns the same items, lock included, to a retry within the
-window). Not in docs/api.md when this client was written. To enable: copy to
-tests/client/test_pop_idempotency.py, and consider making ``pop_idempotency=True`` the
-client's default (Client/AsyncClient and the Worker's twin then retry every failed pop).
-"""
+"""Idempotent pops through the client: a keyed pop's retry returns the same items and
+lock; the client sends a fresh key with every pop by default."""
 
 from __future__ import annotations
 
@@ -30,7 +26,7 @@ def test_keyed_pop_replays_items_and_lock(api: Any, q: str) -> None:
 
 
 def test_pop_idempotency_client_sends_a_key_per_pop(server: ServerProcess, q: str) -> None:
-    with Client(server.url, pop_idempotency=True) as c:
+    with Client(server.url) as c:  # pop_idempotency is on by default
         c.push_many(q, [({"n": 1},), ({"n": 2},)])
         assert [m.item["n"] for m in c.pop(q).items] == [1]
         assert [m.item["n"] for m in c.pop(q).items] == [2]  # a fresh key: a new pop
