@@ -28,7 +28,7 @@ from actor_service.errors import InvalidRequest, PushpopError, StateCorrupt, Sto
 from actor_service.queue_layout import DELETED, Limits, Op, dead_letter_queue
 from actor_service.queue_repair import repair as repair_queue
 from actor_service.queue_state import QueueState
-from actor_service.runtime.sdk_compat import evict_cached_state
+from actor_service.sdk_compat import evict_cached_state
 
 log = logging.getLogger("pushpop.actor")
 

@@ -10,9 +10,10 @@ machinery in between is skipped. Every other request, and every push or pop whos
 path needs the router's care (an encoded ``/`` in the queue id), takes the full path.
 FastAPI still owns the routes, so the OpenAPI document is unchanged.
 
-Other hot routes (Dapr mode's actor calls from daprd, :mod:`api.dapr.actor_route`) are
-added with :meth:`PushpopApp.add_hot_route`: a test on the scope, and the plain ASGI app
-that answers what passes it.
+Other hot routes (Dapr mode's actor calls from daprd,
+:mod:`actor_service.runtime.dapr.actor_route`) are added with
+:meth:`PushpopApp.add_hot_route`: a test on the scope, and the plain ASGI app that
+answers what passes it.
 """
 
 from __future__ import annotations

@@ -44,9 +44,9 @@ from starlette.types import Receive, Scope, Send
 from actor_service.actor import ACTOR_TYPE
 from actor_service.errors import RuntimeUnavailable
 from actor_service.queue_layout import DEFAULT_SEGMENT_SIZE, META, PoppedItem, format_id, seg_key
+from actor_service.runtime.dapr.sidecar import SidecarClient, SidecarError
 from actor_service.stores.base import StateStore, Transaction, actor_key, json_bytes
 from api.dapr.processes import COMPONENTS_DIR, Placement, Scheduler, Sidecar, ensure_dapr_built
-from api.dapr.sidecar import SidecarClient, SidecarError
 from api.http_server import read_body
 from api.settings import Settings
 from api.stores import build_store

@@ -9,12 +9,13 @@ them in Dapr mode and the SDK does not:
   parallel (an ``asyncio.Lock`` per active id);
 * **idle deactivation**: actors unused for ``idle_timeout`` seconds are deactivated
   and forgotten, so memory stays bounded however many queues were touched;
-* **state**: :class:`StoreActorClient` saves each actor transaction in one store
-  transaction and serves actor-to-actor calls (the dead-letter hand-over).
+* **state**: :class:`StoreActorClient` reads the store and serves actor-to-actor calls
+  (the dead-letter hand-over); :mod:`.store_state` saves each actor turn in one store
+  transaction.
 
-SDK internals this module depends on (all through :mod:`.sdk_compat`): the context's
-state provider is replaced by ours (to serialise each value once instead of three
-times), and the manager's activations are read for the active-actor count.
+SDK internals this module depends on (all through :mod:`actor_service.sdk_compat`):
+the context's state provider is replaced by ours (to serialise each value once instead
+of three times), and the manager's activations are read for the active-actor count.
 """
 
 from __future__ import annotations
@@ -24,28 +25,26 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dapr.actor.id import ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 from dapr.actor.runtime.manager import ActorManager
-from dapr.actor.runtime.state_change import ActorStateChange, StateChangeKind
 from dapr.clients.base import DaprActorClientBase
 
 from actor_service.actor import ACTOR_TYPE, QueueActor
 from actor_service.errors import StoreUnavailable
-from actor_service.queue_layout import is_segment_key
 from actor_service.runtime.deadline import wait_until
-from actor_service.runtime.sdk_compat import (
+from actor_service.runtime.store_state import StoreStateProvider, StoreStateReads
+from actor_service.runtime.turns import Turn
+from actor_service.sdk_compat import (
     ActorTypeInformation,
-    StateProvider,
     active_actor_ids,
     dispatch_object,
     install_state_provider,
 )
-from actor_service.serializer import PlainJSONSerializer, SegmentEncoder, dumps
-from actor_service.stores.base import StateStore, Transaction, actor_key, call_deadline
+from actor_service.serializer import PlainJSONSerializer
+from actor_service.stores.base import StateStore, call_deadline
 
 log = logging.getLogger("pushpop.embedded")
 
@@ -56,18 +55,6 @@ def _consume_result(task: asyncio.Future[Any]) -> None:
     """Retrieve the outcome of a call its caller gave up on, so asyncio logs no warning."""
     if not task.cancelled():
         task.exception()
-
-
-class StoreStateReads:
-    """An actor client whose actors' state is a :class:`StateStore` of this process: its
-    reads come straight from the store, and :class:`StoreStateProvider` writes to it.
-    Shared by this runtime's client and Dapr mode's direct-state client."""
-
-    store: StateStore
-    app_id: str
-
-    async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
-        return await self.store.get(actor_key(self.app_id, actor_type, actor_id, name)) or b""
 
 
 class StoreActorClient(StoreStateReads, DaprActorClientBase):
@@ -102,43 +89,6 @@ class StoreActorClient(StoreStateReads, DaprActorClientBase):
         raise NotImplementedError("timers need Dapr mode; QueueActor does not use them")
 
 
-class StoreStateProvider(StateProvider):
-    """Maps one ``save_state()`` to one store transaction, serialising each value once
-    (and a segment's unchanged entries not at all, see :class:`SegmentEncoder`)."""
-
-    def __init__(self, client: StoreStateReads) -> None:
-        super().__init__(client, PlainJSONSerializer())  # type: ignore[arg-type]
-        self.client = client
-        self.segments = SegmentEncoder()
-
-    async def save_state(
-        self, actor_type: str, actor_id: str, state_changes: list[ActorStateChange]
-    ) -> None:
-        tx = Transaction()
-        app = self.client.app_id
-        for change in state_changes:
-            key = actor_key(app, actor_type, actor_id, change.state_name)
-            if change.change_kind == StateChangeKind.remove:
-                tx.deletes.append(key)
-                self.segments.forget(key)
-            elif change.value is None:
-                continue
-            elif is_segment_key(change.state_name):
-                tx.upserts.append((key, self.segments.encode(key, change.value)))
-            else:
-                tx.upserts.append((key, dumps(change.value)))
-        await self.client.store.transact(tx)
-
-
-@dataclass
-class _Turn:
-    """Per-actor-id turn lock; ``users`` counts calls holding or waiting for it."""
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-    last_used: float = field(default_factory=time.monotonic)
-
-
 class EmbeddedRuntime:
     """Hosts actors of one type in this process, on top of a :class:`StateStore`."""
 
@@ -165,7 +115,7 @@ class EmbeddedRuntime:
         )
         install_state_provider(self.ctx, StoreStateProvider(self.client))
         self.manager = ActorManager(self.ctx)
-        self._turns: dict[str, _Turn] = {}
+        self._turns: dict[str, Turn] = {}
         self._reaper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -233,7 +183,7 @@ class EmbeddedRuntime:
     async def _turn(self, actor_id: str, deadline: float, call: Callable[[], Awaitable[T]]) -> T:
         turn = self._turns.get(actor_id)
         if turn is None:
-            turn = self._turns[actor_id] = _Turn()
+            turn = self._turns[actor_id] = Turn()
         turn.users += 1
         try:
             if not turn.lock.locked():  # the usual case: taken at once, no timer needed

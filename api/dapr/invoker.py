@@ -2,8 +2,8 @@
 
 :class:`DaprInvoker` sends ``POST /v1.0/actors/QueueActor/{id}/method/{M}`` with the
 request as plain JSON and gets the actor's ``{"ok"|"error"}`` reply back, over the
-pooled transport of :mod:`api.dapr.sidecar`; the actors hosted here reach their state
-through :mod:`api.dapr.actor_client` on the same pool.
+pooled transport of :mod:`actor_service.runtime.dapr.sidecar`; the actors hosted here
+reach their state through :mod:`actor_service.runtime.dapr.actor_client` on the same pool.
 
 Failures never escape as a 500 with a trace: a sidecar that cannot be reached, that
 times out, or that reports a placement problem becomes ``RuntimeUnavailable`` (503,
@@ -18,14 +18,19 @@ import logging
 import time
 from typing import Any
 
+from actor_service import sdk_compat
 from actor_service.actor import ACTOR_TYPE
 from actor_service.errors import OutcomeUnknown, PushpopError
-from actor_service.runtime import sdk_compat
+from actor_service.runtime.dapr.actor_client import DirectStateClient, SidecarActorClient
+from actor_service.runtime.dapr.sidecar import (
+    GrpcStateClient,
+    SidecarClient,
+    SidecarError,
+    SidecarLost,
+)
 from actor_service.serializer import dumps
 from actor_service.stores.base import StateStore
 from actor_service.stores.claim import Claim
-from api.dapr.actor_client import DirectStateClient, SidecarActorClient
-from api.dapr.sidecar import GrpcStateClient, SidecarClient, SidecarError, SidecarLost
 from api.invoker import ActorInvoker, unwrap
 from api.settings import Settings
 from api.stores import build_store

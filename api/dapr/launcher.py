@@ -50,6 +50,7 @@ from typing import Any
 import uvicorn
 import yaml
 
+from actor_service.runtime.dapr.sidecar import MAX_MESSAGE_BYTES
 from actor_service.stores.base import redact
 from actor_service.stores.claim import Claim, claim_for, holding
 from api.dapr.processes import (
@@ -60,7 +61,6 @@ from api.dapr.processes import (
     Sidecar,
     ensure_dapr_built,
 )
-from api.dapr.sidecar import MAX_MESSAGE_BYTES
 from api.http_server import uvicorn_config
 from api.settings import Settings
 
@@ -291,7 +291,7 @@ class Launcher:
             server.should_exit = True
 
     async def _supervise(self) -> None:
-        from api.dapr.app import reset_hosted_actors
+        from actor_service.runtime.dapr.host import reset_hosted_actors
         from api.dapr.invoker import wait_until_ready
 
         invoker = self.app.state.invoker

@@ -155,8 +155,8 @@ def test_state_is_lossless_and_jsonb_where_possible(
 )  # fmt: skip
 def test_http_lossy_scan(value: Any, lossy: bool) -> None:
     """What makes a state transaction take the gRPC path (see api.dapr.invoker)."""
+    from actor_service.runtime.dapr.actor_client import HTTP_LOSSY
     from actor_service.serializer import dumps
-    from api.dapr.actor_client import HTTP_LOSSY
 
     assert bool(HTTP_LOSSY.search(b'[{"request":{"value":' + dumps(value) + b"}}]")) is lossy
 

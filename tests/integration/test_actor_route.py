@@ -1,7 +1,7 @@
 """Dapr mode's actor routes answer daprd alike with and without the hot path.
 
-``api/dapr/actor_route.py`` answers ``PUT /actors/{type}/{id}/method/{name}`` without
-FastAPI. Two real Dapr-mode apps (external sidecar, so no daprd is needed to call their
+``actor_service/runtime/dapr/actor_route.py`` answers
+``PUT /actors/{type}/{id}/method/{name}`` without FastAPI. Two real Dapr-mode apps (external sidecar, so no daprd is needed to call their
 actor routes as daprd would; state direct in SQLite), identical but for
 ``PUSHPOP_HOT_PATH``, get the same calls: actor methods with good and bad bodies, an
 unknown method and actor type, missing and wrong tokens, the routes that must take the

@@ -1,4 +1,4 @@
-"""The Dapr SDK internals pushpop relies on (actor_service/runtime/sdk_compat.py) exist in
+"""The Dapr SDK internals pushpop relies on (actor_service/sdk_compat.py) exist in
 the installed SDK, and the SDK is the release they were read from: an upgrade fails here
 first, with the module to re-check named, instead of deep inside a runtime test."""
 
@@ -14,7 +14,7 @@ from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.actor.runtime.state_manager import ActorStateManager
 from dapr.ext.fastapi import DaprActor
 
-from actor_service.runtime import sdk_compat
+from actor_service import sdk_compat
 
 ROOT = Path(__file__).resolve().parents[2]
 PRIVATE = {"_provider", "_active_actors", "_actor_managers", "_default_state_change_tracker",

@@ -6,7 +6,8 @@ or forget the actors a process hosts (after a sidecar dies, another host may own
 or to list the routes ``DaprActor`` registers (so they can be guarded). Each is one small
 function here, so an SDK upgrade is checked in one file, and
 ``tests/unit/test_sdk_compat.py`` pins the version this was written for and proves every
-internal still exists.
+internal still exists. It sits beside the actor rather than in ``runtime/``: the actor
+uses one of these helpers, and the actor imports none of the hosts that run it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The transport to one ``daprd``: its HTTP API (pooled aiohttp) and its gRPC state API.
 
 Shared by the gateway's invoker (:mod:`api.dapr.invoker`) and the actor host's state
-client (:mod:`api.dapr.actor_client`); knows daprd's error shapes and maps them to the
+client (:mod:`.actor_client`), so it lives with the host (the gateway may import the
+runtime, never the other way round); knows daprd's error shapes and maps them to the
 API's 503s, and nothing about queues.
 
 Why not the SDK's ``ActorProxy``/``DaprActorHttpClient``: it opens a new aiohttp

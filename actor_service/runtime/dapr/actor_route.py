@@ -8,13 +8,15 @@ that route as plain ASGI: the same ``ActorRuntime.dispatch`` call, the same answ
 (the bytes the SDK serialised with ``application/json; utf-8``; an exception becomes
 DaprActor's 500 ``{"message": repr(exc), "errorCode": ...}``, which daprd relays and
 :mod:`api.dapr.invoker` recognises). It sits behind the same
-:class:`~api.dapr.app.SidecarGuard` (token, claim, one call at a time per actor) and the
-same metrics middleware; only the layers in between are skipped. Timers, reminders,
-deactivation and anything with an escaped character in its path take the full route.
+:class:`~actor_service.runtime.dapr.guard.SidecarGuard` (token, claim, one call at a time
+per actor) and the same metrics middleware; only the layers in between are skipped.
+Timers, reminders, deactivation and anything with an escaped character in its path take
+the full route.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dapr.actor import ActorRuntime
@@ -23,7 +25,9 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from actor_service.serializer import dumps
-from api.http_server import read_body
+
+BodyReader = Callable[[Receive], Awaitable[bytes]]
+"""The server's reader of a whole request body (``ClientDisconnect`` if the client left)."""
 
 REENTRANCY_HEADER = b"dapr-reentrancy-id"
 CONTENT_TYPE = b"application/json; utf-8"
@@ -48,17 +52,19 @@ class ActorMethodRoute:
     """``DaprActor``'s ``actor_method`` route as a plain ASGI app.
 
     ``route`` is the FastAPI route it stands in for: set as ``scope["route"]`` so the
-    metrics label the call exactly as the full stack does.
+    metrics label the call exactly as the full stack does; ``read_body`` is the gateway's
+    body reader of its hot routes.
     """
 
-    def __init__(self, route: Any) -> None:
+    def __init__(self, route: Any, read_body: BodyReader) -> None:
         self.route = route
+        self.read_body = read_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         _, _, actor_type, actor_id, _, method = scope["path"].split("/")
         scope["route"] = self.route
         try:
-            body = await read_body(receive)
+            body = await self.read_body(receive)
         except ClientDisconnect:
             return  # nobody to answer; the actor never ran
         reentrancy_id = None
@@ -90,4 +96,4 @@ class ActorMethodRoute:
         await send({"type": "http.response.body", "body": result})
 
 
-__all__ = ["ActorMethodRoute", "is_actor_method_call"]
+__all__ = ["ActorMethodRoute", "BodyReader", "is_actor_method_call"]

@@ -2,7 +2,7 @@
 
 Actors use it for their state (``GET .../state/{key}``, ``PUT .../state`` transactions)
 and for the dead-letter hand-over to another actor; it shares the gateway's pooled
-connection to the sidecar (:class:`~api.dapr.sidecar.SidecarClient`).
+connection to the sidecar (:class:`~.sidecar.SidecarClient`).
 
 State writes are lossless. ``daprd``'s HTTP state API decodes the JSON of a transaction
 into Go values, i.e. numbers through float64 (integers beyond 2**53 change, ``1.0`` comes
@@ -23,9 +23,9 @@ from typing import Any
 from dapr.clients.base import DaprActorClientBase
 
 from actor_service.errors import StoreUnavailable
-from actor_service.runtime.embedded import StoreStateReads
+from actor_service.runtime.dapr.sidecar import GrpcStateClient, SidecarClient, SidecarError
+from actor_service.runtime.store_state import StoreStateReads
 from actor_service.stores.base import StateStore
-from api.dapr.sidecar import GrpcStateClient, SidecarClient, SidecarError
 
 log = logging.getLogger("pushpop.dapr")
 
@@ -136,7 +136,7 @@ class DirectStateClient(StoreStateReads, SidecarActorClient):
 
     Calls to other actors (the dead-letter hand-over) still go through daprd; state reads
     come from the store, and saves go through the embedded runtime's state provider
-    (installed on the actor type's context, see :mod:`api.dapr.app`), one transaction per
+    (installed on the actor type's context, see :mod:`.host`), one transaction per
     call with group commit. Keys are Dapr's own (``{app}||QueueActor||{id}||{key}``) in
     Dapr's table layout, so a database moves between the two settings unchanged.
     """
