@@ -27,6 +27,7 @@ from actor_service.errors import InvalidRequest, PushpopError
 from actor_service.queue_layout import Limits
 from actor_service.stores.claim import Claim
 from api.auth import KeyRing, presented_key
+from api.body_budget import BodyBudget, pin_malloc_thresholds
 from api.dashboard_routes import router as dashboard_router
 from api.docs_pages import install as install_docs
 from api.hot_path import PushpopApp
@@ -251,6 +252,14 @@ def create_app(
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     if settings.hot_path:
         app.enable_hot_path(lambda inner: ObserveMiddleware(inner, metrics))
+    if settings.max_body_bytes_in_flight:
+
+        async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+            await error_response(scope["pushpop.refusal"])(scope, receive, send)
+
+        budget = BodyBudget(settings.max_body_bytes_in_flight, settle=settings.idle_timeout + 1)
+        app.limit_bodies(budget, refuse)
+    pin_malloc_thresholds()  # big pushes' buffers go back to the system once freed
 
     @app.get(
         "/metrics",

@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import routes
+from api.body_budget import BodyBudget
 
 Handler = Callable[[str, Request], Awaitable[Response]]
 
@@ -39,6 +40,7 @@ async def _pop(queue_id: str, request: Request) -> Response:
 
 
 HANDLERS: dict[str, Handler] = {"push": routes.push, "pop": _pop}
+BODIES = frozenset({"POST", "PUT", "PATCH"})
 
 
 class PushpopApp(FastAPI):
@@ -46,6 +48,13 @@ class PushpopApp(FastAPI):
 
     _hot: tuple[tuple[Callable[[Scope], bool], ASGIApp], ...] = ()
     _hot_routes: dict[str, BaseRoute]
+    _budget: BodyBudget | None = None
+    _refuse: ASGIApp
+
+    def limit_bodies(self, budget: BodyBudget, refuse: ASGIApp) -> None:
+        """Requests with a body hold its bytes against ``budget`` while they are served;
+        ``refuse`` answers one past it (see :mod:`api.body_budget`)."""
+        self._budget, self._refuse = budget, refuse
 
     def enable_hot_path(self, observe: Callable[[ASGIApp], ASGIApp]) -> None:
         """Serve push and pop directly, wrapped in ``observe`` (the metrics middleware)."""
@@ -59,6 +68,12 @@ class PushpopApp(FastAPI):
         self._hot = (*self._hot, (matches, app))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._budget is not None and scope["method"] in BODIES:
+            await self._budget(self._route, self._refuse, scope, receive, send)
+        else:
+            await self._route(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             for matches, app in self._hot:
                 if matches(scope):

@@ -35,6 +35,9 @@ class Settings:
     # the largest push the contract allows (1000 items of 64 KiB = 62.5 MiB as stored) plus
     # 9.5 MiB of JSON around them, spaces and \u escapes; README's nginx example says the same
     max_body_bytes: int = 72 * 1024 * 1024
+    # request-body bytes all requests in progress may hold at once (0 = no cap): past it,
+    # 503 SERVER_BUSY before the body is read (api/body_budget.py)
+    max_body_bytes_in_flight: int = 256 * 1024 * 1024
     # deadlines and pool
     request_timeout: float = 10.0
     pool_size: int = 16

@@ -95,6 +95,10 @@ LIST_METAS = (
 # Statements with more rows than this are still one statement, just not prepared
 # (psycopg keeps at most ``prepared_max`` statements per connection).
 PREPARED_MAX_ROWS = 16
+# libpq keeps a connection's buffers as large as the largest message it carried, for the
+# connection's life: a pooled connection that wrote a 60 MB push held 60 MB ever after.
+# One that carried more than this is closed when done (the pool opens a fresh one).
+LARGE_MESSAGE = 4 * 1024 * 1024
 
 
 @functools.lru_cache(maxsize=256)
@@ -220,6 +224,8 @@ class PostgresStore(StateStore):
         async with self._guard(), self._pool.connection(time_left(self.pool_timeout)) as conn:
             cur = await conn.execute(GET, (key,), prepare=True)
             row = await cur.fetchone()
+            if row is not None and len(row[0]) > LARGE_MESSAGE:
+                await conn.close()  # see LARGE_MESSAGE
         if row is None:
             return None
         return _value(*row)
@@ -256,8 +262,10 @@ class PostgresStore(StateStore):
         if not upserts and not deletes:
             return
         params: list[object] = [deletes] if deletes else []
+        size = 0
         for key, value in upserts.items():
             params.extend(_row(key, value))
+            size += len(value)
         sql = write_statement(len(upserts), bool(deletes))
         prepare = len(upserts) <= PREPARED_MAX_ROWS
         async with (
@@ -269,12 +277,14 @@ class PostgresStore(StateStore):
             left = time_left(self.statement_timeout)
             if left >= self.statement_timeout:
                 await conn.execute(sql, params, prepare=prepare)
-                return
-            # close to the caller's deadline: the commit must not land after it, so
-            # cap this transaction's statement_timeout (one pipelined round trip)
-            async with conn.pipeline(), conn.transaction():
-                await conn.execute(SET_LOCAL_TIMEOUT, (str(max(1, int(left * 1000))),))
-                await conn.execute(sql, params, prepare=prepare)
+            else:
+                # close to the caller's deadline: the commit must not land after it, so
+                # cap this transaction's statement_timeout (one pipelined round trip)
+                async with conn.pipeline(), conn.transaction():
+                    await conn.execute(SET_LOCAL_TIMEOUT, (str(max(1, int(left * 1000))),))
+                    await conn.execute(sql, params, prepare=prepare)
+            if size > LARGE_MESSAGE:
+                await conn.close()  # see LARGE_MESSAGE
 
     async def ping(self) -> None:
         async with self._guard(), self._pool.connection() as conn:
