@@ -80,6 +80,7 @@ GROUPS: dict[str, str] = {
     "S5": "Queue depth: pop latency against queue length",
     "S6": "Bursts: recovery after load spikes",
     "S7": "Failures: validation, outages, lock expiry",
+    "S8": "Worker fleets: producers feeding long-polling workers, end to end",
 }
 
 # outages and bursts make whole-run latency percentiles meaningless (a spike at 10x the
@@ -100,6 +101,21 @@ BURST_THRESHOLDS: dict[str, Any] = {
     "recovery_s": 30.0,
 }
 DRY_OK: dict[str, Any] = {}  # popping a dry queue is still a valid request
+# worker fleets are judged end to end: the backlog's slope (and, after a burst, the time
+# to drain it) replaces "completed arrivals", which counts the workers' requests too
+WORKER_THRESHOLDS: dict[str, Any] = {"min_throughput_ratio": None}
+
+
+def burst(base: float, peak: float) -> ScheduleFactory:
+    """``base`` for 30 % of the run, ``peak`` for 15 %, then ``base`` for the rest: the
+    fleet has the tail to drain what the burst left."""
+
+    def build(duration: float) -> Schedule:
+        return Spike(base=base, spike=peak, base_s=duration * 0.3, spike_s=duration * 0.15,
+                     tail_s=duration * 0.55)  # fmt: skip
+
+    return build
+
 
 VARIANTS: dict[str, Variant] = {
     v.id: v
@@ -290,6 +306,39 @@ VARIANTS: dict[str, Variant] = {
             "s7_failure:S7fLockExpiry",
             steady(50),
         ),
+        # worker fleets (extra: not in run-all unless asked; `run S8` runs the group)
+        Variant(
+            "S8a",
+            "workers, balanced: 40 items/s into 8 long-polling workers (20 ms jobs)",
+            "s8_workers:S8aBalanced",
+            steady(40),
+            thresholds=WORKER_THRESHOLDS,
+            extra=True,
+        ),
+        Variant(
+            "S8b",
+            "workers, under-provisioned: 40 items/s into 2 workers (80 ms jobs): backlog",
+            "s8_workers:S8bUnderProvisioned",
+            steady(40),
+            thresholds=WORKER_THRESHOLDS,
+            extra=True,
+        ),
+        Variant(
+            "S8c",
+            "workers, 5 % poison items, max_deliveries 3: dead-lettered = injected",
+            "s8_workers:S8cPoison",
+            steady(40),
+            thresholds=WORKER_THRESHOLDS,
+            extra=True,
+        ),
+        Variant(
+            "S8d",
+            "workers, burst 30 -> 200 items/s into 4 workers: time to drain",
+            "s8_workers:S8dBurst",
+            burst(30, 200),
+            thresholds={**WORKER_THRESHOLDS, "backlog_growth": None, "drain_s": 30.0},
+            extra=True,
+        ),
         # the physical limit: closed-loop, no schedule (see scripts/physical_limit.py)
         Variant(
             "LIMIT-push",
@@ -325,12 +374,16 @@ def resolve(selector: str, include_extra: bool = False) -> list[Variant]:
     upper = key.upper()
     if upper in VARIANTS:
         return [VARIANTS[upper]]
+    # a group made only of extra variants (S8) is asked for by its name
+    extra_group = upper != "ALL" and all(
+        v.extra for v in VARIANTS.values() if v.group.upper() == upper
+    )
     matches = [
         v
         for v in VARIANTS.values()
         if not v.hidden
         and (upper == "ALL" or v.group.upper() == upper)
-        and (include_extra or not v.extra or v.id.upper() == upper)
+        and (include_extra or extra_group or not v.extra or v.id.upper() == upper)
     ]
     if not matches:
         known = ", ".join(sorted(GROUPS) + sorted(k for k, v in VARIANTS.items() if not v.hidden))

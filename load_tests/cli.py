@@ -45,6 +45,7 @@ from load_tests.evaluation import (
     load_results,
 )
 from load_tests.evaluation.console import check as check_results
+from load_tests.evaluation.junit import markdown_table, write_junit
 from load_tests.settings import RunSettings
 
 EPILOG = (
@@ -52,7 +53,8 @@ EPILOG = (
     "**pushpop-bench run-all --quick** (every scenario, briefly) · "
     "**pushpop-bench compare RUN_A RUN_B** · **pushpop-bench limit** (service vs raw "
     "PostgreSQL) · **pushpop-bench list**. Exit codes: 0 pass, 1 errors, 3 threshold or "
-    "regression, 4 ledger (lost or duplicated items)."
+    "regression, 4 ledger (lost or duplicated items), 5 aborted (an `--abort` threshold "
+    "failed during the run)."
 )
 app = typer.Typer(
     add_completion=False,
@@ -99,6 +101,20 @@ P99 = Annotated[float | None, typer.Option("--p99", help="p99 limit in ms (plan:
 MaxErrors = Annotated[
     float | None, typer.Option("--max-error-rate", help="failed/requests (plan: 0.01)")
 ]
+AbortOn = Annotated[
+    list[str],
+    typer.Option(
+        "--abort",
+        help="stop the run early once this threshold fails (error_rate, dropped_ratio, "
+        "p50_ms, p95_ms, p99_ms); exit code 5",
+    ),
+]
+AbortGrace = Annotated[
+    str | None, typer.Option(help="seconds of load before --abort thresholds count (10s)")
+]
+JUnit = Annotated[
+    Path | None, typer.Option(help="also write the verdict as JUnit XML (one test per check)")
+]
 
 
 def _settings(
@@ -111,6 +127,8 @@ def _settings(
     thresholds: Path | None,
     overrides: list[str],
     report: bool = True,
+    abort: list[str] | None = None,
+    abort_grace: str | None = None,
 ) -> RunSettings:
     secs = parse_duration(duration)
     if quick:
@@ -126,6 +144,8 @@ def _settings(
         overrides=list(overrides),
         report=report,
         label=f"b{time.strftime('%m%d%H%M%S')}{uuid.uuid4().hex[:4]}",
+        abort=list(abort or []),
+        abort_grace=parse_duration(abort_grace),
     )
 
 
@@ -144,6 +164,7 @@ def _execute(
     warm: bool = True,
     baseline: Path | None = None,
     margin: float = 0.15,
+    junit: Path | None = None,
 ) -> int:
     from load_tests.harness import local_harness
     from load_tests.runner import run_many
@@ -177,6 +198,8 @@ def _execute(
     style = "green" if evaluation.code == EXIT_OK else "red"
     console.print(f"\n[bold {style}]{evaluation.line}[/bold {style}]", soft_wrap=True)
     console.print(f"report: {root / 'index.html'}  ({time.time() - t0:.0f} s)")
+    if junit:
+        console.print(f"JUnit: {write_junit(junit, evaluation, title)}")
     return evaluation.code
 
 
@@ -203,6 +226,9 @@ def run(
     extra: Annotated[bool, typer.Option(help="include extra points (S5e: 1M items)")] = False,
     warm: Annotated[bool, typer.Option(help="warm the service up first")] = True,
     out: Out = Path("results"),
+    junit: JUnit = None,
+    abort: AbortOn = [],  # noqa: B006
+    abort_grace: AbortGrace = None,
 ) -> None:
     """Run SCENARIO headless against a local (or --host) server and write a report."""
     try:
@@ -211,12 +237,12 @@ def run(
         raise typer.BadParameter(str(exc)) from exc
     settings = _settings(
         duration=duration, quick=quick, time_scale=time_scale, bucket=bucket, workers=workers,
-        thresholds=thresholds, overrides=set_,
+        thresholds=thresholds, overrides=set_, abort=abort, abort_grace=abort_grace,
     )  # fmt: skip
     code = _execute(
         variants, f"pushpop-bench run {scenario}", scenario, settings=settings, host=host,
         store=store, runtime=runtime, database_url=database_url, out=out, repeat=repeat,
-        warm=warm, baseline=baseline, margin=margin,
+        warm=warm, baseline=baseline, margin=margin, junit=junit,
     )  # fmt: skip
     raise typer.Exit(code)
 
@@ -235,17 +261,20 @@ def run_all(
     thresholds: ThresholdsFile = None,
     bucket: Annotated[float | None, typer.Option(help="histogram bucket (s)")] = None,
     out: Out = Path("results"),
+    junit: JUnit = None,
+    abort: AbortOn = [],  # noqa: B006
+    abort_grace: AbortGrace = None,
 ) -> None:
     """Run every scenario (S1..S7) and write one index with all verdicts."""
     settings = _settings(
         duration=duration, quick=quick, time_scale=time_scale, bucket=bucket, workers=workers,
-        thresholds=thresholds, overrides=[],
+        thresholds=thresholds, overrides=[], abort=abort, abort_grace=abort_grace,
     )  # fmt: skip
     variants = catalog.resolve("all", include_extra=extra)
     code = _execute(
         variants, "pushpop-bench run-all" + (" --quick" if quick else ""),
         "all-quick" if quick else "all", settings=settings, host=host, store=store,
-        runtime=runtime, database_url=database_url, out=out,
+        runtime=runtime, database_url=database_url, out=out, junit=junit,
     )  # fmt: skip
     raise typer.Exit(code)
 
@@ -255,6 +284,10 @@ def compare(
     run_a: Annotated[Path, typer.Argument(help="the reference: results folder or *_stats.csv")],
     run_b: Annotated[Path, typer.Argument(help="the run to judge against A")],
     margin: Margin = 0.15,
+    markdown: Annotated[
+        Path | None, typer.Option(help="also write the table as markdown (a PR comment)")
+    ] = None,
+    junit: JUnit = None,
 ) -> None:
     """B against A, metric by metric, with the noise band of their repeats.
 
@@ -280,11 +313,20 @@ def compare(
             t.add_row(v.variant, metric, base, value, change, noise, mark)
     console.print(t)
     regressions = [f"{v.variant} {c.metric}" for v in evaluation.variants for c in v.regressions]
+    line = (
+        f"FAIL: {len(regressions)} regression(s): {', '.join(regressions)}"
+        if regressions
+        else f"PASS: no regression beyond {margin:.0%} and the noise band"
+    )
+    if markdown:
+        title = f"pushpop-bench compare: A = {run_a}, B = {run_b}"
+        markdown.write_text(markdown_table(evaluation, title, verdict=line))
+        console.print(f"markdown: {markdown}")
+    if junit:
+        console.print(f"JUnit: {write_junit(junit, evaluation, 'pushpop-bench compare')}")
+    console.print(f"[{'red' if regressions else 'green'}]{line}[/]", highlight=False)
     if regressions:
-        listed = ", ".join(regressions)
-        console.print(f"[red]FAIL: {len(regressions)} regression(s): {listed}[/red]")
         raise typer.Exit(EXIT_THRESHOLD)
-    console.print(f"[green]PASS: no regression beyond {margin:.0%} and the noise band[/green]")
 
 
 def threshold_flags(

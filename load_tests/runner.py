@@ -33,10 +33,12 @@ from typing import Any
 import psutil
 from rich.console import Console
 
+from load_tests.abort import Abort, AbortWatch, stop_tree
 from load_tests.analysis import analyze
 from load_tests.analysis.loading import read_json
 from load_tests.catalog import FULL_DURATION, GROUPS, VARIANTS, Variant
 from load_tests.evaluation import (
+    EXIT_ABORT,
     EXIT_ERRORS,
     Evaluation,
     Problem,
@@ -68,6 +70,7 @@ class Outcome:
     problems: list[Problem] = field(default_factory=list)
     skipped: str | None = None
     verdict: VariantEvaluation | None = None  # set by judge(), the one evaluation
+    aborted: Abort | None = None  # a threshold marked abort stopped it early
 
     def result(self) -> RunResult:
         r = (
@@ -204,18 +207,22 @@ def run_variant(
     if fault_thread:
         fault_thread.start()
     rc: int | None = None
+    watch: AbortWatch | None = None
     try:
         with open(out_dir / "locust.log", "wb") as log:
             proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=_child_env()
             )
             monitor.add_role("loadgen", tree_of(lambda: proc.pid))
+            watch = abort_watch(variant, settings, out_dir, lambda: stop_tree(proc.pid))
             with console.status(f"{variant.id}: {variant.title} ({duration:g} s of load)"):
                 try:
                     rc = proc.wait(timeout=duration + CHILD_GRACE)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     rc = proc.wait()
+            if watch:
+                watch.close()
     finally:
         if fault_thread:
             fault_thread.cancelled.set()
@@ -231,8 +238,30 @@ def run_variant(
         if err.exists():
             why += f" ({err.read_text()[:300]})"
         problems.append(Problem(EXIT_ERRORS, why))
-    console.print(f"{variant.id}: ran {duration:g} s of load (exit {rc})", highlight=False)
-    return Outcome(variant, out_dir, summary, time.time() - t0, problems)
+    aborted = watch.abort if watch else None
+    if aborted:
+        problems.insert(0, Problem(EXIT_ABORT, aborted.why))
+        console.print(f"[red]{variant.id}: {aborted.why}[/red]", highlight=False)
+    ran = f"stopped after {aborted.at_s:g} s" if aborted else f"ran {duration:g} s"
+    console.print(f"{variant.id}: {ran} of load (exit {rc})", highlight=False)
+    return Outcome(variant, out_dir, summary, time.time() - t0, problems, aborted=aborted)
+
+
+def abort_watch(
+    variant: Variant, settings: RunSettings, out_dir: Path, stop: Any
+) -> AbortWatch | None:
+    """The watcher of the thresholds marked abort (``--abort`` or the thresholds file)."""
+    limits = ThresholdSet.load(settings.thresholds)
+    metrics = settings.abort or limits.abort
+    if not metrics:
+        return None
+    grace = settings.abort_grace if settings.abort_grace is not None else limits.abort_grace_s
+    watch = AbortWatch(
+        out_dir, limits.for_variant(variant.id), metrics, 10.0 if grace is None else grace,
+        stop, bucket_s=settings.bucket,
+    )  # fmt: skip
+    watch.start()
+    return watch
 
 
 def _child_env() -> dict[str, str]:
@@ -263,6 +292,10 @@ def run_many(
         for i in range(repeat):
             out = root / v.id if repeat == 1 else root / v.id / f"rep{i + 1}"
             outcomes.append(run_variant(v, harness, out, settings, console))
+            if outcomes[-1].aborted:
+                break  # an abort stops the whole run, not just this variant
+        if outcomes and outcomes[-1].aborted:
+            break
     evaluation = judge(outcomes, settings, baseline=baseline, margin=margin, console=console)
     write_results(root, title, outcomes, harness, settings, evaluation, time.time() - t0)
     return evaluation, outcomes

@@ -51,6 +51,8 @@ class RunSettings:
     report: bool = True
     label: str = ""  # prefix of queue ids (unique per invocation)
     fault_outage: float | None = None  # seconds a fault keeps its component down
+    abort: list[str] = field(default_factory=list)  # thresholds that stop the run early
+    abort_grace: float | None = None  # seconds of load before they count (default 10)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

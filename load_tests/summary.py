@@ -8,7 +8,8 @@ keep the file exactly as before (other tools and older runs read and write it).
 
 Sections whose shape belongs to another module stay JSON objects: ``ledger``
 (:class:`load_tests.utils.metrics.Ledger`), ``fault`` (:mod:`load_tests.faults`),
-``resources``, ``littles_law`` and ``prepopulated``.
+``workers`` (:mod:`load_tests.analysis.workers`), ``resources``, ``littles_law`` and
+``prepopulated``.
 
 Readers must accept partial summaries (hand-written ones in tests, older runs): every
 field has a default, and missing keys take it.
@@ -247,6 +248,7 @@ class RunSummary(_Json):
     depth: Depth = field(default_factory=Depth)
     locust_total_requests: int = 0
     warnings: list[str] = field(default_factory=list)
+    workers: dict[str, Any] | None = None  # S8 (load_tests.analysis.workers)
 
     # ------------------------------------------------------------------ readers
     def latency(self, endpoint: str | None, key: str) -> float | None:

@@ -26,6 +26,7 @@ from load_tests.analysis.sections import (
     resources_summary,
     throughput_summary,
 )
+from load_tests.analysis.workers import workers_summary
 from load_tests.summary import MISSING_LEDGER, Depth, RunSummary
 
 
@@ -69,6 +70,7 @@ def summarize(
             max=max(totals) if totals else None,
         ),
         locust_total_requests=sum(int(e.get("num_requests", 0)) for e in locust_json),
+        workers=workers_summary(data),
     )
     summary.warnings = warnings(summary)
     return summary

@@ -129,11 +129,15 @@ CHECK_HEADERS = ["metric", "value", "limit", "baseline", "change", "noise band",
 
 def raw_checks(r: RunResult, t: Thresholds) -> list[Check]:
     """The checks of one run, before medians and baselines."""
+    from load_tests.evaluation.worker_checks import worker_checks  # it builds on Check
+
     out: list[Check] = []
     for name, ep in r.endpoints.items():
+        exempt = name in t.latency_exempt
         for key, limit in (("p50", t.p50_ms), ("p95", t.p95_ms), ("p99", t.p99_ms)):
             value = getattr(ep, f"{key}_ms")
-            out.append(Check(f"{name} {key}", "ms", value, limit, compared=True))
+            out.append(Check(f"{name} {key}", "ms", value, None if exempt else limit,
+                             compared=True))  # fmt: skip
         if t.max_ms is not None:
             out.append(Check(f"{name} max", "ms", ep.max_ms, t.max_ms))
     out.append(Check("error rate", "%", r.error_rate, t.error_rate, code=EXIT_ERRORS))
@@ -149,7 +153,7 @@ def raw_checks(r: RunResult, t: Thresholds) -> list[Check]:
         for what, seconds in r.recoveries:
             # never recovered: an infinite recovery time fails any limit
             out.append(Check(what, "s", float("inf") if seconds is None else seconds, t.recovery_s))
-    return out
+    return out + worker_checks(r, t)
 
 
 def merge_checks(

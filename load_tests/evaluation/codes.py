@@ -13,7 +13,8 @@ EXIT_OK = 0
 EXIT_ERRORS = 1
 EXIT_THRESHOLD = 3
 EXIT_LEDGER = 4
-_SEVERITY = {EXIT_OK: 0, EXIT_THRESHOLD: 1, EXIT_ERRORS: 2, EXIT_LEDGER: 3}
+EXIT_ABORT = 5  # a threshold marked abort failed during the run, which was stopped early
+_SEVERITY = {EXIT_OK: 0, EXIT_THRESHOLD: 1, EXIT_ERRORS: 2, EXIT_LEDGER: 3, EXIT_ABORT: 4}
 
 
 def worst(codes: Iterable[int]) -> int:

@@ -63,6 +63,7 @@ class RunResult:
     ledger: str | None = None  # None: not checked (plain Locust runs)
     skipped: str | None = None
     notes: list[str] = field(default_factory=list)
+    workers: dict[str, Any] | None = None  # S8's section (load_tests.analysis.workers)
 
     @classmethod
     def from_summary(cls, summary: RunSummary | dict[str, Any], source: str = "") -> RunResult:
@@ -100,6 +101,7 @@ class RunResult:
             recoveries=tuple(recoveries),
             skipped=fault.get("skipped"),
             notes=list(s.warnings),
+            workers=s.workers,
         )
         r.ledger = s.ledger_status
         why = "; ".join(s.ledger.get("problems", [])[:3])

@@ -66,6 +66,10 @@ class VariantEvaluation:
             if c.metric.endswith(" p99") and c.value is not None
         ][:4]
         by = {c.metric: c for c in self.checks}
+        backlog = by.get("backlog growth")
+        if backlog is not None and backlog.value is not None:  # worker fleets (S8)
+            state = "GROWING" if backlog.failed else "steady"
+            parts.insert(0, f"backlog {state} {backlog.value:+.2f} items/s")
         if "req/s" in by and by["req/s"].value is not None:
             parts.append(f"{by['req/s'].value:,.1f} req/s")
         if "error rate" in by:

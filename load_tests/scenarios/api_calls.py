@@ -134,11 +134,15 @@ class QueueApi:
         *,
         ttl: int | None = None,
         name: str | None = None,
+        wait: int | None = None,
     ) -> Popped | None:
-        """Pop up to ``depth`` items (with a lock of ``ttl`` seconds when given)."""
+        """Pop up to ``depth`` items (with a lock of ``ttl`` seconds when given; a long poll
+        of up to ``wait`` seconds when given)."""
         path = f"/queue/{queue}/pop?depth={depth}"
         if ttl is not None:
             path += f"&require_ack=true&ttl_seconds={ttl}"
+        if wait is not None:
+            path += f"&wait_seconds={wait}"
         name = name or ("pop+ack" if ttl is not None else "pop")
 
         def judge(status: int, data: Any, headers: Any) -> str | None:
@@ -179,27 +183,34 @@ class QueueApi:
             STATE.ledger_buffer.final(queue, popped.ids)
         return popped
 
-    def acknowledge(self, queue: str, popped: Popped, ctx: Arrival) -> bool:
-        """Acknowledge a lock; a 410 (it expired first) means its items are back in the queue."""
+    def end_lock(
+        self, queue: str, popped: Popped, ctx: Arrival, verb: str, answer_key: str,
+        extra: dict[str, Any] | None = None,
+    ) -> Answer:  # fmt: skip
+        """``POST /queue/{queue}/{verb}`` on a lock; a 410 (it expired first) is no failure:
+        the items are back in the queue."""
 
         def judge(status: int, data: Any, headers: Any) -> str | None:
             if status == 200:
-                return (
-                    None if isinstance(data, dict) and "acknowledged" in data else "contract: ack"
-                )
+                ok = isinstance(data, dict) and answer_key in data
+                return None if ok else f"contract: {verb}"
             if status == 410 and isinstance(data, dict):
                 return None  # the lock expired first: not a failure, the items come back
             return error_kind(status, data, headers)
 
-        answer = self.request(
+        return self.request(
             "POST",
-            f"/queue/{queue}/acknowledge",
-            name="acknowledge",
+            f"/queue/{queue}/{verb}",
+            name=verb,
             ctx=ctx,
-            body={"lock_id": popped.lock_id},
+            body={"lock_id": popped.lock_id, **(extra or {})},
             judge=judge,
             queue=queue,
         )
+
+    def acknowledge(self, queue: str, popped: Popped, ctx: Arrival) -> bool:
+        """Acknowledge a lock; a 410 (it expired first) means its items are back in the queue."""
+        answer = self.end_lock(queue, popped, ctx, "acknowledge", "acknowledged")
         if answer.ok and answer.status == 200:
             STATE.ledger_buffer.final(queue, popped.ids)
             return True
@@ -207,6 +218,20 @@ class QueueApi:
         if answer.status == 410:
             STATE.recorder.count("acks_too_late")
         return False
+
+    def release(
+        self, queue: str, popped: Popped, ctx: Arrival, *, delay: int = 0, gone: bool = False
+    ) -> bool:
+        """Give a lock's items back (after ``delay`` seconds). ``gone``: the caller knows
+        they leave the queue with this release (``max_deliveries`` reached: dead-lettered),
+        so the ledger counts them as delivered here; otherwise they must come back."""
+        answer = self.end_lock(queue, popped, ctx, "release", "released", {"delay_seconds": delay})
+        released = answer.ok and answer.status == 200
+        if released and gone:
+            STATE.ledger_buffer.final(queue, popped.ids)
+        else:
+            STATE.ledger_buffer.abandoned(queue, popped.ids)
+        return released
 
     def abandon(self, queue: str, popped: Popped) -> None:
         """Leave a lock to expire: its items must come back (the ledger checks it)."""

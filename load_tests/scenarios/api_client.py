@@ -66,16 +66,22 @@ class ApiClient:
     def __init__(self, host: str, timeout: float = 60.0) -> None:
         self._http = HTTPClient.from_url(host, network_timeout=timeout, connection_timeout=5.0)
 
-    def call(self, method: str, path: str) -> tuple[int, Any]:
-        resp = self._http.request(method, path, body=b"", headers={"Accept": "application/json"})
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request; ``body`` (when given) is sent as JSON."""
+        headers = {"Accept": "application/json"}
+        raw = b""
+        if body is not None:
+            raw = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        resp = self._http.request(method, path, body=raw, headers=headers)
         raw = resp.read()
         try:
             return resp.status_code, json.loads(raw) if raw else None
         finally:
             resp.release()
 
-    def ok(self, method: str, path: str) -> Any:
-        status, body = self.call(method, path)
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, body = self.call(method, path, body)
         if status != 200:
             raise RuntimeError(f"{method} {path}: {status} {body}")
         return body

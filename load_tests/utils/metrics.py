@@ -44,6 +44,7 @@ LATENCY = "latency"  # from the intended send time (open model) -- what a client
 SERVICE = "service"  # from the actual send: what the server took, coordinated omission and all
 QUEUE_TIME = "queue_time"  # pop time minus the item's enqueued_at
 SEND_LAG = "send_lag"  # how late the generator sent versus its schedule (load-generator health)
+END_TO_END = "end_to_end"  # S8 workers: push (scheduled send) -> acknowledge answered
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
