@@ -73,7 +73,7 @@ def serve(
             )
             settings = dataclasses.replace(settings, host="127.0.0.1")
     if runtime == "dapr":
-        from api.dapr.launcher import serve_with_sidecar
+        from api.dapr.serve import serve_with_sidecar
 
         serve_with_sidecar(settings, log_level)
         return

@@ -29,7 +29,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.testing import ServerProcess
 from benchmarks.cpu import DAPR_PROCESSES, Meter
 from benchmarks.throughput import (
     CONNECTIONS,
@@ -39,6 +38,7 @@ from benchmarks.throughput import (
     start_postgres,
     start_server,
 )
+from supervise.server import ServerProcess
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 app = typer.Typer(add_completion=False)

@@ -40,8 +40,8 @@ from rich.table import Table
 
 from actor_service.stores.base import Transaction, json_bytes
 from actor_service.stores.postgres import PostgresStore, inline_statement
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 console = Console()
 app = typer.Typer(add_completion=False)

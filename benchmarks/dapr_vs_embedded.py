@@ -34,10 +34,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.dapr.processes import ensure_dapr_built
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess, wait_ready
 from benchmarks.core import Result, closed_loop, fill, new_hist, open_loop, popper, pusher
+from supervise.dapr_processes import ensure_dapr_built
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess, wait_ready
 
 console = Console()
 app = typer.Typer(add_completion=False)

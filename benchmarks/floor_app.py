@@ -46,10 +46,16 @@ from actor_service.errors import RuntimeUnavailable
 from actor_service.queue_layout import DEFAULT_SEGMENT_SIZE, META, PoppedItem, format_id, seg_key
 from actor_service.runtime.dapr.sidecar import SidecarClient, SidecarError
 from actor_service.stores.base import StateStore, Transaction, actor_key, json_bytes
-from api.dapr.processes import COMPONENTS_DIR, Placement, Scheduler, Sidecar, ensure_dapr_built
 from api.http_server import read_body
 from api.settings import Settings
 from api.stores import build_store
+from supervise.dapr_processes import (
+    COMPONENTS_DIR,
+    Placement,
+    Scheduler,
+    Sidecar,
+    ensure_dapr_built,
+)
 
 DATABASE_URL_ENV = "PUSHPOP_FLOOR_DATABASE_URL"
 DAPR_PORT_ENV = "PUSHPOP_FLOOR_DAPR_HTTP_PORT"  # set: the Dapr form's gateway calls daprd there

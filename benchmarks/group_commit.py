@@ -32,10 +32,10 @@ from rich.table import Table
 from actor_service.stores.base import StateStore, Transaction, json_bytes
 from actor_service.stores.postgres import PostgresStore
 from actor_service.stores.sqlite import SqliteStore
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
 from benchmarks.core import STATEMENT, Result, closed_loop, new_hist, pgbench
 from benchmarks.cpu import Meter
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 console = Console()
 app = typer.Typer(add_completion=False)

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from api.testing import ServerProcess, wait_ready
+from supervise.server import ServerProcess, wait_ready
 
 POLL_EVERY = 0.1  # seconds between a polling client's pops
 
@@ -177,8 +177,8 @@ async def embedded(args: argparse.Namespace, tmp: Path) -> None:
 
 
 async def dapr(args: argparse.Namespace, tmp: Path) -> None:
-    from api.dapr.processes import Placement, Scheduler, ensure_dapr_built
-    from api.pgserver import PostgresServer
+    from supervise.dapr_processes import Placement, Scheduler, ensure_dapr_built
+    from supervise.pgserver import PostgresServer
 
     bin_dir = ensure_dapr_built()
     with (

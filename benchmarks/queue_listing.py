@@ -118,7 +118,7 @@ def main() -> None:
         asyncio.run(run(sqlite, args.queues, args.rounds, "SQLite"))
         url = args.database_url
         if url is None:
-            from api.pgserver import PostgresServer
+            from supervise.pgserver import PostgresServer
 
             url = stack.enter_context(PostgresServer()).database("listing_bench", fresh=True)
         pg = Settings(store="postgres", database_url=url)

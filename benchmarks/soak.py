@@ -25,9 +25,9 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
 from benchmarks.core import open_loop
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 console = Console()
 app = typer.Typer(add_completion=False)

@@ -61,16 +61,16 @@ from rich.console import Console
 from rich.table import Table
 
 from actor_service.stores.postgres import SCHEMA
-from api.dapr.processes import ensure_dapr_built
-from api.pgserver import PostgresServer
-from api.ports import free_port
-from api.testing import ServerProcess, wait_ready
 from benchmarks.core import STATEMENT, closed_loop, fill, pgbench, popper, pusher
 from benchmarks.cpu import DAPR_PROCESSES, Meter, host_busy
 from benchmarks.dapr_vs_embedded import rotate
 from benchmarks.floor_app import DAPR_STATE_ENV, DATABASE_URL_ENV
 from benchmarks.hops import breakdown, scrape
 from benchmarks.hops import table as hop_table
+from supervise.dapr_processes import ensure_dapr_built
+from supervise.pgserver import PostgresServer
+from supervise.ports import free_port
+from supervise.server import ServerProcess, wait_ready
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 app = typer.Typer(add_completion=False)

@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 
 import psutil
 
-from api.testing import wait_ready
 from load_tests.warmup import probe
+from supervise.server import wait_ready
 
 log = logging.getLogger("pushpop.bench")
 
@@ -34,8 +34,8 @@ class Harness:
     store: str = "unknown"
     runtime: str = "embedded"
     database_url: str | None = None
-    pg: object | None = None  # api.pgserver.PostgresServer when this run owns it
-    server: object | None = None  # api.testing.ServerProcess when this run started it
+    pg: object | None = None  # supervise.pgserver.PostgresServer when this run owns it
+    server: object | None = None  # supervise.server.ServerProcess when this run started it
     daprd_pid: int | None = None
     runinfo_path: Path | None = None  # PUSHPOP_DAPR_RUNINFO of a server we started
     notes: list[str] = field(default_factory=list)
@@ -145,8 +145,8 @@ def local_harness(
         yield harness
         return
 
-    from api.pgserver import PostgresServer
-    from api.testing import ServerProcess
+    from supervise.pgserver import PostgresServer
+    from supervise.server import ServerProcess
 
     with contextlib.ExitStack() as stack:
         pg = None

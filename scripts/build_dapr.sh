@@ -40,7 +40,7 @@ log() { printf 'build_dapr: %s\n' "$*" >&2; }
 die() { printf 'build_dapr: error: %s\n' "$*" >&2; exit 1; }
 
 overlay_dir="${wrapper_dir}/overlay"
-# what api/dapr/build.py computes too: sha256 of the overlay files in name order
+# what supervise/dapr_build.py computes too: sha256 of the overlay files in name order
 overlay_sha="$(cd "${overlay_dir}" && LC_ALL=C ls -- *.go.overlay | LC_ALL=C sort \
     | xargs cat | sha256sum | cut -c1-16)"
 

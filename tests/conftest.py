@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess, wait_ready
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess, wait_ready
 
 FOLDER_MARKERS = {"unit": "unit", "integration": "integration", "dapr": "dapr",
                   "load_tests": "load_tests"}  # fmt: skip
@@ -69,7 +69,7 @@ def _dapr_server(
     server and by the embedded ``postgres`` one at once (each caches its actors' state).
     ``state``: PUSHPOP_DAPR_STATE (through daprd's state store, or the host's own store).
     """
-    from api.dapr.processes import ensure_dapr_built
+    from supervise.dapr_processes import ensure_dapr_built
 
     ensure_dapr_built()
     tmp = tmp_path_factory.mktemp(f"dapr-{state}")
@@ -145,7 +145,7 @@ def tmp_sqlite(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """One placement + scheduler that a module's Dapr hosts join (saves their start-up)."""
-    from api.dapr.processes import Placement, Scheduler, ensure_dapr_built
+    from supervise.dapr_processes import Placement, Scheduler, ensure_dapr_built
 
     bin_dir = ensure_dapr_built()
     logs = tmp_path_factory.mktemp("control-plane")

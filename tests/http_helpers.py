@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 
 def ok(r: httpx.Response) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pushpop_client import AsyncClient, Client, RetryPolicy
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 FAST_RETRY = RetryPolicy(attempts=5, base_delay=0.05, max_backoff=0.5)
 

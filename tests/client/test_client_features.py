@@ -13,7 +13,7 @@ import pytest
 from pushpop_client import UNSET, Client, PushpopError
 from pushpop_client import errors as e
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 
 def test_long_poll_pop_wakes_on_a_push(api: Any, server: ServerProcess, q: str) -> None:

@@ -22,8 +22,9 @@ import pytest
 from pushpop_client import Client, ConnectionFailedError, PushpopError, RetryPolicy
 from pushpop_client import errors as e
 
-from api.pgserver import PostgresServer, free_port
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.ports import free_port
+from supervise.server import ServerProcess
 
 QUICK = RetryPolicy(attempts=4, base_delay=0.01, max_backoff=0.05)
 DROP = "drop"  # read the request, close the connection without an answer

@@ -8,7 +8,7 @@ from typing import Any
 
 from pushpop_client import Client
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 
 def test_keyed_pop_replays_items_and_lock(api: Any, q: str) -> None:

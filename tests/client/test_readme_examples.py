@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pushpop_client import Client
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 README = Path(__file__).resolve().parents[2] / "clients" / "python" / "README.md"
 

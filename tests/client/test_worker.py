@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from pushpop_client import AsyncClient, AsyncWorker, Client, Message, Worker
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 
 def drain(c: Client, queue: str) -> list[Message]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from api.dapr.processes import Placement, Scheduler, ensure_dapr_built
+from supervise.dapr_processes import Placement, Scheduler, ensure_dapr_built
 
 
 def listening(pid: int) -> list[tuple[str, int]]:

@@ -29,8 +29,8 @@ import yaml
 from conftest import pg_database, wait_ready
 from http_helpers import drain, ok
 
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUES = 50
@@ -270,7 +270,7 @@ def test_k8s_manifests_parse_and_wire_up(tmp_path: Path) -> None:
 
 def test_resiliency_is_the_same_everywhere() -> None:
     """Launcher, Compose and Kubernetes all turn daprd's actor retries off."""
-    from api.dapr.launcher import RESILIENCY
+    from supervise.dapr_host import RESILIENCY
 
     launcher = yaml.safe_load(RESILIENCY)
     compose = yaml.safe_load((ROOT / "deploy/compose/resiliency.yaml").read_text())

@@ -28,15 +28,15 @@ import pytest
 from conftest import dapr_host, pg_database, wait_ready
 from http_helpers import drain, ok
 
-from api.dapr.launcher import resiliency_resources
-from api.dapr.processes import (
+from supervise.dapr_host import resiliency_resources
+from supervise.dapr_processes import (
     COMPONENTS_DIR,
     Sidecar,
     ensure_dapr_built,
     free_port,
 )
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 pytestmark = pytest.mark.dapr
 

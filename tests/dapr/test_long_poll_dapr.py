@@ -21,7 +21,7 @@ import pytest
 from conftest import dapr_host, pg_database, wait_ready
 from http_helpers import ok
 
-from api.pgserver import PostgresServer
+from supervise.pgserver import PostgresServer
 
 WAKE_WITHIN = 0.2  # seconds from the push's answer to the waiter's
 ROUNDS = 5

@@ -18,7 +18,7 @@ import httpx
 from conftest import dapr_host, pg_database, wait_ready
 from http_helpers import drain
 
-from api.pgserver import PostgresServer
+from supervise.pgserver import PostgresServer
 
 FAILED: Counter[str] = Counter()  # what the retries went through, by status or error
 

@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 
 def ok(r: httpx.Response) -> dict:

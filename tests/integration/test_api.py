@@ -20,7 +20,7 @@ import httpx
 import pytest
 from http_helpers import drain, err, lock_op, ok, pop, pop_ack, push, push_one, stats
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 MAX_ITEM_BYTES = 64 * 1024
 MAX_PRIORITY = 2**31 - 1

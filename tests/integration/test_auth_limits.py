@@ -20,8 +20,8 @@ import pytest
 from http_helpers import ok
 
 from actor_service.errors import QueueFull, TooManyLocks
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 # Distinctive keys: grep-able in the server log, unlikely to appear there by chance.
 RUN = uuid.uuid4().hex[:10]

@@ -25,8 +25,8 @@ import pytest
 from http_helpers import drain
 
 from actor_service.stores.postgres import TABLE
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 CLIENTS = 48
 

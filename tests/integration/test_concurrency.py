@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import httpx
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 PRODUCERS = 8
 CONSUMERS = 8

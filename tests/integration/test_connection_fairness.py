@@ -18,7 +18,7 @@ import httpx
 import pytest
 from http_helpers import err, ok
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 HOG, OTHER = "127.0.0.2", "127.0.0.3"
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN_KEY = "dashboard-admin-key-42"

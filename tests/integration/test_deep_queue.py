@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 N = 100_000
 

@@ -26,8 +26,8 @@ import httpx
 import pytest
 from http_helpers import err, ok, pop, pop_ack, push_one
 
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 # ~1 MB per push, random so that PostgreSQL's TOAST compression cannot shrink it
 BULK = {"items": [{"item": {"n": i, "pad": secrets.token_urlsafe(15_000)}} for i in range(50)]}

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route, sync_playwright
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (scripts/setup.sh test)
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

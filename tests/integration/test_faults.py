@@ -37,8 +37,8 @@ import psycopg
 import pytest
 
 from actor_service.stores.claim import LOCK_KEY
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 QUEUES = 20
 THREADS = 4

@@ -44,8 +44,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 BUDGET = int(os.environ.get("PUSHPOP_FUZZ_EXAMPLES", "2000"))
 SEED = int(os.environ.get("PUSHPOP_FUZZ_SEED", str(random.randrange(2**32))))

@@ -38,8 +38,8 @@ from actor_service.errors import StoreUnavailable
 from actor_service.stores.base import StateStore, Transaction, actor_key, call_deadline
 from actor_service.stores.postgres import PostgresStore
 from actor_service.stores.sqlite import SqliteStore
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 
 def make_store(kind: str, pg: PostgresServer, path: Path, **kw: object) -> StateStore:

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from http_helpers import err, ok, push_one, raw_request, read_response
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 READ_TIMEOUT = 2.0
 STALLED_UPLOAD = (

@@ -29,8 +29,8 @@ import pytest
 from http_helpers import ok, raw_request, read_response
 
 from api.settings import Settings
-from api.testing import ServerProcess
 from api.validation import MAX_NESTING
+from supervise.server import ServerProcess
 
 # What the session's servers were started with: they inherit this process's environment.
 BODY_LIMIT = Settings.from_env().max_body_bytes

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from http_helpers import assert_alike, hot_and_full
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 KEYS = json.dumps([
     {"key": "admin-key", "prefixes": [""], "operations": ["admin", "push", "pop"]},

@@ -12,7 +12,7 @@ from http_helpers import err, ok
 
 from actor_service.queue_layout import Limits, apply_changes, run_sync
 from actor_service.queue_state import QueueState
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 
 def test_extends_stop_at_the_lifetime_cap_in_the_state_machine() -> None:

@@ -25,11 +25,11 @@ from http_helpers import err, ok
 
 from api.app import create_app
 from api.hot_path import PushpopApp
-from api.pgserver import PostgresServer
 from api.push_notify import PushNotifier
 from api.settings import Settings
-from api.testing import ServerProcess
 from api.waiters import WaiterRegistry
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 PROMPT = 0.5  # seconds: "at once" and "soon after the push" in these tests
 

@@ -27,9 +27,9 @@ from actor_service.stores.postgres import PostgresStore
 from actor_service.stores.sqlite import SqliteStore
 from api import queue_list
 from api.app import create_app
-from api.pgserver import PostgresServer
 from api.queue_list import QueueLister
 from api.settings import Settings
+from supervise.pgserver import PostgresServer
 
 APP = "pushpop"
 ADMIN = "admin-key-0123456789"

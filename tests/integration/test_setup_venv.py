@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.pgserver import free_port
+from supervise.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PY = Path("/usr/bin/python3")

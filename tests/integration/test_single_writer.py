@@ -19,8 +19,8 @@ from conftest import dapr_host, pg_database
 from http_helpers import err, ok
 
 from actor_service.stores.claim import ClaimRefused, PostgresClaim
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess, wait_ready
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess, wait_ready
 
 REFUSAL = re.compile(
     r"pushpop: refusing to start: the database is held by (embedded|dapr) host \S+ pid (\d+) "

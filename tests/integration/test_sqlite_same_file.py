@@ -21,7 +21,7 @@ import pytest
 from http_helpers import ok
 from test_single_writer import refused
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 ROOT = os.geteuid() == 0
 MOUNT = shutil.which("mount")

@@ -22,8 +22,8 @@ import pytest
 from conftest import dapr_host, pg_database
 from http_helpers import err, ok
 
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess, wait_ready
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess, wait_ready
 
 ENV = {"PUSHPOP_SEGMENT_SIZE": "4"}
 

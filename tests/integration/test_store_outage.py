@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 BOUND = 15.0  # seconds any single request may take while the store is down
 RECOVERY = 10.0  # seconds the service may take to answer 200 once the store is back

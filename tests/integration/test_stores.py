@@ -14,7 +14,7 @@ from actor_service.stores.base import StateStore, Transaction, actor_key
 from actor_service.stores.memory import MemoryStore
 from actor_service.stores.postgres import PostgresStore
 from actor_service.stores.sqlite import SqliteStore
-from api.pgserver import PostgresServer
+from supervise.pgserver import PostgresServer
 
 
 @pytest.fixture(params=["postgres", "sqlite", "memory"])

@@ -21,11 +21,11 @@ from actor_service.stores.memory import MemoryStore
 from actor_service.stores.postgres import TABLE
 from api.app import create_app
 from api.invoker import EmbeddedInvoker
-from api.pgserver import PostgresServer
 from api.settings import Settings
 from benchmarks import turn
 from benchmarks.floor_app import APP_ID
 from benchmarks.throughput import start_floor
+from supervise.pgserver import PostgresServer
 
 
 def test_throughput_benchmark_writes_every_field(tmp_path: Path) -> None:

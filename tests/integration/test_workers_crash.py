@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.pgserver import free_port
-from api.testing import ServerProcess
 from load_tests.evaluation import EXIT_ERRORS, EXIT_OK, EXIT_THRESHOLD
+from supervise.ports import free_port
+from supervise.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -22,8 +22,6 @@ from typing import Any
 import httpx
 import pytest
 
-from api.pgserver import PostgresServer
-from api.testing import ServerProcess
 from load_tests import catalog
 from load_tests import evaluation as checks
 from load_tests.analysis import (
@@ -49,6 +47,8 @@ from load_tests.utils.metrics import (
     read_histogram_log,
     record_us,
 )
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess
 
 pytestmark = pytest.mark.postgres
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from api.testing import ServerProcess
+from supervise.server import ServerProcess
 
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "load_tests" / "locustfile.py"
 

@@ -1,8 +1,10 @@
 """The layout stays a map: arrows one way, modules a reader can hold.
 
-``actor_service`` (the queue) imports neither ``api`` nor ``load_tests``; ``api`` (the
-gateway and hosts) does not import ``load_tests``; inside each, no import cycle; no
-module over 600 lines.
+``actor_service`` (the queue and both actor hosts) imports neither ``api`` nor
+``load_tests``; ``api`` (the gateway) does not import ``load_tests``; ``supervise`` (the
+child processes) imports none of them; inside each, no import cycle; no module over 600
+lines. The map (docs/layout.md): the embedded and the Dapr actor host side by side under
+``actor_service/runtime``, ``actor.py`` importing neither, no process started from ``api``.
 
 Why a test: import cycles and thousand-line modules come back one convenient import at a
 time; read from the source (no imports, no Locust), this fails on the commit that does it.
@@ -11,15 +13,17 @@ time; read from the source (no imports, no Locust), this fails on the commit tha
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("actor_service", "api", "load_tests")
+PACKAGES = ("actor_service", "api", "load_tests", "supervise")
 # what each package may import of the others: the arrows point one way
 MAY_IMPORT = {
     "actor_service": set(),
-    "api": {"actor_service"},
-    "load_tests": {"actor_service", "api"},
+    "api": {"actor_service", "supervise"},
+    "load_tests": {"actor_service", "api", "supervise"},
+    "supervise": set(),
 }
 MAX_LINES = 600
 # Nothing may be over the limit.
@@ -126,3 +130,74 @@ def test_scripts_are_thin_entry_points_to_the_cli() -> None:
         code = [ln for ln in path.read_text().split('"""')[-1].splitlines() if ln.strip()]
         assert len(code) <= 15, (name, len(code))
         assert imports_of(path, set(mods)) == {"load_tests.cli"}, name
+
+
+def defined_classes(path: Path) -> set[str]:
+    return {n.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)}
+
+
+def test_actor_hosts_side_by_side_under_the_runtime() -> None:
+    """Both hosts in ``actor_service/runtime``; the state provider and the turn lock
+    they share are one module and one class; the gateway holds no actor host."""
+    mods = modules()
+    known = set(mods)
+    hosts = {"actor_service.runtime.embedded", "actor_service.runtime.dapr.host"}
+    assert hosts <= known
+    for user in ("actor_service.runtime.embedded", "actor_service.runtime.dapr.guard"):
+        assert "actor_service.runtime.turns" in imports_of(mods[user], known), user
+    for host in hosts:
+        assert "actor_service.runtime.store_state" in imports_of(mods[host], known), host
+    # one class each, defined once
+    where = {
+        name: sorted(m for m, p in mods.items() if name in defined_classes(p))
+        for name in ("Turn", "_Turn", "StoreStateProvider", "StoreStateReads", "SidecarGuard")
+    }
+    assert where == {
+        "Turn": ["actor_service.runtime.turns"],
+        "_Turn": [],
+        "StoreStateProvider": ["actor_service.runtime.store_state"],
+        "StoreStateReads": ["actor_service.runtime.store_state"],
+        "SidecarGuard": ["actor_service.runtime.dapr.guard"],
+    }
+    # the runtime's docstring promises only modules that exist
+    doc = ast.get_docstring(ast.parse(mods["actor_service.runtime"].read_text())) or ""
+    promised = {f"actor_service.runtime{m}" for m in re.findall(r":mod:`(\.\w+)`", doc)}
+    assert "actor_service.runtime.dapr" in promised and promised <= known
+    # the gateway's Dapr side is the client of daprd: no module of api imports the SDK
+    sdk = [
+        name
+        for name, path in mods.items()
+        if name.startswith("api.") and any(m.split(".")[0] == "dapr" for m in all_imports(path))
+    ]
+    assert sdk == []
+
+
+def test_the_actor_does_not_import_its_hosts() -> None:
+    mods = modules()
+    deps = imports_of(mods["actor_service.actor"], set(mods))
+    assert not {d for d in deps if d.startswith("actor_service.runtime")}, deps
+    assert "actor_service.sdk_compat" in deps  # the check sees the actor's imports
+
+
+def test_no_process_started_from_the_gateway() -> None:
+    """Process supervision lives in ``supervise``; the CLI's Dapr launcher uses it."""
+    mods = modules()
+    gone = {"api.pgserver", "api.ports", "api.testing", "api.dapr.processes",
+            "api.dapr.launcher", "api.dapr.build"}  # fmt: skip
+    assert gone.isdisjoint(mods)
+    spawning = [n for n in mods if n.startswith("api") and "subprocess" in all_imports(mods[n])]
+    assert spawning == []
+    assert {"supervise.dapr_host", "supervise.pgserver", "supervise.server"} <= set(mods)
+    assert "subprocess" in all_imports(mods["supervise.dapr_processes"])  # the check can fail
+    assert "supervise.dapr_host" in imports_of(mods["api.dapr.serve"], set(mods))
+
+
+def all_imports(path: Path) -> set[str]:
+    """Every module name ``path`` imports (absolute imports, the project's or not)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found

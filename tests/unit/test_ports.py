@@ -1,10 +1,10 @@
-"""api.ports: ports handed to child processes never collide with outgoing connections."""
+"""supervise.ports: ports handed to child processes never collide with outgoing connections."""
 
 from __future__ import annotations
 
 import socket
 
-from api.ports import candidate_ports, ephemeral_range, free_port
+from supervise.ports import candidate_ports, ephemeral_range, free_port
 
 
 def test_ports_come_from_outside_the_ephemeral_range_and_never_twice() -> None:

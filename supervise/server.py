@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from api.pgserver import free_port
+from supervise.ports import free_port
 
 
 class ServerProcess:

@@ -2,7 +2,7 @@
 
 ``scripts/build_dapr.sh`` builds ``daprd``, ``placement`` and ``scheduler`` from the Go
 module ``github.com/dapr/dapr`` at :data:`DAPR_VERSION`; the process supervision
-(:mod:`api.dapr.processes`), the launcher and the tests find them through here.
+(:mod:`.dapr_processes`), the launcher and the tests find them through here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 DAPR_VERSION = "1.18.2"
 """The Dapr release ``scripts/build_dapr.sh`` builds (see tools/dapr-build/go.mod)."""
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_dapr.sh"
 BINARIES = ("daprd", "placement", "scheduler")
 OVERLAY_DIR = REPO_ROOT / "tools" / "dapr-build" / "overlay"

@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from api.ports import free_port
+from supervise.ports import free_port
 
-__all__ = ["PostgresServer", "find_pg_bin", "free_port"]
+__all__ = ["PostgresServer", "find_pg_bin"]
 
 
 def find_pg_bin() -> Path:

@@ -40,7 +40,7 @@ from typing import Any, Self, TypedDict, Unpack
 
 import httpx
 
-from api.dapr.build import (
+from supervise.dapr_build import (
     DAPR_VERSION,
     DaprProcessError,
     dapr_bin_dir,
@@ -48,7 +48,7 @@ from api.dapr.build import (
     dapr_is_built,
     ensure_dapr_built,
 )
-from api.ports import free_port
+from supervise.ports import free_port
 
 __all__ = [
     "COMPONENTS_DIR",
@@ -66,7 +66,7 @@ __all__ = [
     "free_port",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS_DIR = REPO_ROOT / "components"
 """``postgres/`` and ``sqlite/`` hold one actor state store each; ``config.yaml`` is shared."""
 
