@@ -85,6 +85,7 @@ class DaprModeServer:
         self.log_level = log_level
         self.claim = claim
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._announced = False  # the first "ready" line is said once, restarts after it
         self.dapr = DaprHost(
             app_id=settings.app_id,
             app_port=settings.port,
@@ -151,8 +152,6 @@ class DaprModeServer:
             await self.dapr.stop_sidecar()
         finally:
             server.should_exit = True
-
-    _announced = False
 
     def _on_ready(self, restarts: int) -> None:
         if self._announced:
