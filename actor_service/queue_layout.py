@@ -167,6 +167,7 @@ IDEM_CHUNK = 16
 # are released over many calls, each bounded
 MAX_DUE_PER_CALL = 1000
 MAX_DELAY = 86_400
+MAX_QUEUE_ID = 128  # characters: a dead-letter target longer than this cannot be reached
 
 
 def delay_key(second: int, k: int) -> str:

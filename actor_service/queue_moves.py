@@ -14,6 +14,7 @@ from typing import Any
 from actor_service.errors import InvalidRequest
 from actor_service.queue_access import StateAccess
 from actor_service.queue_layout import (
+    MAX_QUEUE_ID,
     Entry,
     Op,
     Transfer,
@@ -54,6 +55,14 @@ class QueueMoves(StateAccess):
                     cfg.pop(short, None)
                 else:
                     cfg[short] = changes[field]
+        target = cfg.get("dlq") or dead_letter_queue(self.queue_id)
+        if cfg.get("md") and len(target) > MAX_QUEUE_ID:
+            raise InvalidRequest(
+                "INVALID_SETTINGS",
+                f"this queue's dead-letter queue would be {target[:40]}... ({len(target)} "
+                f"characters, past the {MAX_QUEUE_ID} of a queue id): with max_deliveries, "
+                "name a dead_letter_queue too",
+            )
         if cfg:
             self.meta["cfg"] = cfg
         else:
@@ -80,8 +89,15 @@ class QueueMoves(StateAccess):
         """
         yield from self._begin()
         lock = yield from self._open_lock(lock_id)
-        entries = yield from self._end_lock(lock_id, give_back=False)
         target = self.settings()["dead_letter_queue"]
+        if len(target) > MAX_QUEUE_ID:  # no call could reach the items there
+            raise InvalidRequest(
+                "INVALID_QUEUE_ID",
+                f"the dead-letter queue of this queue would be {len(target)} characters, past "
+                f"the {MAX_QUEUE_ID} of a queue id; nothing was moved, the lock still holds "
+                "its items (release or acknowledge it, or set the queue's dead_letter_queue)",
+            )
+        entries = yield from self._end_lock(lock_id, give_back=False)
         self._transfer(target, entries)
         return int(lock["n"]), target
 

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from actor_service.actor_ids import actor_id_for
 from actor_service.errors import (
     BodyTooLarge,
-    InvalidRequest,
     PushpopError,
     StorageFull,
     StoreUnavailable,
@@ -206,15 +205,8 @@ async def release(queue_id: str, request: Request) -> Json:
     summary="Move a lock's items to the queue {queue_id}-deadletter",
 )
 async def dead_letter(queue_id: str, request: Request) -> Json:
-    guard(request, queue_id, "DeadLetter")
-    target = queue_id + v.DEAD_LETTER_SUFFIX
-    if len(target) > 128:  # no route could reach the items there: move nothing
-        raise InvalidRequest(
-            "INVALID_QUEUE_ID",
-            f"the dead-letter queue of this queue_id would be {len(target)} characters, "
-            "past the 128 a queue_id may have; nothing was moved, the lock still holds "
-            "its items (release or acknowledge it)",
-        )
+    # a dead-letter queue whose name would pass 128 characters is refused by the actor
+    # (it knows the queue's dead_letter_queue setting), before anything moves
     return await _lock_op(request, queue_id, "DeadLetter")
 
 

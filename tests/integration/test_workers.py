@@ -207,3 +207,22 @@ def test_a_keyed_pop_answers_its_retry_with_the_same_items_and_lock(client: http
     taken = ok(client.post(f"/queue/{q}/pop", headers=plain))["items"]
     assert ok(client.post(f"/queue/{q}/pop", headers=plain))["items"] == taken
     assert _stats(client, q)["depth"] == 1
+
+
+def test_a_long_queue_id_needs_a_named_dead_letter_queue(client: httpx.Client) -> None:
+    """``{id}-deadletter`` of a 120-character id would be 131 characters: no queue could
+    be reached there, so max_deliveries asks for a dead_letter_queue, and dead-letter goes
+    to the one named."""
+    q = "L" * 108 + uuid.uuid4().hex[:12]
+    err(client.put(f"/queue/{q}/settings", json={"max_deliveries": 2}), 400,
+        "INVALID_SETTINGS", "dead_letter_queue")  # fmt: skip
+    err(client.post(f"/queue/{q}/dead-letter", json={"lock_id": "x"}), 404, "LOCK_NOT_FOUND")
+    ok(client.post(f"/queue/{q}/push", json={"item": {"n": 1}}))
+    lock = _pop(client, q, require_ack="true")["lock_id"]
+    err(client.post(f"/queue/{q}/dead-letter", json={"lock_id": lock}), 400, "INVALID_QUEUE_ID")
+    assert _stats(client, q)["in_flight"] == 1, "a refused dead-letter moves nothing"
+    target = f"dlq-{uuid.uuid4().hex[:8]}"
+    ok(client.put(f"/queue/{q}/settings", json={"max_deliveries": 2, "dead_letter_queue": target}))
+    moved = ok(client.post(f"/queue/{q}/dead-letter", json={"lock_id": lock}))
+    assert moved == {"dead_lettered": 1, "dead_letter_queue": target}
+    assert [i["item"] for i in _pop(client, target)["items"]] == [{"n": 1}]
