@@ -37,6 +37,23 @@ def registered_context(actor_type: str) -> ActorRuntimeContext:
     return ActorRuntime._actor_managers[actor_type]._runtime_ctx
 
 
+def method_names(actor_class: type) -> dict[str, str]:
+    """Each actor method as it is called (``"Push"``) -> the Python method serving it."""
+    from dapr.actor.runtime._type_utils import get_dispatchable_attrs
+
+    return {name: spec["method_name"] for name, spec in get_dispatchable_attrs(actor_class).items()}
+
+
+async def activate(actor: Any) -> None:
+    """What the SDK's manager does to an actor it creates: an empty cache, ``_on_activate``."""
+    await actor._on_activate_internal()
+
+
+async def deactivate(actor: Any) -> None:
+    """What the SDK's manager does to an actor it drops: cache cleared, ``_on_deactivate``."""
+    await actor._on_deactivate_internal()
+
+
 async def dispatch_object(manager: ActorManager, actor_id: Any, method: str, payload: Any) -> Any:
     """``manager.dispatch`` without its JSON round trip: the argument and the result stay
     Python objects (the embedded runtime's callers have them as such already; encoding
@@ -99,12 +116,15 @@ __all__ = [
     "WRITTEN_FOR",
     "ActorTypeInformation",
     "StateProvider",
+    "activate",
     "active_actor_ids",
     "actor_routes",
+    "deactivate",
     "dispatch_object",
     "evict_cached_state",
     "forget_hosted_actors",
     "hosted_actor_count",
     "install_state_provider",
+    "method_names",
     "registered_context",
 ]

@@ -1,9 +1,12 @@
 """The embedded runtime: hosts ``QueueActor`` in-process with Dapr's actor guarantees.
 
-Reused from the SDK: ``ActorRuntimeContext`` (actor construction, serializers),
-``ActorManager`` (activation, method dispatch, deactivation), ``ActorStateManager``
-(the per-actor cache and change tracking). Added here, because ``daprd`` provides
-them in Dapr mode and the SDK does not:
+Reused from the SDK: ``ActorRuntimeContext`` (actor construction, serializers), the
+actor's lifecycle hooks (activation, deactivation) and ``ActorStateManager`` (the
+per-actor cache and change tracking). Not reused: ``ActorManager``'s dispatch, built for
+daprd's wire protocol (a lock around its activation table per call, a method context,
+reentrancy and pre/post hooks that ``QueueActor`` does not use; it saves in its own turn):
+here a call finds its activation in a dict and calls the method. Added here, because
+``daprd`` provides them in Dapr mode and the SDK does not:
 
 * **turn-based concurrency**: one call at a time per actor id, different ids in
   parallel (an ``asyncio.Lock`` per active id);
@@ -15,7 +18,7 @@ them in Dapr mode and the SDK does not:
 
 SDK internals this module depends on (all through :mod:`actor_service.sdk_compat`):
 the context's state provider is replaced by ours (to serialise each value once instead
-of three times), and the manager's activations are read for the active-actor count.
+of three times), the actor's activation hooks, and the table of its methods.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from dapr.actor.id import ActorId
+from dapr.actor.runtime.actor import Actor
 from dapr.actor.runtime.context import ActorRuntimeContext
-from dapr.actor.runtime.manager import ActorManager
 from dapr.clients.base import DaprActorClientBase
 
 from actor_service.actor import ACTOR_TYPE, QueueActor
@@ -39,11 +42,12 @@ from actor_service.runtime.store_state import StoreStateProvider, StoreStateRead
 from actor_service.runtime.turns import Turn
 from actor_service.sdk_compat import (
     ActorTypeInformation,
-    active_actor_ids,
-    dispatch_object,
+    activate,
+    deactivate,
     install_state_provider,
+    method_names,
 )
-from actor_service.serializer import PlainJSONSerializer
+from actor_service.serializer import PlainJSONSerializer, dumps
 from actor_service.stores.base import StateStore, call_deadline
 
 log = logging.getLogger("pushpop.embedded")
@@ -114,7 +118,8 @@ class EmbeddedRuntime:
             ActorTypeInformation.create(actor_class), serializer, serializer, self.client
         )
         install_state_provider(self.ctx, StoreStateProvider(self.client))
-        self.manager = ActorManager(self.ctx)
+        self._methods = method_names(actor_class)
+        self._actors: dict[str, Actor] = {}  # the activations, by actor id
         self._turns: dict[str, Turn] = {}
         self._reaper: asyncio.Task[None] | None = None
 
@@ -133,25 +138,33 @@ class EmbeddedRuntime:
 
     @property
     def active_actors(self) -> int:
-        return len(active_actor_ids(self.manager))
+        return len(self._actors)
 
     async def invoke(self, actor_id: str, method: str, payload: Any) -> Any:
         """Call ``method`` on actor ``actor_id`` with a JSON-able payload; its reply.
 
         In-process, the payload and the reply stay Python objects (no JSON round trip).
         """
-        return await self._run(
-            actor_id,
-            lambda: dispatch_object(self.manager, ActorId(actor_id), method, payload),
-        )
+        name = self._methods.get(method)
+        if name is None:
+            raise ValueError(f"{self.actor_type} has no method {method!r}")
+        return await self._run(actor_id, lambda: self._call(actor_id, name, payload))
+
+    async def _call(self, actor_id: str, name: str, payload: Any) -> Any:
+        """One method of the activation of ``actor_id`` (made on first use); in its turn."""
+        actor = self._actors.get(actor_id)
+        if actor is None:
+            actor = self.ctx.create_actor(ActorId(actor_id))
+            await activate(actor)
+            self._actors[actor_id] = actor
+        return await getattr(actor, name)(payload)
 
     async def invoke_raw(self, actor_type: str, actor_id: str, method: str, body: bytes) -> bytes:
         """The SDK client seam's call (actor to actor, e.g. the dead-letter hand-over)."""
         if actor_type != self.actor_type:
             raise ValueError(f"actor type {actor_type!r} is not hosted here")
-        return await self._run(
-            actor_id, lambda: self.manager.dispatch(ActorId(actor_id), method, body)
-        )
+        payload = self.ctx.message_serializer.deserialize(body) if body else None
+        return dumps(await self.invoke(actor_id, method, payload))
 
     async def _run(self, actor_id: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one actor call, answering within ``turn_timeout`` whatever the store does.
@@ -216,9 +229,11 @@ class EmbeddedRuntime:
         try:
             async with turn.lock:
                 idle = time.monotonic() - turn.last_used >= self.idle_timeout
-                if (force or idle) and actor_id in active_actor_ids(self.manager):
+                actor = self._actors.get(actor_id)
+                if (force or idle) and actor is not None:
+                    del self._actors[actor_id]
                     try:
-                        await self.manager.deactivate_actor(ActorId(actor_id))
+                        await deactivate(actor)
                     except Exception as exc:  # never let one actor stop the reaper
                         log.warning("deactivating %s failed: %s", actor_id, exc)
         finally:
