@@ -208,6 +208,20 @@ VARIANTS: dict[str, Variant] = {
             steady(200),
         ),
         Variant(
+            "S4e",
+            "balanced push/pop over 1,000 queue ids, 200 req/s (actor activation churn)",
+            "s4_concurrent:S4eThousandQueues",
+            steady(200),
+            extra=True,
+        ),
+        Variant(
+            "S4f",
+            "balanced push/pop over 10,000 queue ids, 200 req/s (actor activation churn)",
+            "s4_concurrent:S4fTenThousandQueues",
+            steady(200),
+            extra=True,
+        ),
+        Variant(
             "S5a",
             "pop depth 10 at 50 req/s, queue held at 0 items",
             "s5_queue_depth:S5aEmptyQueue",
@@ -337,6 +351,14 @@ VARIANTS: dict[str, Variant] = {
             "s8_workers:S8dBurst",
             burst(30, 200),
             thresholds={**WORKER_THRESHOLDS, "backlog_growth": None, "drain_s": 30.0},
+            extra=True,
+        ),
+        Variant(
+            "S8e",
+            "workers, 1,000 long-polling (1,000 connections; PUSHPOP_MAX_CONNECTIONS>1000)",
+            "s8_workers:S8eThousandWorkers",
+            steady(40),
+            thresholds=WORKER_THRESHOLDS,
             extra=True,
         ),
         # the physical limit: closed-loop, no schedule (see scripts/physical_limit.py)

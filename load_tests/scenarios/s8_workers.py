@@ -12,7 +12,8 @@ worker utilisation, and the backlog (``GET /queue/{id}`` depth over time), whose
 over the steady part fails the verdict when it grows (``load_tests/analysis/workers.py``).
 
 Variants: S8a balanced, S8b under-provisioned (the backlog must be flagged), S8c poison
-items (dead-lettered count = injected count), S8d a burst the fleet must drain.
+items (dead-lettered count = injected count), S8d a burst the fleet must drain, S8e a
+thousand idle long-polling workers (1,000 concurrent connections).
 
 End of a run: when the schedule is over the workers keep going, with short polls, until
 their queue holds nothing waiting or delayed (at most ``drain_s``), so that a balanced
@@ -217,6 +218,19 @@ class S8dBurst(WorkerFleetUser):
     capacity): a backlog builds, and the fleet must drain it (time to drain reported)."""
 
     workers = 4
+
+
+class S8eThousandWorkers(WorkerFleetUser):
+    """S8e: 1,000 workers long-polling 10 queues for 20 s at a time: 1,000 concurrent
+    connections, nearly all idle, while 40 items/s flow through. The server must be
+    allowed that many (``PUSHPOP_MAX_CONNECTIONS`` above 1,000: its default answers the
+    surplus ``503 TOO_MANY_CONNECTIONS``)."""
+
+    queue_count = 10
+    workers = 1000
+    wait_seconds = 20
+    concurrency = 1200  # FastHttpUser's connection pool: one per outstanding request
+    max_in_flight = 1200
 
 
 register_if_locustfile(__name__, events)  # only as `locust -f` of this file
