@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from server_helpers import pg_database
 
 from supervise.pgserver import PostgresServer
 from supervise.server import ServerProcess, wait_ready
@@ -104,11 +105,6 @@ def dapr_direct_server(
     yield from _dapr_server(pg, tmp_path_factory, "direct")
 
 
-def pg_database(pg: PostgresServer, name: str) -> str:
-    """The URL of database ``name`` in ``pg``'s cluster, created if missing."""
-    return pg.database(name)
-
-
 @pytest.fixture(
     params=[
         "sqlite",
@@ -151,31 +147,3 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     logs = tmp_path_factory.mktemp("control-plane")
     with Placement(logs, bin_dir=bin_dir) as p, Scheduler(logs, bin_dir=bin_dir) as s:
         yield p.address, s.address
-
-
-def dapr_host(
-    tmp: Path,
-    name: str,
-    control_plane: tuple[str, str] | None,
-    *,
-    store: str = "postgres",
-    database_url: str | None = None,
-    sqlite_path: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> ServerProcess:
-    """``pushpop serve --runtime dapr`` (not started); joins ``control_plane`` if given."""
-    extra = {
-        "PUSHPOP_DAPR_RUN_DIR": str(tmp / f"{name}-dapr"),
-        "PUSHPOP_DAPR_RUNINFO": str(tmp / f"{name}-runinfo.json"),
-        **(env or {}),
-    }
-    if control_plane:
-        extra["PUSHPOP_PLACEMENT_ADDRESS"], extra["PUSHPOP_SCHEDULER_ADDRESS"] = control_plane
-    return ServerProcess(
-        store=store,
-        database_url=database_url,
-        sqlite_path=sqlite_path,
-        runtime="dapr",
-        log_path=tmp / f"{name}.log",
-        env=extra,
-    )

@@ -26,11 +26,11 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import pg_database, wait_ready
 from http_helpers import drain, ok
+from server_helpers import pg_database
 
 from supervise.pgserver import PostgresServer
-from supervise.server import ServerProcess
+from supervise.server import ServerProcess, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUES = 50

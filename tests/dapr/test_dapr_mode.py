@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from conftest import dapr_host, pg_database, wait_ready
 from http_helpers import drain, ok
+from server_helpers import dapr_host, pg_database
 
 from supervise.dapr_host import resiliency_resources
 from supervise.dapr_processes import (
@@ -36,7 +36,7 @@ from supervise.dapr_processes import (
     free_port,
 )
 from supervise.pgserver import PostgresServer
-from supervise.server import ServerProcess
+from supervise.server import ServerProcess, wait_ready
 
 pytestmark = pytest.mark.dapr
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import dapr_host, pg_database, wait_ready
 from http_helpers import ok
+from server_helpers import dapr_host, pg_database
 
 from supervise.pgserver import PostgresServer
+from supervise.server import wait_ready
 
 WAKE_WITHIN = 0.2  # seconds from the push's answer to the waiter's
 ROUNDS = 5

@@ -15,10 +15,11 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from conftest import dapr_host, pg_database, wait_ready
 from http_helpers import drain
+from server_helpers import dapr_host, pg_database
 
 from supervise.pgserver import PostgresServer
+from supervise.server import wait_ready
 
 FAILED: Counter[str] = Counter()  # what the retries went through, by status or error
 

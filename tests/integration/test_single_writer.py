@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import dapr_host, pg_database
 from http_helpers import err, ok
+from server_helpers import dapr_host, pg_database
 
 from actor_service.stores.claim import ClaimRefused, PostgresClaim
 from supervise.pgserver import PostgresServer

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from conftest import dapr_host, pg_database
 from http_helpers import err, ok
+from server_helpers import dapr_host, pg_database
 
 from supervise.pgserver import PostgresServer
 from supervise.server import ServerProcess, wait_ready
