@@ -22,6 +22,7 @@ run ends with every pushed item acknowledged exactly once (the ledger checks it)
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from typing import Any, ClassVar
@@ -147,7 +148,7 @@ class WorkerFleetUser(QueueUser):
                 drain_until = time.time() + self.drain_s
             if drain_until is not None and time.time() > drain_until:
                 return
-            wait = self.wait_seconds if drain_until is None else DRAIN_POLL_S
+            wait = self._poll_wait() if drain_until is None else DRAIN_POLL_S
             t0 = time.time()
             popped = self.pop(queue, 1, Arrival(), ttl=self.lock_ttl, name=LONG_POLL, wait=wait)
             if popped is None:  # an error answer: counted by the request; do not spin
@@ -158,6 +159,15 @@ class WorkerFleetUser(QueueUser):
                 recorder.count("worker_s", time.time() - t0)
                 return
             recorder.count("worker_s", time.time() - t0)
+
+    def _poll_wait(self) -> int:
+        """``wait_seconds``, but no poll outlasts the schedule by more than a second: at
+        the end every worker notices at once that it is time to drain."""
+        run = STATE.run
+        if run.schedule is None or run.started_at is None:
+            return self.wait_seconds
+        left = run.started_at + run.schedule.duration - time.time()
+        return int(max(DRAIN_POLL_S, min(self.wait_seconds, math.ceil(left))))
 
     def _handle(self, queue: str, popped: Popped) -> float:
         """Work on the popped item, then acknowledge, release or fail it; the work time."""
