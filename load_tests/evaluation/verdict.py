@@ -70,6 +70,10 @@ class VariantEvaluation:
         if backlog is not None and backlog.value is not None:  # worker fleets (S8)
             state = "GROWING" if backlog.failed else "steady"
             parts.insert(0, f"backlog {state} {backlog.value:+.2f} items/s")
+        drain = by.get("burst drain time")
+        if drain is not None and drain.value is not None:  # S8d
+            drained = "never" if drain.value == float("inf") else f"in {drain.value:.1f} s"
+            parts.insert(1 if backlog is not None else 0, f"burst drained {drained}")
         if "req/s" in by and by["req/s"].value is not None:
             parts.append(f"{by['req/s'].value:,.1f} req/s")
         if "error rate" in by:

@@ -19,7 +19,7 @@ import xmlschema
 
 from load_tests import catalog
 from load_tests.analysis.workers import drain_time, trend
-from load_tests.evaluation import Evaluation
+from load_tests.evaluation import EXIT_LEDGER, Evaluation, RunResult, evaluate
 from load_tests.evaluation.junit import junit_xml, markdown_table
 from load_tests.harness import Harness
 from load_tests.runner import Outcome, run_many
@@ -153,3 +153,17 @@ def test_backlog_trend_and_drain_time_on_known_series() -> None:
     assert d["peak"] == 120 and d["drain_s"] == 3.0  # back within 6 items at t = 10
     never = drain_time([0.0, 1.0, 2.0, 3.0], [0.0, 50.0, 60.0, 70.0], (1.0, 2.0))
     assert never["drain_s"] is None
+
+
+def test_a_burst_never_drained_fails_and_says_so() -> None:
+    workers = {"end_to_end_ms": {"p50": 30.0, "p99": 900.0}, "arrival_items_per_s": 30.0,
+               "backlog": {"slope": 4.0, "band": 1.0}, "drain": {"drain_s": None},
+               "dead_letter": {"injected": 2, "dead_lettered": 1}}  # fmt: skip
+    r = RunResult("S8d", "synthetic", workers=workers)
+    r.ledger = "ok"
+    v = evaluate({"S8d": [r]}).of("S8d")
+    assert "burst drained never" in v.line
+    # S8d judges the drain, not the slope; a dead letter short of the injected is exit 4
+    assert sorted(c.metric for c in v.checks if c.failed) == [
+        "burst drain time", "dead-lettered - injected"]  # fmt: skip
+    assert v.code == EXIT_LEDGER
