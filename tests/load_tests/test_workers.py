@@ -68,7 +68,9 @@ def test_balanced_fleet_acknowledges_every_item_once(
     assert ledger["lost"] == ledger["duplicates"] == ledger["abandoned_not_returned"] == 0
     w = s["workers"]
     assert w["acked"] == ledger["pushed"]
-    assert 0 < ledger["abandoned"] <= w["released"]  # an item may be released twice
+    # 2 % released (about 6 of 320): each came back; one item may be released twice
+    assert ledger["abandoned"] <= w["released"]
+    assert (ledger["abandoned"] > 0) == (w["released"] > 0)
     assert w["end_to_end_ms"]["count"] == ledger["pushed"]
     # the median of 20 ms exponential work is 13.9 ms, plus push, pop and acknowledge
     assert 13.0 <= w["end_to_end_ms"]["p50"] < 200.0
