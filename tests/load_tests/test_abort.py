@@ -17,11 +17,7 @@ from pathlib import Path
 import xmlschema
 
 from load_tests.evaluation import EXIT_ABORT
-
-try:  # the server helpers are moving from api/ to supervise/ in this same session
-    from supervise.server import ServerProcess
-except ImportError:
-    from api.testing import ServerProcess  # type: ignore[no-redef]
+from supervise.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / ".venv" / "bin" / "pushpop-bench"

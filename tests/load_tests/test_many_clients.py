@@ -17,11 +17,7 @@ from load_tests import catalog
 from load_tests.harness import Harness
 from load_tests.runner import run_many
 from load_tests.settings import RunSettings
-
-try:  # the server helpers are moving from api/ to supervise/ in this same session
-    from supervise.server import ServerProcess
-except ImportError:
-    from api.testing import ServerProcess  # type: ignore[no-redef]
+from supervise.server import ServerProcess
 
 
 def established(pid: int) -> int:
