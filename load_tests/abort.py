@@ -107,18 +107,19 @@ class LiveWindow:
                 self.latency[key] = new_histogram()
             self.latency[key].decode_and_add(enc)
 
+    def total(self, name: str, since: float, until: float) -> float:
+        """Counter ``name`` summed over the buckets starting in ``[since, until)``."""
+        return sum(v.get(name, 0.0) for s, v in self.counts.items() if since <= s < until)
+
     def value(self, metric: str, since: float, until: float) -> float | None:
         """``metric`` over the buckets starting in ``[since, until)``; None = no data."""
-
-        def total(name: str) -> float:
-            return sum(v.get(name, 0.0) for s, v in self.counts.items() if since <= s < until)
-
         if metric == "error_rate":
-            requests = total("requests")
-            return total("failures") / requests if requests >= MIN_REQUESTS else None
+            requests = self.total("requests", since, until)
+            failures = self.total("failures", since, until)
+            return failures / requests if requests >= MIN_REQUESTS else None
         if metric == "dropped_ratio":
-            scheduled = total("scheduled")
-            return total("dropped") / scheduled if scheduled else None
+            scheduled = self.total("scheduled", since, until)
+            return self.total("dropped", since, until) / scheduled if scheduled else None
         hist = new_histogram()
         for s, h in self.latency.items():
             if since <= s < until:

@@ -112,6 +112,10 @@ AbortOn = Annotated[
 AbortGrace = Annotated[
     str | None, typer.Option(help="seconds of load before --abort thresholds count (10s)")
 ]
+LivePort = Annotated[
+    int | None,
+    typer.Option(help="serve the running variant's metrics for Prometheus on this port"),
+]
 JUnit = Annotated[
     Path | None, typer.Option(help="also write the verdict as JUnit XML (one test per check)")
 ]
@@ -129,6 +133,7 @@ def _settings(
     report: bool = True,
     abort: list[str] | None = None,
     abort_grace: str | None = None,
+    live_port: int | None = None,
 ) -> RunSettings:
     secs = parse_duration(duration)
     if quick:
@@ -146,6 +151,7 @@ def _settings(
         label=f"b{time.strftime('%m%d%H%M%S')}{uuid.uuid4().hex[:4]}",
         abort=list(abort or []),
         abort_grace=parse_duration(abort_grace),
+        live_port=live_port,
     )
 
 
@@ -229,6 +235,7 @@ def run(
     junit: JUnit = None,
     abort: AbortOn = [],  # noqa: B006
     abort_grace: AbortGrace = None,
+    live_port: LivePort = None,
 ) -> None:
     """Run SCENARIO headless against a local (or --host) server and write a report."""
     try:
@@ -238,6 +245,7 @@ def run(
     settings = _settings(
         duration=duration, quick=quick, time_scale=time_scale, bucket=bucket, workers=workers,
         thresholds=thresholds, overrides=set_, abort=abort, abort_grace=abort_grace,
+        live_port=live_port,
     )  # fmt: skip
     code = _execute(
         variants, f"pushpop-bench run {scenario}", scenario, settings=settings, host=host,
@@ -264,11 +272,13 @@ def run_all(
     junit: JUnit = None,
     abort: AbortOn = [],  # noqa: B006
     abort_grace: AbortGrace = None,
+    live_port: LivePort = None,
 ) -> None:
     """Run every scenario (S1..S7) and write one index with all verdicts."""
     settings = _settings(
         duration=duration, quick=quick, time_scale=time_scale, bucket=bucket, workers=workers,
         thresholds=thresholds, overrides=[], abort=abort, abort_grace=abort_grace,
+        live_port=live_port,
     )  # fmt: skip
     variants = catalog.resolve("all", include_extra=extra)
     code = _execute(

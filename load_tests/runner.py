@@ -50,6 +50,7 @@ from load_tests.evaluation import (
 )
 from load_tests.faults import FAULTS, FaultThread
 from load_tests.harness import SIDECAR_NAMES, Harness
+from load_tests.live import LiveExporter
 from load_tests.report import write_index, write_run_report
 from load_tests.settings import RunSettings
 from load_tests.summary import RunSummary
@@ -152,6 +153,7 @@ def run_variant(
     out_dir: Path,
     settings: RunSettings,
     console: Console | None = None,
+    live: LiveExporter | None = None,
 ) -> Outcome:
     console = console or Console()
     out_dir = out_dir.resolve()  # the load generator runs from the repository root
@@ -215,6 +217,9 @@ def run_variant(
             )
             monitor.add_role("loadgen", tree_of(lambda: proc.pid))
             watch = abort_watch(variant, settings, out_dir, lambda: stop_tree(proc.pid))
+            if live:
+                limits = ThresholdSet.load(settings.thresholds).for_variant(variant.id)
+                live.watch(variant.id, out_dir, limits, settings.bucket)
             with console.status(f"{variant.id}: {variant.title} ({duration:g} s of load)"):
                 try:
                     rc = proc.wait(timeout=duration + CHILD_GRACE)
@@ -288,14 +293,21 @@ def run_many(
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     outcomes: list[Outcome] = []
-    for v in variants:
-        for i in range(repeat):
-            out = root / v.id if repeat == 1 else root / v.id / f"rep{i + 1}"
-            outcomes.append(run_variant(v, harness, out, settings, console))
-            if outcomes[-1].aborted:
-                break  # an abort stops the whole run, not just this variant
-        if outcomes and outcomes[-1].aborted:
-            break
+    live = LiveExporter(settings.live_port) if settings.live_port is not None else None
+    if live:
+        console.print(f"live metrics: http://127.0.0.1:{live.port}/metrics", highlight=False)
+    try:
+        for v in variants:
+            for i in range(repeat):
+                out = root / v.id if repeat == 1 else root / v.id / f"rep{i + 1}"
+                outcomes.append(run_variant(v, harness, out, settings, console, live))
+                if outcomes[-1].aborted:
+                    break  # an abort stops the whole run, not just this variant
+            if outcomes and outcomes[-1].aborted:
+                break
+    finally:
+        if live:
+            live.close()
     evaluation = judge(outcomes, settings, baseline=baseline, margin=margin, console=console)
     write_results(root, title, outcomes, harness, settings, evaluation, time.time() - t0)
     return evaluation, outcomes

@@ -53,6 +53,7 @@ class RunSettings:
     fault_outage: float | None = None  # seconds a fault keeps its component down
     abort: list[str] = field(default_factory=list)  # thresholds that stop the run early
     abort_grace: float | None = None  # seconds of load before they count (default 10)
+    live_port: int | None = None  # serve live metrics on this port (0: any free one)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
