@@ -140,7 +140,7 @@ async def _lock_op(request: Request, queue_id: str, method: str, extra: bool = F
     body = v.lock_body(await read_body(request), method)
     payload: dict[str, Any] = {"lock_id": body["lock_id"]}
     if method == "Release":
-        delay = v.delay_value(body.get("delay_seconds"), "delay_seconds")
+        delay = v.delay_value(body, "delay_seconds")
         if delay:
             payload["delay_seconds"] = delay
     if extra:

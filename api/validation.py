@@ -258,7 +258,7 @@ def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
             "item": item(entry.get("item"), where, max_item_bytes, check_nesting=deep),
             "priority": priority(entry.get("priority"), where),
         }
-        delay = delay_value(entry.get("delay_seconds"), f"{where}delay_seconds")
+        delay = delay_value(entry, f"{where}delay_seconds")
         if delay:
             parsed["delay_seconds"] = delay
         out.append(parsed)
@@ -309,10 +309,12 @@ MAX_REDRIVE = 10_000
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 
 
-def delay_value(value: Any, name: str) -> int:
-    """``delay_seconds``: an integer from 0 to 86400 (absent: 0)."""
-    if value is None:
+def delay_value(body: dict[str, Any], name: str) -> int:
+    """``delay_seconds`` of ``body``: an integer from 0 to 86400 (absent: 0; null is not
+    an integer)."""
+    if "delay_seconds" not in body:
         return 0
+    value = body["delay_seconds"]
     if not _int(value) or not 0 <= value <= MAX_DELAY:
         raise InvalidRequest(
             "INVALID_DELAY",

@@ -11,7 +11,7 @@ threshold marked abort failed during the run: ``load_tests/abort.py``).
 """
 
 from load_tests.evaluation.baseline import Baseline
-from load_tests.evaluation.checks import CHECK_HEADERS, Check
+from load_tests.evaluation.check import CHECK_HEADERS, Check
 from load_tests.evaluation.codes import (
     EXIT_ABORT,
     EXIT_ERRORS,

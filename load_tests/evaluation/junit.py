@@ -17,7 +17,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from load_tests.evaluation.checks import CHECK_HEADERS
+from load_tests.evaluation.check import CHECK_HEADERS
 from load_tests.evaluation.codes import EXIT_LEDGER
 from load_tests.evaluation.verdict import Evaluation, VariantEvaluation
 

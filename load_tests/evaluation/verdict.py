@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from load_tests.evaluation.baseline import Baseline
-from load_tests.evaluation.checks import CHECK_HEADERS, Check, merge_checks, raw_checks
+from load_tests.evaluation.check import CHECK_HEADERS, Check
+from load_tests.evaluation.checks import merge_checks, raw_checks
 from load_tests.evaluation.codes import EXIT_ERRORS, EXIT_OK, EXIT_THRESHOLD, worst
 from load_tests.evaluation.results import Problem, RunResult
 from load_tests.evaluation.thresholds import ThresholdSet

@@ -8,7 +8,7 @@ up, and the run FAILs however fast every endpoint answered.
 
 from __future__ import annotations
 
-from load_tests.evaluation.checks import Check
+from load_tests.evaluation.check import Check
 from load_tests.evaluation.codes import EXIT_LEDGER
 from load_tests.evaluation.results import RunResult
 from load_tests.evaluation.thresholds import Thresholds

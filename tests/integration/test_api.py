@@ -78,7 +78,8 @@ def test_push_single_form_defaults_to_priority_1(client: httpx.Client, qid: str)
     assert stats(client, qid)["by_priority"] == {"1": 1}
     got = pop(client, qid)["items"]
     assert len(got) == 1
-    assert set(got[0]) == {"id", "item", "priority", "enqueued_at"}
+    assert set(got[0]) == {"id", "item", "priority", "enqueued_at", "deliveries"}
+    assert got[0]["deliveries"] == 1
     assert got[0]["id"] == r["ids"][0] and got[0]["item"] == {"n": 1} and got[0]["priority"] == 1
     assert isinstance(got[0]["enqueued_at"], float)
     assert t0 - 1 <= got[0]["enqueued_at"] <= t1 + 1
@@ -365,12 +366,13 @@ def test_stats_fields(client: httpx.Client, qid: str) -> None:
         "by_priority": {},
         "in_flight": 0,
         "locks": 0,
+        "delayed": 0,
         "oldest_enqueued_at": None,
     }
     push(client, qid, ({"n": 0}, 3))
     push(client, qid, ({"n": 1}, 0), ({"n": 2}, 0), ({"n": 3}, 12))
     s = stats(client, qid)
-    assert set(s) == {"queue_id", "depth", "by_priority", "in_flight", "locks",
+    assert set(s) == {"queue_id", "depth", "by_priority", "in_flight", "locks", "delayed",
                       "oldest_enqueued_at"}  # fmt: skip
     assert s["queue_id"] == qid and s["depth"] == 4
     assert s["by_priority"] == {"0": 2, "3": 1, "12": 1}
@@ -729,7 +731,6 @@ def test_ttl_bounds_accepted(client: httpx.Client, qid: str) -> None:
         ("GET", "/queue/q/push/extra"),
         ("GET", "/queue"),
         ("POST", "/queues/q/push"),
-        ("GET", "/"),
     ],
 )
 def test_unknown_route_is_404_json(client: httpx.Client, method: str, path: str) -> None:

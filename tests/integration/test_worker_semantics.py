@@ -129,6 +129,8 @@ def test_delayed_items_stay_invisible_until_due(client: httpx.Client) -> None:
         "INVALID_DELAY")  # fmt: skip
     err(client.post(f"/queue/{q}/push", json={"item": {}, "delay_seconds": 1.5}), 400,
         "INVALID_DELAY")  # fmt: skip
+    err(client.post(f"/queue/{q}/push", json={"item": {}, "delay_seconds": None}), 400,
+        "INVALID_DELAY")  # fmt: skip
 
 
 def test_release_with_a_delay_brings_items_back_later_in_order(client: httpx.Client) -> None:
