@@ -10,7 +10,8 @@ here, so a change is believable when (nearly) every round agrees, not from one m
 
 Prints, per point, each build's median rate and server CPU per operation and their
 ratios (head / base). Both builds run in this virtual environment: a base whose
-dependencies differ needs its own. Numbers only, no verdict: the ratios are the answer.
+dependencies differ needs its own. Numbers only, no verdict: the ratios are the answer
+(``pushpop-bench ab``, whose worktree helpers this uses, is the suite's A/B with one).
 """
 
 from __future__ import annotations
@@ -18,11 +19,8 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -38,6 +36,7 @@ from benchmarks.throughput import (
     start_postgres,
     start_server,
 )
+from load_tests.ab import imported_from, in_build, worktree
 from supervise.server import ServerProcess
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -52,33 +51,6 @@ POINTS = {
 }
 # pops are given this many items per second of load, per build, so none pops an empty queue
 POP_FILL_RATE = 1500
-
-
-@contextmanager
-def worktree(rev: str) -> Iterator[Path]:
-    """``rev`` checked out in a temporary worktree of this repository, removed after."""
-    tmp = Path(tempfile.mkdtemp(prefix="pushpop-base-"))
-    path = tmp / "base"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev],
-                   check=True, capture_output=True)  # fmt: skip
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
-                       capture_output=True)  # fmt: skip
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def in_build(code: Path, *args: str) -> list[str]:
-    """This venv's Python run in ``code``: ``-m`` puts the working directory first on
-    ``sys.path``, so the build's own packages are imported, not the installed checkout."""
-    return ["sh", "-c", 'cd "$0" && exec "$@"', str(code), sys.executable, *args]
-
-
-def imported_from(code: Path) -> str:
-    """Where a server started in ``code`` imports ``api`` from (checked, not assumed)."""
-    cmd = in_build(code, "-c", "import api; print(api.__file__)")
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def median(samples: list[dict[str, float]], key: str) -> float:

@@ -3,6 +3,7 @@
     pushpop-bench run S3a --duration 60s            # one variant (or a group: S4)
     pushpop-bench run-all --quick                    # every scenario, briefly
     pushpop-bench compare RUN_A RUN_B                # what changed between two runs
+    pushpop-bench ab --base main                     # this tree against a revision
     pushpop-bench limit                              # service vs raw PostgreSQL
     pushpop-bench list                               # the scenario catalogue
 
@@ -22,6 +23,7 @@ these commands under their old names.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 import uuid
@@ -44,6 +46,7 @@ from load_tests.evaluation import (
     evaluate,
     load_results,
 )
+from load_tests.evaluation.codes import EXIT_WORSE
 from load_tests.evaluation.console import check as check_results
 from load_tests.evaluation.junit import markdown_table, write_junit
 from load_tests.settings import RunSettings
@@ -54,7 +57,7 @@ EPILOG = (
     "**pushpop-bench compare RUN_A RUN_B** · **pushpop-bench limit** (service vs raw "
     "PostgreSQL) · **pushpop-bench list**. Exit codes: 0 pass, 1 errors, 3 threshold or "
     "regression, 4 ledger (lost or duplicated items), 5 aborted (an `--abort` threshold "
-    "failed during the run)."
+    "failed during the run), 6 worse (`ab`: the working tree is slower than --base)."
 )
 app = typer.Typer(
     add_completion=False,
@@ -337,6 +340,44 @@ def compare(
     console.print(f"[{'red' if regressions else 'green'}]{line}[/]", highlight=False)
     if regressions:
         raise typer.Exit(EXIT_THRESHOLD)
+
+
+@app.command()
+def ab(
+    base: Annotated[str, typer.Option(help="git revision to compare with (main, HEAD~1)")],
+    scenario: Annotated[str, typer.Option(help="push/pop mix: S1a S3a S3b S3c S4a S4b")] = "S3a",
+    slices: Annotated[int, typer.Option(min=2, help="slices per build (= rounds)")] = 6,
+    slice_seconds: Annotated[float, typer.Option(help="length of one slice")] = 5.0,
+    concurrency: Annotated[int, typer.Option(help="closed-loop connections")] = 8,
+    out: Out = Path("results"),
+) -> None:
+    """BASE and the working tree side by side, in interleaved slices: better, same, worse?
+
+    Exits 6 when a metric of the working tree is worse than BASE on every round beyond
+    its margin.
+    """
+    from load_tests.ab import MIXES, run_ab, table, to_json
+    from load_tests.evaluation.ab import WORSE
+
+    if scenario not in MIXES:
+        raise typer.BadParameter(f"{scenario}: choose from {', '.join(MIXES)}")
+    root = out / f"{time.strftime('%Y%m%d-%H%M%S')}-ab"
+
+    def progress(r: int, name: str, s: Any) -> None:
+        console.print(f"round {r + 1}/{slices} {name}: {s.requests / s.seconds:,.0f} req/s")
+
+    result = run_ab(
+        base, scenario=scenario, slices=slices, slice_seconds=slice_seconds,
+        concurrency=concurrency, workdir=root, on_slice=progress,
+    )  # fmt: skip
+    console.print(table(result))
+    summary = to_json(result)
+    (root / "ab.json").write_text(json.dumps(summary, indent=2))
+    console.print(f"verdict: {summary['verdict']}; errors: {result.errors}; details: {root}")
+    if summary["verdict"] == WORSE:
+        raise typer.Exit(EXIT_WORSE)
+    if result.errors:
+        raise typer.Exit(EXIT_ERRORS)
 
 
 def threshold_flags(

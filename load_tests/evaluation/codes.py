@@ -14,7 +14,10 @@ EXIT_ERRORS = 1
 EXIT_THRESHOLD = 3
 EXIT_LEDGER = 4
 EXIT_ABORT = 5  # a threshold marked abort failed during the run, which was stopped early
-_SEVERITY = {EXIT_OK: 0, EXIT_THRESHOLD: 1, EXIT_ERRORS: 2, EXIT_LEDGER: 3, EXIT_ABORT: 4}
+EXIT_WORSE = 6  # `pushpop-bench ab`: head is worse than base beyond the noise band
+_SEVERITY = {
+    EXIT_OK: 0, EXIT_WORSE: 1, EXIT_THRESHOLD: 1, EXIT_ERRORS: 2, EXIT_LEDGER: 3, EXIT_ABORT: 4
+}  # fmt: skip
 
 
 def worst(codes: Iterable[int]) -> int:
