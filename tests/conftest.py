@@ -147,3 +147,21 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     logs = tmp_path_factory.mktemp("control-plane")
     with Placement(logs, bin_dir=bin_dir) as p, Scheduler(logs, bin_dir=bin_dir) as s:
         yield p.address, s.address
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_server(
+    request: pytest.FixtureRequest, pg: PostgresServer, tmp_path: Path
+) -> Iterator[ServerProcess]:
+    """A server of the test's own, once per store (on a fresh database): for tests that
+    SIGKILL and restart it."""
+    if request.param == "postgres":
+        url = pg.database(f"own_{uuid.uuid4().hex[:8]}", fresh=True)
+        s = ServerProcess(store="postgres", database_url=url, log_path=tmp_path / "s.log")
+    else:
+        s = ServerProcess(
+            store="sqlite", sqlite_path=tmp_path / "d.sqlite3", log_path=tmp_path / "s.log"
+        )
+    s.start()
+    yield s
+    s.stop()

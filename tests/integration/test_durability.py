@@ -5,23 +5,8 @@ from __future__ import annotations
 import time
 
 import httpx
-import pytest
 
-from supervise.pgserver import PostgresServer
 from supervise.server import ServerProcess
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def own_server(request: pytest.FixtureRequest, pg: PostgresServer, tmp_path) -> ServerProcess:
-    if request.param == "postgres":
-        s = ServerProcess(store="postgres", database_url=pg.url, log_path=tmp_path / "s.log")
-    else:
-        s = ServerProcess(
-            store="sqlite", sqlite_path=tmp_path / "d.sqlite3", log_path=tmp_path / "s.log"
-        )
-    s.start()
-    yield s
-    s.stop()
 
 
 def test_sigkill_loses_no_acknowledged_item_and_no_lock(
