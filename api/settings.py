@@ -33,7 +33,8 @@ class Settings:
     idempotency_ttl: float = 600.0  # seconds a push's Idempotency-Key is kept (at least)
     max_item_bytes: int = 64 * 1024
     # the largest push the contract allows (1000 items of 64 KiB = 62.5 MiB as stored) plus
-    # 9.5 MiB of JSON around them, spaces and \u escapes; README's nginx example says the same
+    # 9.5 MiB of JSON around them, spaces and \u escapes; docs/security.md's nginx example
+    # says the same
     max_body_bytes: int = 72 * 1024 * 1024
     # request-body bytes all requests in progress may hold at once (0 = no cap): past it,
     # 503 SERVER_BUSY before the body is read (api/body_budget.py)

@@ -877,7 +877,7 @@ def test_float_numbers_round_trip_by_value(client: httpx.Client, qid: str) -> No
 
     PostgreSQL's jsonb keeps the exact decimal value but writes it without an exponent
     (``6.02e+23`` -> ``602000000000000000000000``), so a Python client may see an int
-    where it sent a float: the same JSON number (documented in the README). Compared
+    where it sent a float: the same JSON number (documented in docs/operations.md). Compared
     as decimals, nothing may change.
     """
     sent = {"avogadro": 6.02e23, "e16": 1e16, "huge": 1.5e300, "tiny": 5e-324}

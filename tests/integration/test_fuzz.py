@@ -6,9 +6,9 @@ requests must be refused with a 4xx.
 The strategies come from schemathesis' Python API (``schemathesis.openapi.from_url``,
 ``APIOperation.as_strategy``) and run under hypothesis ``@given`` here rather than through
 ``@schema.parametrize()``, so that this test can (a) count the cases that actually ran and
-assert the budget, (b) steer a share of them to valid queue ids (the document does not
-constrain ``queue_id``, so generated ids are nearly always refused before reaching a
-queue), and (c) collect *every* distinct failure instead of stopping at the first.
+assert the budget, (b) steer a share of them to valid queue ids (the document gives
+``queue_id`` its pattern, but generated ids rarely name a queue holding anything, so most
+cases never reach one), and (c) collect *every* distinct failure instead of stopping at the first.
 
 ``PUSHPOP_FUZZ_EXAMPLES`` (default 2000) sets the budget; ``PUSHPOP_FUZZ_SEED`` fixes the
 random seed to replay a run (the seed is printed).
