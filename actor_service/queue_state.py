@@ -439,6 +439,10 @@ class QueueState(QueueMoves, StateAccess):
         ``lock_ttl`` is given and items were returned, else ``None``.
         """
         yield from self._begin()
+        return (yield from self._take(depth, lock_ttl))
+
+    def _take(self, depth: int, lock_ttl: float | None) -> Op:
+        """:meth:`pop` once meta is loaded and checked (``_begin`` has run)."""
         if (
             lock_ttl is not None
             and self.limits.max_locks
@@ -478,7 +482,7 @@ class QueueState(QueueMoves, StateAccess):
         if seen is not None:
             items = [PoppedItem(**i) for i in seen["items"]]
             return items, tuple(seen["lock"]) if seen["lock"] else None, True
-        items, lock = yield from self.pop(depth, lock_ttl)
+        items, lock = yield from self._take(depth, lock_ttl)
         if items:
             answer = {"items": [vars(i) for i in items], "lock": list(lock) if lock else None}
             yield from queue_idempotency.record(self, key, fingerprint, answer, "pop")
