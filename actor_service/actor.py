@@ -1,13 +1,9 @@
 """``QueueActor``: one Dapr virtual actor per queue id, driving the pure state machine.
 
-The same class runs under ``daprd`` (Dapr mode) and under the embedded runtime; it
-only talks to the SDK's actor state manager and to ``runtime_ctx.dapr_client`` (for
-the dead-letter hand-over to another actor), both of which each runtime provides.
-
-Every method does one :meth:`save_state` (one store transaction) and answers with
-plain JSON data: ``{"ok": result}`` or ``{"error": {status, code, message}}``. Errors
-travel as data because the SDK turns exceptions raised in an actor into opaque
-HTTP 500s on the way back through the sidecar.
+The same class runs under ``daprd`` and under the embedded runtime, through the SDK's
+state manager and ``runtime_ctx.dapr_client`` (the dead-letter hand-over). Every method
+does one :meth:`save_state` and answers plain JSON, ``{"ok": ...}`` or ``{"error": ...}``:
+the SDK turns exceptions raised in an actor into opaque HTTP 500s.
 """
 
 from __future__ import annotations

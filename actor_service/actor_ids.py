@@ -1,10 +1,8 @@
 """Queue id <-> actor id: the identity, except for the queue ids ``.`` and ``..``.
 
-``API.md`` allows them (``[A-Za-z0-9._:-]{1,128}``), but ``daprd`` refuses them as
-actor ids ("path traversal sequence") and every URL layer would resolve them anyway.
-They become ``~.`` and ``~..``: ``~`` is not allowed in a queue id, so no real queue
-can collide with them, and both runtimes use the same mapping, so the stored keys
-stay the same whichever runtime wrote them.
+The API allows them (docs/api.md), but ``daprd`` refuses them as actor ids and every URL
+layer would resolve them. They become ``~.`` and ``~..`` (``~`` is no queue id character,
+so nothing collides), the same in both runtimes, so stored keys never depend on which wrote them.
 """
 
 from __future__ import annotations

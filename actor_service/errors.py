@@ -1,9 +1,8 @@
 """Errors that cross layers: the state machine, the actor, the runtimes and the gateway.
 
-Each carries the HTTP status and the ``SNAKE_CASE`` code of ``shared/API.md`` so that
-the gateway never has to guess, and so that an error raised inside an actor can be
-sent over the Dapr actor boundary as plain data (``to_dict``/``from_dict``): the
-SDK turns exceptions into opaque 500s, which would lose the code.
+Each carries the HTTP status and the ``SNAKE_CASE`` code of docs/api.md, so the gateway
+never guesses, and travels over the Dapr actor boundary as plain data
+(``to_dict``/``from_dict``): the SDK turns exceptions into opaque 500s, losing the code.
 """
 
 from __future__ import annotations

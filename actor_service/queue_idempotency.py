@@ -1,11 +1,8 @@
 """Idempotency keys of a queue's pushes and pops: one row per key, and a log to forget them.
 
-A keyed call's answer (a push's first id and count; a pop's items and lock) and its
-fingerprint (the body, or the pop's parameters) are saved in the same transaction as
-its effect, under ``k:{digest of the key}``; the log ``kl:{k}``
-lists keys oldest first, and every keyed push forgets up to two that have outlived
-``Limits.idempotency_ttl``, so the kept keys stay bounded by the push rate times the
-retention and a keyed push costs O(1) rows.
+A keyed call's answer and fingerprint are saved with its effect under ``k:{digest}``; the
+log ``kl:{k}`` lists keys oldest first, and each keyed push forgets up to two keys older
+than ``Limits.idempotency_ttl``, so kept keys stay bounded and a keyed push costs O(1) rows.
 """
 
 from __future__ import annotations

@@ -1,50 +1,10 @@
 """The key layout of one queue's state, its value shapes and their checks.
 
-Shared by the state machine (:mod:`actor_service.queue_state`), its admin repair
-(:mod:`actor_service.queue_repair`) and the embedded runtime (which encodes segments
-specially): one place says what a key and a well-formed value look like.
-
-Layout of one queue's state (one actor's keys):
-
-``meta``
-    small: per non-empty priority ``[head, tail, head_enqueued_at]`` positions, the
-    next message id, open locks (expiry and counts, not their items), tombstones
-    of expired locks, pending dead-letter transfers and the transfers received.
-``s:{priority}:{k}``
-    segment ``k`` of a priority: the items at positions ``[k*S, (k+1)*S)`` that are
-    live, as ``{"start": first_position, "items": [[id, item, enqueued_at], ...]}``.
-    Live positions of a priority are the contiguous range ``[head, tail)``, so a
-    segment's live items are contiguous too.
-``l:{lock_id}``
-    the items a pop-with-ack handed out, ``[[priority, id, item, enqueued_at], ...]``.
-``x:{seq}``
-    a transfer to another queue (dead-letter, redrive) not yet confirmed delivered (an
-    outbox entry).
-``dix``, ``d:{second}:{k}``
-    delayed items (see "Delayed items" below).
-``k:{digest}``, ``kl:{k}``
-    idempotency keys of keyed pushes and their log, oldest first (pruned as it goes).
-
-An entry may carry a fourth element, a dict of what sets it apart: ``"d"`` the
-deliveries it has had, ``"o"`` ``[queue_id, id]`` where it was moved from. Entries
-without one (all but a few) stay three elements long.
-
-Delayed items: meta's ``"dl"`` is ``[count, next_due]`` while any wait; ``dix`` maps each
-second (``floor(due)``) holding delayed items to ``[count, min_due]``; bucket rows
-``d:{second}:{k}`` hold that second's items ``[due, priority, id, item, enqueued_at, x,
-front]`` in arrival order, :data:`DELAY_CHUNK` a row. A pop reads none of it unless
-``next_due`` has passed, so ready items pop as fast with a million delayed ones; a delayed
-push writes its bucket's last row and ``dix``, whose size is bounded by the delay range
-(86,400 seconds), not by the number of items.
-
-Past the tail: segments after the one holding a priority's tail must not exist. A push
-reads the segment it starts, checks it is empty and writes it. An actor's activation
-is the queue's only writer, so it reads the first segment past each priority's tail
-once (``QueueState.tails_checked``) and creates the later ones without reading them: a
-hot queue's batch crosses into a new segment every turn, and each such read was a
-store round trip. A stray row past the tail (meta rolled back by a bad restore) is
-still caught by the first push into it after activation, before it is overwritten;
-the set is forgotten whenever a turn fails or an admin repairs the queue.
+One place says what a key and a well-formed value look like, for the state machine
+(:mod:`.queue_state`), its repair (:mod:`.queue_repair`) and the embedded runtime. Keys:
+``meta``, segments ``s:{priority}:{k}``, locks ``l:{lock_id}``, outbox ``x:{seq}``, delayed
+items ``dix`` and ``d:{second}:{k}``, idempotency keys ``k:{digest}`` and ``kl:{k}``; each
+value's shape and the rule for segments past a tail: docs/how-it-works.md, "Key layout".
 """
 
 from __future__ import annotations

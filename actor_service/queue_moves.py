@@ -1,10 +1,8 @@
 """Operations that move items between queues, and the settings that say where to.
 
-A mixin of :class:`~actor_service.queue_state.QueueState` (it uses its key access and
-its lock and segment helpers): dead-letter, redrive, the outbox that carries both to the
-target queue's actor (``x:{seq}`` rows written in the same save that takes the items,
-delivered after it, confirmed once the target took them) and the target's side,
-``receive``, which applies each transfer once by its sequence number.
+A mixin of :class:`~actor_service.queue_state.QueueState`: dead-letter, redrive, the
+outbox (``x:{seq}`` rows saved with the items' removal, delivered after it, confirmed once
+the target took them) and the target's ``receive``, which applies each transfer once.
 """
 
 from __future__ import annotations

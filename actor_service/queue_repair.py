@@ -1,10 +1,9 @@
 """Admin repair of a queue whose state contradicts itself (``POST /queue/{id}/repair``).
 
-Kept apart from the state machine because it is the one operation that may *decide*
-rows are gone, and it is read far less often than the hot paths. It drives a
-:class:`~actor_service.queue_state.QueueState` through the same key access the
-operations use (``_load``/``_set``/``_delete``/``_append``): a friend of that class,
-not a second implementation of the layout.
+Apart from the state machine because it is the one operation that may *decide* rows are
+gone. It drives a :class:`~actor_service.queue_state.QueueState` through the same key
+access (``_load``/``_set``/``_delete``/``_append``): a friend of that class, not a second
+implementation of the layout.
 """
 
 from __future__ import annotations

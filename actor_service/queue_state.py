@@ -1,25 +1,10 @@
 """The queue as a pure state machine over a key-value state: no I/O, no clock, no randomness.
 
-The key layout it works on is described in :mod:`actor_service.queue_layout`.
-
-Why positions: push appends at ``tail`` and pop takes from ``head``, so each touches
-only the segment(s) that hold those positions: O(1) push and O(depth) pop whatever
-the queue length. Items given back by a lock go *before* ``head`` (positions may be
-negative) and are merged by message id with other given-back items there, so every
-priority stays sorted by id: FIFO always holds, even when locks end out of order.
-
-Invariants are checked, not assumed: every value read from the store is checked against
-meta before it is used (a segment must hold exactly the live positions meta says it does,
-a lock named by meta must have its row, ...), and a contradiction raises
-:class:`~actor_service.errors.StateCorrupt` naming the keys involved. Every loop that walks
-positions advances at least one position per turn or stops, so no state, however broken,
-makes an operation run longer than O(depth + segments + locks).
-
-Operations are generators (sans-I/O): they ``yield`` a list of keys they need and
-are sent back a dict of those keys' values (``None`` when absent). The driver (the
-actor, or a dict in unit tests) does the I/O, then applies :meth:`QueueState.changes`
-in one transaction. This keeps the logic a plain state machine that property tests
-can hammer, and lets the actor load exactly the keys an operation touches.
+Operations are generators: they ``yield`` the keys they need, get their values back, and
+leave :meth:`QueueState.changes` for the driver (the actor, or a dict in unit tests) to
+save in one transaction. Every value read is checked against meta (a contradiction raises
+:class:`~actor_service.errors.StateCorrupt`) and every loop advances or stops, so no state
+makes an operation cost more than O(depth + segments + locks). Why positions: docs/how-it-works.md.
 """
 
 from __future__ import annotations
@@ -71,7 +56,7 @@ class QueueState(QueueMoves, StateAccess):
     ``new_lock_id`` makes lock ids, both injected so that tests control them.
 
     ``tails_checked``: the priorities whose first segment past the tail the caller (an
-    actor's activation) has read already; see "Past the tail" in :mod:`queue_layout`.
+    actor's activation) has read already; see "Key layout" in docs/how-it-works.md.
     """
 
     def hot_keys(self) -> set[str]:

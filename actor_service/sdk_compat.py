@@ -1,13 +1,10 @@
 """Every use of the Dapr Python SDK's private internals, in one place.
 
-Why they are used at all: the SDK's public API has no way to host actors without the
-sidecar (the embedded runtime), to drop single keys from an actor's state cache, to count
-or forget the actors a process hosts (after a sidecar dies, another host may own them),
-or to list the routes ``DaprActor`` registers (so they can be guarded). Each is one small
-function here, so an SDK upgrade is checked in one file, and
-``tests/unit/test_sdk_compat.py`` pins the version this was written for and proves every
-internal still exists. It sits beside the actor rather than in ``runtime/``: the actor
-uses one of these helpers, and the actor imports none of the hosts that run it.
+The public API cannot host actors without the sidecar, drop single keys from an actor's
+state cache, count or forget hosted actors, or list ``DaprActor``'s routes: each of those
+is one small function here, so an SDK upgrade is checked in one file
+(``tests/unit/test_sdk_compat.py`` pins the version). It sits beside the actor, which uses
+one of them and imports none of the hosts.
 """
 
 from __future__ import annotations
