@@ -1,31 +1,10 @@
 """Group commit: saves of different actors that wait together are written together.
 
-Why: on a 2-core host one commit per push is the ceiling (issue 11): every commit
-costs a round trip, a statement's parse/plan/dispatch in the client and the server,
-and a WAL flush. Saves that arrive while commits are in flight gain nothing by
-waiting for their own; merged into the next batch they share all of that.
-
-How (no timer, nothing waits on purpose): a save starts a commit at once while fewer
-than ``max_in_flight`` commits are running; otherwise it queues, and the next commit
-to finish starts one batch of everything queued. A batch is written by the store's
-``write_many`` as one atomic unit (PostgreSQL: one statement, SQLite: one
-transaction), so each save in it is still all-or-nothing.
-
-Per-caller guarantees, the same as without batching:
-
-* **deadline**: a save whose caller's deadline (:data:`~.base.call_deadline`) passed
-  while it queued answers 503 and is not written. A batch runs with the earliest
-  deadline of its members, so its commit cannot land after any of theirs; saves with
-  less than ``patience`` left (the store's own statement timeout) are batched apart
-  from the rest, so that one caller close to its deadline cannot put a short timeout
-  on everybody else's commit.
-* **failure**: a batch that fails with :class:`StoreUnavailable` (database down,
-  pool exhausted, timed out: nothing any member could do better alone) fails every
-  member with 503. Any other failure (a 507 disk-full, a value the database rejects)
-  may be one member's fault, and the batch committed nothing, so each member is
-  retried alone and gets its own answer: one bad save cannot fail the others.
-* **2xx means committed**: a caller's future resolves only after ``write_many``
-  returned, i.e. after the commit.
+Every commit costs a round trip, a statement's parse and plan and a WAL flush; saves that
+arrive while ``max_in_flight`` commits run share the next one (no timer: nothing waits on
+purpose), written by the store's ``write_many`` as one atomic unit. Each caller keeps the
+guarantees it has without batching (deadline, failure, 2xx means committed):
+docs/how-it-works.md, "Group commit's guarantees".
 """
 
 from __future__ import annotations

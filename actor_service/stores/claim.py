@@ -1,37 +1,12 @@
 """One writer per database: the claim a host takes on its state store before it serves.
 
-Why: the embedded runtime caches every active queue's state in its own process. Two
-embedded hosts on one database each trust their own cache, so an item pushed through one
-and popped through both is delivered twice. Dapr mode avoids that with placement (one
-activation per actor across hosts), so Dapr-mode hosts may share a database with each
-other, but never with an embedded host.
-
-The claim has two modes, like a read-write lock:
-
-* ``exclusive`` (an embedded host): no other host of any mode may hold the database;
-* ``shared`` (a Dapr-mode host): any number of Dapr-mode hosts, no embedded host.
-
-PostgreSQL: a session advisory lock on a connection kept for that purpose, plus a small
-``pushpop_hosts`` table saying who holds it (host name, pid, since), for the refusal
-message. If that connection drops (PostgreSQL restarted, the session was killed) the
-claim is *lost*: :attr:`Claim.held` turns false at once, the store refuses work with 503
-``STORE_UNAVAILABLE`` (checked by reading an attribute, never by a query per call), and
-a background thread takes the lock again as soon as it can. A counter of claims in
-``pushpop_claim_epoch`` tells whether another host held the database meanwhile: then
-this host's cached state may be stale, so it stays *fenced* for good and says so. A host
-that takes the claim also ends the database sessions left over from embedded hosts that
-lost it, so a host that has not yet noticed its loss cannot commit afterwards, and every
-pooled connection proves at connect time that its host holds the claim
-(:meth:`PostgresClaim.verify`).
-
-SQLite: ``flock`` (``LOCK_EX`` or ``LOCK_SH``) on the database file itself, which
-follows the inode: a hard link, a bind-mounted file or any other path to the same file
-meets the same lock (a ``.claim`` file beside a hard link is another file, and a host on
-it once served beside the first, each with its own ``-wal``). ``flock`` and SQLite's own
-POSIX byte-range locks are independent on Linux. ``{database}.claim`` beside the path is
-locked too and names the holders; a host refused through another path names them from
-``/proc/locks``. SQLite's own locking is not enough: it serialises transactions, not
-caches, and a second host would happily interleave its own.
+The embedded runtime caches every active queue's state, so two embedded hosts on one
+database would each trust their own cache and deliver items twice. ``exclusive`` (an
+embedded host) admits no other host; ``shared`` (Dapr mode, where placement keeps one
+activation per actor) admits other Dapr-mode hosts only. PostgreSQL: a session advisory
+lock and a ``pushpop_hosts`` table; SQLite: ``flock`` on the database file itself and on
+``{database}.claim``. How a lost claim refuses work and fences its host:
+docs/how-it-works.md, "The database claim".
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Disk-full episodes of a store: one log line in, one out, and a cheap way to probe.
 
-A full disk fails every write, so without this the log gets a line per request (or,
-as before, none at all) and ``/ready`` cannot say why it is not ready. An episode
-starts with the first write that fails for lack of space and ends when the store's
-probe finds room again: both are logged once. While it lasts the store answers
-:class:`StorageFull` (507) and runs a probe at most once per ``probe_interval``.
+A full disk fails every write; this logs an episode once when it starts and once when the
+store's probe finds room again, lets ``/ready`` say why it is not ready, answers
+:class:`StorageFull` (507) meanwhile and probes at most once per ``probe_interval``.
 """
 
 from __future__ import annotations

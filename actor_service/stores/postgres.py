@@ -1,25 +1,11 @@
-"""PostgreSQL store: psycopg 3 async with a connection pool, one transaction per save.
+"""PostgreSQL store: psycopg 3 async with a connection pool, one statement per save.
 
-The table is Dapr's ``state.postgresql`` v1 layout (``state``: key, value jsonb,
-isbinary, insertdate, updatedate, expiredate), and keys follow Dapr's actor key
-format, so a queue written by the embedded runtime is read unchanged by ``daprd``
-in Dapr mode.
-
-A save is **one statement** in autocommit (a multi-row upsert, with the deletes in a
-data-modifying CTE): PostgreSQL runs a single statement atomically, so it needs no
-BEGIN/COMMIT, and psycopg's per-statement cost is a fraction of what a pipelined
-transaction or array parameters cost it (measured: ~75 vs ~450 µs of client CPU for
-a push's save). Each statement shape (number of rows) is prepared once per connection.
-
-With ``group_commit`` (default on, :mod:`~actor_service.stores.batching`) the saves of
-different actors that wait while commits are in flight share that one statement: one
-round trip and one WAL flush for the batch, each save still all-or-nothing.
-
-Failure policy: a dead server, an exhausted pool or a statement slower than the
-configured deadline all become :class:`StoreUnavailable` (HTTP 503 with
-``Retry-After``), and service
-comes back on its own when PostgreSQL does: the first failure on a stale connection
-makes the pool test all its idle connections at once.
+Dapr's ``state.postgresql`` v1 table and actor key format, so ``daprd`` reads unchanged
+what the embedded runtime wrote. A save is one autocommit statement (a multi-row upsert,
+deletes in a data-modifying CTE), prepared once per connection and shape, and shared by
+group commit's batches (:mod:`~actor_service.stores.batching`). A dead server, an exhausted
+pool or a slow statement become :class:`StoreUnavailable` (503), and service comes back
+on its own: the first failure on a stale connection makes the pool test its idle ones.
 """
 
 from __future__ import annotations
@@ -96,8 +82,8 @@ LIST_METAS = (
 # (psycopg keeps at most ``prepared_max`` statements per connection).
 PREPARED_MAX_ROWS = 16
 # libpq keeps a connection's buffers as large as the largest message it carried, for the
-# connection's life: a pooled connection that wrote a 60 MB push held 60 MB ever after.
-# One that carried more than this is closed when done (the pool opens a fresh one).
+# connection's life, so a pooled connection that carried more than this is closed when
+# done (the pool opens a fresh one) rather than holding that memory ever after.
 LARGE_MESSAGE = 4 * 1024 * 1024
 
 
@@ -120,7 +106,7 @@ def inline_statement(rows: Sequence[tuple[str, str]]) -> str:
 
     The one reference the benchmarks hand to pgbench (``pushpop-bench limit``,
     ``benchmarks/``): what they time is exactly what a save sends, never a copy that
-    drifts from it (it once timed a BEGIN/END the store had stopped sending).
+    drifts from it.
     """
     params: list[str] = []
     for key, value in rows:
@@ -128,8 +114,7 @@ def inline_statement(rows: Sequence[tuple[str, str]]) -> str:
     return write_statement(len(rows), False) % tuple(params) + ";"
 
 
-# Batches in flight at once with group commit (0 turns it off); measured best on 2 cores
-# by benchmarks/group_commit.py.
+# Batches in flight at once with group commit (0 turns it off); why 2: docs/benchmarks.md.
 GROUP_COMMIT = 2
 
 SET_LOCAL_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"

@@ -1,21 +1,10 @@
 """SQLite store: the zero-setup default, one file in the working directory.
 
-The table mirrors Dapr's ``state.sqlite`` component (``state`` with ``key``,
-``value``, ``is_binary``, ``etag``, ``expiration_time``, ``update_time``). sqlite3 is
-blocking, so every statement runs on one dedicated thread: that also serialises
-writers, which SQLite needs anyway, without ``database is locked`` retries.
-``synchronous=FULL`` with WAL: a 2xx means the transaction reached the disk. With
-group commit (:mod:`~actor_service.stores.batching`) the saves that queue behind a
-commit share the next ``BEGIN IMMEDIATE ... COMMIT`` and so its fsync.
-
-A full disk: SQLite cannot even delete then (the WAL must grow), so a *reserve* file
-of ``reserve_bytes`` (more than the WAL's ~4 MB between checkpoints) is kept beside
-the database and released on the first ``SQLITE_FULL``; during the episode
-(:mod:`~actor_service.stores.disk_full`) only transactions that take no room are tried
-(purge, acknowledge, release, pop, pop with ack: they delete rows or move bytes between
-rows), the rest answer 507 at once. The episode ends when a probe, after truncating the
-WAL, finds room for the reserve plus some headroom (a small volume could never hold two
-reserves beside the database, and the episode never ended).
+Dapr's ``state.sqlite`` table. sqlite3 blocks, so every statement runs on one dedicated
+thread, which also serialises writers without ``database is locked`` retries; WAL with
+``synchronous=FULL``, so a 2xx means on disk. A full disk releases a *reserve* file kept
+beside the database, and until a probe finds room again only writes that take no room are
+tried (:mod:`~actor_service.stores.disk_full`, docs/operations.md).
 """
 
 from __future__ import annotations
@@ -280,13 +269,13 @@ class SqliteStore(StateStore):
         return True
 
     def _make_room_sync(self) -> bool:
-        """Over when the WAL is checkpointed and truncated (its few MB were never given
-        back before) and the database's free pages plus the file system's free space
+        """Over when the WAL is checkpointed and truncated (else its few MB are never given
+        back) and the database's free pages plus the file system's free space
         hold the reserve plus some headroom: an eighth of the volume, between 1 MB and
         one reserve (a purge frees pages inside the file, which never shrinks: they
-        count). Two reserves, the old rule, could not fit beside the database on a small
-        volume: the episode never ended. The reserve is taken back if it fits; if not,
-        :meth:`ping` retries until an operator frees space on the volume."""
+        count; two reserves might never fit beside the database on a small volume). The
+        reserve is taken back if it fits; if not, :meth:`ping` retries until an operator
+        frees space on the volume."""
         assert self._conn is not None
         if not self._checkpoint_sync("TRUNCATE"):
             return False
