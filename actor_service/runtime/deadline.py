@@ -1,11 +1,9 @@
 """Waiting for work that must not be cancelled, but only until a deadline.
 
-A caller that gives up on an actor call must not cancel it: a turn stopped half-way
-would leave the actor's cached state out of step with the store. ``asyncio.wait_for``
-over ``asyncio.shield`` says that, but per call it builds a shield future, a waiter, a
-timer and four callbacks, and with a coroutine a task more. It ran twice for every
-request (the runtime's turn and the coalescer's waiter) and showed in the profile of
-the hot path. :func:`wait_until` does the same with one future and one timer.
+A caller that gives up on an actor call must not cancel it: a turn stopped half-way would
+leave the actor's cached state out of step with the store. :func:`wait_until` is
+``asyncio.wait_for`` over ``asyncio.shield`` with one future and one timer, cheap enough
+for every request's path (docs/benchmarks.md, "Design choices measured").
 """
 
 from __future__ import annotations

@@ -1,24 +1,10 @@
 """The embedded runtime: hosts ``QueueActor`` in-process with Dapr's actor guarantees.
 
-Reused from the SDK: ``ActorRuntimeContext`` (actor construction, serializers), the
-actor's lifecycle hooks (activation, deactivation) and ``ActorStateManager`` (the
-per-actor cache and change tracking). Not reused: ``ActorManager``'s dispatch, built for
-daprd's wire protocol (a lock around its activation table per call, a method context,
-reentrancy and pre/post hooks that ``QueueActor`` does not use; it saves in its own turn):
-here a call finds its activation in a dict and calls the method. Added here, because
-``daprd`` provides them in Dapr mode and the SDK does not:
-
-* **turn-based concurrency**: one call at a time per actor id, different ids in
-  parallel (an ``asyncio.Lock`` per active id);
-* **idle deactivation**: actors unused for ``idle_timeout`` seconds are deactivated
-  and forgotten, so memory stays bounded however many queues were touched;
-* **state**: :class:`StoreActorClient` reads the store and serves actor-to-actor calls
-  (the dead-letter hand-over); :mod:`.store_state` saves each actor turn in one store
-  transaction.
-
-SDK internals this module depends on (all through :mod:`actor_service.sdk_compat`):
-the context's state provider is replaced by ours (to serialise each value once instead
-of three times), the actor's activation hooks, and the table of its methods.
+From the SDK it reuses ``ActorRuntimeContext``, the lifecycle hooks and
+``ActorStateManager``, but not ``ActorManager``'s dispatch (built for daprd's wire
+protocol): a call finds its activation in a dict. It adds what daprd gives in Dapr mode:
+one call at a time per actor, idle deactivation, state in a store (:mod:`.store_state`)
+and actor-to-actor calls; SDK internals only through :mod:`actor_service.sdk_compat`.
 """
 
 from __future__ import annotations
