@@ -1,24 +1,10 @@
 """The Dapr processes of one ``pushpop serve --runtime dapr`` host, kept running.
 
-What runs (every listener on 127.0.0.1, every port free-picked except the app's):
-
-* ``placement`` and ``scheduler`` -- unless ``placement_address`` / ``scheduler_address``
-  name running ones to join (that is how two hosts share one control plane: same
-  placement, same actor ids spread over both);
-* ``daprd`` for the app id with ``--app-port`` = the app's port and exactly one actor
-  state store: ``components/postgres`` (URL passed in its environment as
-  ``PUSHPOP_DATABASE_URL``, read through the env secret store) or a generated copy of
-  ``components/sqlite`` pointing at the SQLite file.
-
-Fresh random app and Dapr API tokens are made for every run: the app refuses sidecar
-routes without the first, daprd refuses its API without the second.
-
-Supervision (:meth:`DaprHost.keep_sidecar_running`): if ``daprd`` dies, the host's
-callbacks let the actor calls in flight end and forget the cached actors, and ``daprd``
-is started again on the same API ports (its internal gRPC and metrics ports are picked
-anew, in case another process took one meanwhile). The app itself is served by the
-caller (:mod:`api.dapr.serve`), which stops daprd first on SIGTERM/SIGINT (it drains its
-actors, which needs the app still up), then the app, then scheduler and placement.
+Placement and scheduler (unless ``placement_address``/``scheduler_address`` name running
+ones to join) and ``daprd`` with one actor state store, all on 127.0.0.1, with fresh app
+and Dapr API tokens per run. :meth:`DaprHost.keep_sidecar_running` restarts a dead
+``daprd`` on the same API ports after the host's callbacks let calls in flight end and
+forget cached actors. What runs, and the stop order: docs/scaling.md.
 """
 
 from __future__ import annotations

@@ -1,29 +1,11 @@
-"""Run Dapr's control plane and sidecars as child processes on loopback.
+"""Dapr's control plane and sidecars as child processes on loopback.
 
-pushpop's "real Dapr" mode runs the same actors behind a genuine ``daprd``
-instead of the embedded runtime. There is no Docker engine and no ``dapr``
-CLI here, so the tests, the CLI and the benchmarks start the binaries built by
-``scripts/build_dapr.sh`` themselves:
-
-* :class:`Placement` -- distributes actor ids over the sidecars that host them;
-* :class:`Scheduler` -- stores actor reminders (embedded etcd);
-* :class:`Sidecar`   -- ``daprd`` next to one app.
-
-Every listener is told to bind 127.0.0.1, and every process gets its own free
-ports for *all* of its listeners (API, health, metrics, raft/etcd), because Dapr's defaults (3500,
-50001, 9090, 8080, 8201, 2379, ...) collide as soon as two of them run on one
-machine, and several listeners default to all interfaces. Each process writes
-its output to a log file in a caller-chosen directory, which is what one reads
-when a test fails. Processes still running when the interpreter exits are
-stopped by an ``atexit`` hook, so an interrupted test run leaves no orphans.
-
-Dapr 1.18.2's placement and scheduler parse ``--healthz-listen-address`` but
-bind their health server on every interface (fixed upstream by dapr/dapr#10394):
-``scripts/build_dapr.sh`` builds them with that fix (tools/dapr-build/overlay), so
-the flag holds; tests/dapr/test_control_plane_loopback.py lists their sockets.
-
-Only the standard library and ``httpx`` are used, so this module can be
-imported by test fixtures without pulling in the service itself.
+:class:`Placement` (actor ids over sidecars), :class:`Scheduler` (reminders, embedded
+etcd) and :class:`Sidecar` (``daprd`` next to one app), from the binaries
+``scripts/build_dapr.sh`` builds: no Docker and no ``dapr`` CLI here. Every listener binds
+127.0.0.1 on its own free port, logs go to a caller-chosen directory, and an ``atexit``
+hook stops what is left (docs/scaling.md, "Ports on one machine"). Standard library and
+``httpx`` only, so test fixtures can import it without the service.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Throwaway PostgreSQL clusters for the tests, the benchmarks and ``pushpop-bench``.
 
-The project promises that its test suite and benchmarks run against a *real*
-PostgreSQL without any set-up by hand, so this module finds Debian's server
-binaries, creates a cluster in a temporary directory on a free loopback port and
-removes it again. PostgreSQL refuses to run as root, so when we are root the
-server runs as the ``postgres`` system user that Debian's package creates.
+Tests and benchmarks run against a *real* PostgreSQL with no set-up by hand: this finds
+Debian's server binaries, creates a cluster in a temporary directory on a free loopback
+port and removes it again, running it as the ``postgres`` user when we are root.
 """
 
 from __future__ import annotations

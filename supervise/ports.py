@@ -1,14 +1,9 @@
 """Free loopback ports for the processes tests, benchmarks and the Dapr launcher start.
 
-A port is picked here and bound later by a child process (daprd, placement, PostgreSQL,
-uvicorn), so it must stay free in between. ``bind(("127.0.0.1", 0))`` hands out a port
-from the kernel's *ephemeral* range, the same range every outgoing connection takes its
-local port from: a pool connection opened in that window can sit on the port for the
-rest of the run, and the child then fails to bind it on every restart (a CI run lost
-daprd that way: "bind: address already in use" on its metrics port, five restarts in a
-row). So ports are drawn at random from *below* the ephemeral range, where no outgoing
-connection ever lands, and a port handed out once is never handed out again by this
-process.
+A port picked here is bound later by a child process, so it must stay free in between:
+ports are drawn at random from *below* the kernel's ephemeral range, where no outgoing
+connection lands, and never handed out twice by one process (docs/scaling.md, "Ports on
+one machine").
 """
 
 from __future__ import annotations
