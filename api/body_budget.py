@@ -1,20 +1,9 @@
 """A process-wide budget of request-body bytes in flight, and memory given back after them.
 
-``PUSHPOP_MAX_BODY_BYTES`` caps one request; nothing capped them all: a thousand
-connections could each bring 72 MiB at once, and a parsed push holds several times its
-body while it is served. A request with a body reserves its declared length (or what has
-arrived, for a chunked one) until its answer is sent; past the budget it is answered
-``503 SERVER_BUSY`` with ``Retry-After`` before its body is read. One request is always
-let through when nothing else is in flight, so a body under the per-request limit is
-never refused for good.
-
-Memory: glibc raises its mmap threshold after large frees, so later large buffers come
-from the heap and stay with the process after a burst of big pushes (hundreds of MiB,
-idle). :func:`pin_malloc_thresholds` fixes the threshold, so buffers of large items are
-mapped and unmapped and go back to the system when freed; and once the bodies in flight
-drop to none after more than :data:`TRIM_AFTER` bytes, ``malloc_trim`` hands the heap's
-free pages back (in a worker thread: it takes a few milliseconds), and once more
-``settle`` seconds later, when the queues' actors have gone idle and dropped their caches.
+``PUSHPOP_MAX_BODY_BYTES`` caps one request, not all of them: past the budget a request
+is answered ``503 SERVER_BUSY`` with ``Retry-After`` before its body is read (one is
+always let through when nothing else is in flight). :func:`pin_malloc_thresholds` and
+``malloc_trim`` after a burst give large bodies' memory back to the system.
 """
 
 from __future__ import annotations

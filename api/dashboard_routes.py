@@ -1,11 +1,9 @@
 """``GET /dashboard``: one page, its script and its style sheet, served from the package.
 
-No build step and nothing from the internet: ``api/dashboard/`` holds plain HTML, CSS
-and JavaScript that use the public API with ``fetch`` (no private endpoint), and the
-Content-Security-Policy lets the page load nothing but these files and talk to nothing
-but this origin. The admin key, when keys are configured, is asked for by the page,
-kept in the tab's ``sessionStorage`` and sent as ``Authorization: Bearer``, never in a
-URL.
+No build step and nothing from the internet: plain HTML, CSS and JavaScript using the
+public API, under a Content-Security-Policy that allows this origin only. The admin key,
+when keys are configured, is asked for by the page, kept in ``sessionStorage`` and sent
+as ``Authorization: Bearer``, never in a URL.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """The browsable docs and the index at ``/``, with nothing fetched from the internet.
 
-FastAPI's own ``/docs`` and ``/redoc`` pages load Swagger UI and ReDoc from a CDN, so in
-a closed network they are blank. Here both pages load the same assets from this server:
-the files the ``fastapi-offline`` package ships (Swagger UI's bundle and CSS, ReDoc's
-standalone bundle, a favicon; MIT, with the upstream licences in the bundles), served
-under :data:`ASSETS_URL`. Swagger UI's online validator badge is switched off (it would
-send the document's URL to validator.swagger.io), ReDoc is told not to load Google Fonts,
-and its bundle is served without the URL of the Redocly logo its menu would fetch from
-cdn.redoc.ly (an empty ``src``: the image is not requested and hides itself). The pages
-carry a Content-Security-Policy that allows this origin only, so whatever a later bundle
-might add is refused by the browser, not sent. ``GET /`` says where everything is.
+FastAPI's ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from a CDN, blank in a closed
+network; here they load the ``fastapi-offline`` package's assets from :data:`ASSETS_URL`,
+with the validator badge, Google Fonts and the Redocly logo's URL switched off, under a
+Content-Security-Policy that allows this origin only. ``GET /`` says where everything is.
 """
 
 from __future__ import annotations

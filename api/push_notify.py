@@ -1,22 +1,10 @@
 """Long-poll wake-ups across Dapr hosts: PostgreSQL ``LISTEN``/``NOTIFY``.
 
-In Dapr mode a waiter parks on the host its client reached, while the push that should
-wake it may arrive through any other host. Every Dapr-mode host on PostgreSQL already
-shares one database, so ``NOTIFY`` is the link that needs nothing new to deploy (no
-broker, no host list, no ports between hosts), is delivered within about a millisecond
-of the statement, and costs each host two connections whatever its number of waiters:
-one that ``LISTEN``\\s (psycopg 3's ``conn.notifies()``: the loop sleeps until the server
-sends one) and one that sends. Dapr pub/sub would need a broker component; calling the
-other hosts would need to know them (placement does not tell apps).
-
-A push made here sends ``{app id, host, queue, n}`` on channel ``pushpop_push``: off
-the push's path (it is answered first) and merged with the other pushes of the moment
-into one statement. Every host's listener wakes up to ``n`` of its own waiters (a host
-skips its own notes: the push route woke its waiters directly). A lost connection is
-opened again (backoff up to 5 s); since pushes sent meanwhile went unheard, every
-queue's oldest waiter then looks once (:meth:`api.waiters.WaiterRegistry.resync`).
-An embedded host is alone on its database (SQLite, or PostgreSQL with its claim) and
-needs none of this.
+A waiter parks on the host its client reached; the push may arrive through another.
+Dapr-mode hosts on PostgreSQL share the database, so ``NOTIFY`` on ``pushpop_push`` links
+them with nothing new to deploy, two connections per host. A push's note is sent after
+its answer, merged with the moment's others; a lost listener reconnects and resyncs
+(:meth:`api.waiters.WaiterRegistry.resync`). Why not pub/sub: docs/long-poll.md.
 """
 
 from __future__ import annotations

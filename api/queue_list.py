@@ -1,16 +1,10 @@
 """Listing queues from the state store: ``GET /queues`` and the per-queue gauges.
 
-No actor is activated: a queue's ``meta`` row says everything a listing shows
-(:func:`~actor_service.queue_layout.summarize`), and
-:meth:`~actor_service.stores.base.StateStore.list_metas` reads those rows by actor id
-from an index. Saved state is what is listed: a turn commits before it answers, so a
-queue pushed to is listed as soon as its push has answered, in either runtime (in Dapr
-mode this host reads daprd's state table, or its own store with direct state).
-
-Queues that hold nothing (popped or purged empty) keep their meta row and are skipped;
-a page scans at most :data:`SCAN_BUDGET` rows (or ``10 * limit``), so a prefix full of
-empty queues answers a short (even empty) page with a ``next`` cursor to go on from,
-never a scan of the whole table.
+No actor is activated: each queue's ``meta`` row says what a listing shows
+(:func:`~actor_service.queue_layout.summarize`), read by actor id from an index, so a
+queue is listed as soon as its push has answered, in either runtime. Empty queues are
+skipped, and a page scans at most :data:`SCAN_BUDGET` rows, answering a short page with a
+``next`` cursor rather than scanning the whole table.
 """
 
 from __future__ import annotations
@@ -35,8 +29,8 @@ log = logging.getLogger("pushpop.queues")
 # meta rows read per store call, and at most per page (or 10 pages' worth)
 BATCH = 200
 SCAN_BUDGET = 2000
-# queues per page of the gauges' full listing: fewer round trips, and a page's parsing
-# (about 5 ms for 1000 rows) is the longest the event loop is held
+# queues per page of the gauges' full listing: fewer round trips, and a page's parsing is
+# the longest the event loop is held (its cost: docs/benchmarks.md)
 SCAN_ALL_PAGE = 1000
 # the two queue ids whose actor ids are escaped ("~." and "~..": they sort last as actor
 # ids but first-ish as queue ids, so they are read apart and merged in)

@@ -1,10 +1,8 @@
-"""``GET /queues``: the queues that hold something, paged by cursor (``shared/API.md``,
-"Seeing the queues").
+"""``GET /queues``: the queues that hold something, paged by cursor (docs/api.md).
 
-Read from the state store by :class:`api.queue_list.QueueLister`, never by activating
-an actor per queue. An admin key may list the queues under its own prefixes: the
-requested ``prefix`` must start with one of them (a key for ``orders-`` lists
-``?prefix=orders-``, not everything).
+Read from the state store by :class:`api.queue_list.QueueLister`, never by activating an
+actor per queue. An admin key lists only under its own prefixes: a key for ``orders-``
+may list ``?prefix=orders-``, not everything.
 """
 
 from __future__ import annotations

@@ -1,23 +1,10 @@
 """Long-poll pop (``wait_seconds``): callers wait here, in the gateway, never in an actor.
 
-A pop that finds its queue empty parks its caller in this process's
-:class:`WaiterRegistry` instead of answering ``[]``. While parked it holds no actor turn
-(pushes to its queue go straight through), no database connection and no timer of its
-own: every deadline and every scheduled wake-up of the process sits in one heap behind
-one ``loop.call_at`` handle, and a parked caller is a future, so an idle fleet costs no
-CPU at all. What wakes a parked caller:
-
-* a push: the push route calls :meth:`WaiterRegistry.pushed` with the number of items
-  it stored, which wakes that many sleepers of the queue, oldest first (and, in Dapr
-  mode on PostgreSQL, tells the other hosts through :mod:`api.push_notify`);
-* time: an empty pop's answer may carry ``next_at`` (when a delayed item falls due or a
-  lock expires); the registry schedules one wake of the queue's oldest sleeper then;
-* the end of its wait (answered with the empty result), its client hanging up (it
-  leaves without popping again) or the server shutting down (all answered at once).
-
-A woken caller pops again; if someone else took the item it sleeps again for the rest
-of its time, keeping its place. A caller whose pop is in flight when a push lands pops
-once more before sleeping (its pop may have read the queue just before the push).
+A pop that finds its queue empty parks its caller in :class:`WaiterRegistry`: a future,
+holding no actor turn, no connection and no timer of its own (one heap behind one
+``loop.call_at`` handle), so idle waiters cost no CPU. Pushes, an empty pop's ``next_at``,
+the wait's end, a hang-up and shutdown wake them; a woken caller pops again, keeping its
+place if it finds nothing. The rules and their reasons: docs/long-poll.md.
 """
 
 from __future__ import annotations
