@@ -1,18 +1,10 @@
-"""The requests of the API without any I/O: what to send, how to read the answer, and
-when sending it again is safe. :class:`~pushpop_client.Client` and
-:class:`~pushpop_client.AsyncClient` only run these, so both speak exactly the same
-protocol and retry by the same rules.
+"""The API's requests without I/O: what to send, how to read the answer, when resending is safe.
 
-Retry safety (``Call.retry``):
-
-* ``ALWAYS``: the request may run twice with no harm (reads, ``PUT`` settings, purge,
-  extend-lock, and pushes, which always carry an ``Idempotency-Key``): retried after any
-  transport error and after any 429/503/507.
-* ``IF_NOT_DONE``: the request must not run twice (a plain pop takes its items for good;
-  acknowledge, release, dead-letter and redrive end or move things): retried only when the
-  request cannot have reached the server (connection refused, connect or pool timeout) or
-  when the answer's code says the server did nothing (``NOTHING_DONE_CODES``).
-* ``NEVER``: probes (``/health``, ``/ready``) report what they see at once.
+:class:`~pushpop_client.Client` and :class:`~pushpop_client.AsyncClient` only run these,
+so both speak the same protocol and retry by the same rules (``Call.retry``): ``ALWAYS``
+(harmless twice: reads, settings, purge, extend-lock, pushes with their key),
+``IF_NOT_DONE`` (only when the request cannot have reached the server, or the answer's
+code says nothing was done: ``NOTHING_DONE_CODES``) and ``NEVER`` (probes).
 """
 
 from __future__ import annotations

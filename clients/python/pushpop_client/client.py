@@ -1,16 +1,10 @@
 """``Client`` (blocking) and ``AsyncClient`` (asyncio): every endpoint of the pushpop API.
 
-Both run the same requests (:mod:`pushpop_client._calls`) and retry them by the same
-rules: connection errors and 429/503/507 answers are sent again after a capped
-exponential backoff with jitter that honours ``Retry-After``, but only when sending
-again is safe. A push always carries an ``Idempotency-Key`` (a fresh uuid4 unless one is
-given), so a push retried after its answer was lost is stored once. A pop is retried only
-when it cannot have been done: the connection failed before the request was sent, or the
-server answered a code that says it did nothing (``STORE_UNAVAILABLE``, ``QUEUE_FULL``,
-``TOO_MANY_LOCKS``, ``TOO_MANY_CONNECTIONS``, ``SHUTTING_DOWN``, ``INSUFFICIENT_STORAGE``).
-A plain pop whose request may have reached the server is never sent again (its items may
-already be taken: sending again could lose them); the caller gets
-:class:`~pushpop_client.errors.ConnectionFailedError` instead.
+Both run the same requests (:mod:`pushpop_client._calls`) and retry connection errors and
+429/503/507 answers with capped, jittered exponential backoff that honours ``Retry-After``,
+only when sending again is safe: a push always carries an ``Idempotency-Key``, and a plain
+pop that may have reached the server is never resent (it raises
+:class:`~pushpop_client.errors.ConnectionFailedError`). The rules: README.md, "Retries".
 """
 
 from __future__ import annotations

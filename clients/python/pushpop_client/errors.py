@@ -1,10 +1,8 @@
 """The errors a pushpop server answers, one exception class per error ``code``.
 
-Every error answer is ``{"error": {"code", "message"}}``; :func:`error_from_answer`
-turns it into the class registered for its code (a code this client does not know maps
-to :class:`RetryableError` for 429/503/507, else to :class:`PushpopError`), so callers
-branch on classes instead of strings. Each carries ``status``, ``code``, ``message`` and
-``retry_after`` (seconds, from the ``Retry-After`` header, or ``None``).
+:func:`error_from_answer` turns ``{"error": {"code", "message"}}`` into its code's class
+(an unknown code: :class:`RetryableError` for 429/503/507, else :class:`PushpopError`), so
+callers branch on classes; each carries ``status``, ``code``, ``message``, ``retry_after``.
 """
 
 from __future__ import annotations

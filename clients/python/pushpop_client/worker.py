@@ -1,27 +1,10 @@
-"""A worker loop: long-poll pops with ack, one handler call per message, and the lock kept,
-ended and given back by the rules a consumer would otherwise write by hand.
+"""A worker loop: long-poll pops with ack, one handler call per message, and its lock kept.
 
-Each of ``concurrency`` slots pops one item at a time (``require_ack``, ``ttl_seconds``,
-``wait_seconds``), runs the handler on it, then:
-
-* success: acknowledge;
-* exception: one log line, then release with a backoff delay (``backoff(deliveries)``
-  seconds), or dead-letter once the item has been delivered ``max_attempts`` times;
-* while the handler runs: extend the lock every third of the ttl, so a handler may run
-  for much longer than the ttl without the item being delivered a second time.
-
-:meth:`AsyncWorker.stop` (and SIGTERM/SIGINT while ``run`` is running in the main thread)
-takes nothing new: a pop in flight gets ``STOP_GRACE`` seconds to answer (what it brings is
-released at once, untouched), then, still waiting on an empty queue, it is cancelled: the
-server takes nothing for a waiting pop whose connection has gone. (Cancelling at once could
-cut off an answer already on the wire and leave a lock nobody holds until its ttl.)
-Running handlers finish and are acknowledged or released; then ``run`` returns. A second
-signal cancels everything at once (handlers included, their locks released; a pop cut
-short may leave a lock that expires).
-
-:class:`Worker` is the blocking form, for a :class:`~pushpop_client.Client` or sync code:
-it runs the same loop on its own event loop; a plain (non-``async``) handler runs in a
-thread of its own per slot. :class:`AsyncWorker` runs inside your event loop.
+Each of ``concurrency`` slots pops one item with ``require_ack`` and runs the handler; it
+then acknowledges, or on an exception releases with ``backoff(deliveries)`` (dead-letters
+after ``max_attempts`` deliveries); the lock is extended every third of the ttl meanwhile.
+:class:`AsyncWorker` runs in your event loop, :class:`Worker` on its own; how ``stop()``
+and signals end a worker: README.md, "Stopping a worker".
 """
 
 from __future__ import annotations
