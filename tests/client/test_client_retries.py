@@ -1,10 +1,8 @@
 """When the client sends a request again, and when it must not.
 
-The rules are checked on the wire against a scripted HTTP server on a real socket (it can
-take a request and die before answering, or answer 503 with ``Retry-After``, on cue, which
-no real server does on demand), then end to end: a real server SIGKILLed and restarted
-under a loop of pushes, where every push the client reported done must be stored exactly
-once.
+On the wire against a scripted HTTP server (it dies before answering, or answers 503 with
+``Retry-After``, on cue), then end to end: a real server SIGKILLed and restarted under a
+loop of pushes, where every push the client reported done must be stored exactly once.
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
 """Dapr mode's actor routes answer daprd alike with and without the hot path.
 
-``actor_service/runtime/dapr/actor_route.py`` answers
-``PUT /actors/{type}/{id}/method/{name}`` without FastAPI. Two real Dapr-mode apps
-(external sidecar, so no daprd is needed to call their actor routes as daprd would;
-state direct in SQLite), identical but for ``PUSHPOP_HOT_PATH``, get the same calls:
-actor methods with good and bad bodies, an unknown method and actor type, missing and
-wrong tokens, the routes that must take the full path (timer, reminder, deactivation, an
-escaped id, config, health). Status,
-content type and body must match, and the hot calls must be counted under the route's
-label in /metrics.
+Two real Dapr-mode apps (external sidecar, direct state in SQLite), identical but for
+``PUSHPOP_HOT_PATH``, get the same actor calls, good and bad (bodies, methods, tokens, the
+routes that must take the full path); status, content type and body must match, and
+/metrics must count the hot calls under the route's label.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The HTTP contract of ``shared/API.md``, over real HTTP, against SQLite and PostgreSQL.
+"""The HTTP contract of docs/api.md, over real HTTP, against SQLite and PostgreSQL.
 
 Every test that takes ``client`` runs twice: once against a ``pushpop serve`` on
 SQLite and once against one on a real PostgreSQL (see ``conftest.py``). Each test

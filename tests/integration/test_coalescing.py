@@ -1,11 +1,9 @@
 """Calls to a busy queue are coalesced (api/coalescer.py), and nobody can tell but /metrics.
 
-Real servers: SQLite, PostgreSQL and Dapr mode (the ``server`` fixture), and servers of
-their own for the limit and deadline cases. Many clients hammer ONE queue at once, so
-requests queue behind the actor's turn and go in ``Batch`` calls; then every guarantee
-a lone request has is checked: each push acknowledged is delivered exactly once, in
-priority then FIFO order, each request gets its own answer, a refused one leaves no
-trace, and a request answered 503 is never stored.
+Many clients hammer ONE queue on SQLite, PostgreSQL and Dapr mode, so requests go in
+``Batch`` calls; every lone request's guarantee must still hold: each acknowledged push is
+delivered once, in priority then FIFO order, each request gets its own answer, a refused
+one leaves no trace, and one answered 503 is never stored.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """One client cannot lock everyone out: idle connections are shed first when the server
 is full, and one client address holds at most its share of connections.
 
-Issue 27: 1,100 idle sockets from one client filled ``PUSHPOP_MAX_CONNECTIONS``; everyone
-else got 503 for the 3-5 s until they timed out, and a client reopening them every 5 s
-kept the service down. Real sockets, from distinct loopback addresses (127.0.0.2 is the
-hog, 127.0.0.3 everyone else: Linux answers the whole of 127/8).
+Real sockets, from distinct loopback addresses (127.0.0.2 is the hog, 127.0.0.3 everyone
+else: Linux answers the whole of 127/8).
 """
 
 from __future__ import annotations

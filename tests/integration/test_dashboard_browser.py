@@ -1,11 +1,8 @@
-"""``GET /dashboard`` in a real browser: Debian's headless Chromium driven by Playwright
-against ``pushpop serve`` in a child process.
+"""``GET /dashboard`` in a real browser: headless Chromium (Playwright) against ``pushpop serve``.
 
-What an operator does with it, checked through the public API: the queues table lists
-what was pushed, a queue's view shows its items by priority and peeks at them, a
-redrive empties its dead-letter queue into it, purge asks first, and with API keys the
-page asks for one (a wrong one is refused) and sends it as a header only. Screenshots
-of each step land in the test's ``tmp_path`` (kept by pytest, CI collects them).
+What an operator does, checked through the public API: the queues table, a queue's items
+by priority and peek, a redrive, purge asking first, and with API keys the page asking
+for one and sending it as a header only. Screenshots of each step land in ``tmp_path``.
 """
 
 from __future__ import annotations

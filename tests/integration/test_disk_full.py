@@ -1,13 +1,9 @@
 """A full disk under a live server: SQLite on a small tmpfs, PostgreSQL with a tmpfs tablespace.
 
-Issue 14: pushes answered 503 "cannot rollback - no transaction is active" (the real
-error hidden), purge answered 503 too, nothing was logged and ``/ready`` said ready.
-Here: writes answer 507 naming the disk, the episode is logged once, ``/ready`` says
-why it is not ready, purge and acknowledge work, service comes back without a
-restart, and the database passes its integrity check afterwards.
-
-Mounting needs root (or CAP_SYS_ADMIN): where it is refused the tests skip and print
-why, never silently.
+Writes answer 507 naming the disk, the episode is logged once, ``/ready`` says why it is
+not ready, purge and acknowledge work, service returns without a restart, and the database
+passes its integrity check. Mounting needs root (or CAP_SYS_ADMIN): without it the tests
+skip and say why.
 """
 
 from __future__ import annotations

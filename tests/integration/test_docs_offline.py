@@ -1,12 +1,9 @@
 """/docs and /redoc render their operations with no network beyond loopback.
 
-FastAPI's default pages load Swagger UI and ReDoc from a CDN: offline they were blank.
-A real ``pushpop serve`` is opened in headless Chromium (Debian's, driven by Playwright);
-every request to an address other than loopback is recorded and aborted, and so is
-every request the pages' Content-Security-Policy refused before sending it. The pages
-must show the push operation's summary, ReDoc too, and no such request may have been
-tried. A probe fetch to a CDN at the end proves the recorder catches what it should.
-Screenshots land in the test's tmp folder.
+A real ``pushpop serve`` in headless Chromium (Playwright): every request beyond loopback,
+or refused by the pages' Content-Security-Policy, is recorded and aborted. The pages must
+show the push operation's summary with none tried; a probe fetch to a CDN proves the
+recorder works. Screenshots land in the test's tmp folder.
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
-"""Faults under load, against real processes: the server is SIGKILLed, PostgreSQL is
-killed and restarted, PostgreSQL is made slow, the connection pool is exhausted.
+"""Faults under load, against real processes: the server SIGKILLed, PostgreSQL killed and
+restarted or made slow, the connection pool exhausted.
 
-A *driver* pushes and pops (plain and with ack) on 20 queues at a steady rate from a
-few threads; each queue belongs to one thread, so per queue everything is sequential
-and the driver keeps an exact *ledger*: which pushes were answered 2xx (with their
-ids), which were sent but never answered (their outcome is unknown), every delivery
-and what became of it. At the end the queues are drained and the ledger proves:
-
-* no push that was answered 2xx is lost (pushed is a subset of delivered + remaining), except at
-  most as many items as the plain pops whose answer was lost could have taken;
-* a plain pop or an acknowledged lock delivers its items at most once;
-* items of a lock that was not acknowledged come back after the lock expires;
-* nothing is handed out again while its lock is still valid;
-* message ids increase across restarts, and each priority pops in id order.
-
-A request that failed on the way (connection refused while the server is down) is
-simply not in the ledger; one whose answer was lost (connection reset) is "unknown".
+A driver pushes and pops on 20 queues, one thread per queue, keeping an exact ledger of
+answered, unanswered ("unknown") and delivered calls; after draining, the ledger proves
+nothing acknowledged is lost (beyond what lost plain-pop answers could have taken),
+nothing is delivered twice or while locked, expired locks come back, and ids keep order.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
-"""Group commit (issue 11 item 1) against real PostgreSQL and real SQLite.
+"""Group commit against real PostgreSQL and real SQLite.
 
-What each test proves:
-
-* concurrent saves of many actors are written in fewer commits than saves, and every
-  one is readable through a fresh store afterwards (a new connection, a new process's
-  view);
-* a save whose caller's deadline passed while it queued answers 503 and is never
-  written, while the batch it would have joined commits; a save near its deadline is
-  batched apart, so its timeout does not touch the others;
-* one bad save does not fail the good ones it was batched with;
-* PostgreSQL killed mid-run: every save fails with StoreUnavailable (503), none with
-  anything else, every save that returned is stored, and saves succeed again once
-  PostgreSQL is back, in the same store object;
-* through the HTTP service, with SIGKILL of the server mid-load: every push answered
-  2xx is present after the restart (PostgreSQL and SQLite, group commit on).
+Fewer commits than saves, every save readable by a fresh store; a save past its deadline
+answers 503 unwritten (one near it is batched apart); one bad save does not fail its batch;
+PostgreSQL killed mid-run fails saves only with StoreUnavailable and they recover in the
+same store; through HTTP, every push answered 2xx survives a SIGKILL of the server.
 """
 
 from __future__ import annotations

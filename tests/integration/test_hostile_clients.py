@@ -1,10 +1,8 @@
 """Clients that stall, trickle, disconnect or speak broken HTTP, against live servers.
 
-Each test names the defect of issue 14 it guards against: before the fix a stalled
-upload held its connection for ever, slowloris connections were never dropped, a
-client disconnect logged two tracebacks, shutdown with stalled uploads took ~11 s and
-answered 500 text/plain, a 79 KB URL got a plain-text 400, 429s had no Retry-After and
-a gzip body got 400.
+Stalled uploads (408) and slowloris connections are dropped, a full server answers a JSON
+503 and recovers, parser errors, 429s and compressed bodies get the contract's JSON body
+and headers, a disconnect logs one line, and shutdown drops stalled uploads at once.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """Hostile and malformed input, over real HTTP, against every store of the ``client`` fixture.
 
-The rule for every input here: the service answers a clear 4xx with the contract's
-error body, or it accepts the input and gives it back *exactly* (same JSON values and
-types) through every path an item can take (pop, lock, release, dead-letter). Never a
-5xx, never a dropped connection, never a queue that stops working afterwards, and never
-a queue id that reaches another queue's state.
-
-Some inputs are sent on a raw socket because ``httpx`` would refuse or normalise them
-(dot segments, declared-but-unsent bodies, chunked bodies that never end).
+Every input gets a clear 4xx with the contract's error body, or is given back *exactly*
+through every path an item takes (pop, lock, release, dead-letter): never a 5xx, a dropped
+connection, a broken queue or a queue id reaching another queue's state. Some inputs go
+over a raw socket because ``httpx`` would refuse or normalise them.
 """
 
 from __future__ import annotations

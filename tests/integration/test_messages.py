@@ -1,6 +1,5 @@
 """Error messages name what the client sent in the API's words, not Python's.
 
-Newcomers saw "got str", "got NoneType", "got True" and "this API key may not admin".
 Each request here is refused by the real app (in process, on a real SQLite file), and
 the message must say the value as JSON names it (``the string "2"``, ``null``,
 ``true``) and carry no Python type name or repr quoting.

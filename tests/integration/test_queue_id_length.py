@@ -1,9 +1,8 @@
 """Queue ids are 1-128 characters, dead-letter names included; a move past that is refused.
 
-A "dead-letter queue of a valid id" used to be valid whatever its length, so a 128-char
-id followed by ``-deadletter`` 5,000 times (55,128 characters) pushed and popped with
-200. The contract has no such exception. A dead-letter whose target would be longer than
-128 is refused before anything moves: the items stay under their lock.
+A dead-letter queue's name is no exception to the limit: a dead-letter whose target would
+be longer than 128 characters is refused before anything moves, its items staying under
+their lock.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``GET /queues`` and the per-queue gauges (``shared/API.md``, "Seeing the queues").
+"""``GET /queues`` and the per-queue gauges (docs/api.md, "Seeing the queues").
 
 The app runs in this process (``httpx.ASGITransport``, lifespan running) on a real
 SQLite file and on the session's PostgreSQL; the store-level listing is checked on

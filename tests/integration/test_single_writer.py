@@ -1,8 +1,7 @@
 """One writer per database: a second host is refused, a lost claim fences its host.
 
-Real processes on a real PostgreSQL and a real SQLite file. Before the claim existed,
-two embedded hosts on one database both served, each from its own cache: five of ten
-items were delivered twice (the issue's repro is ``test_second_embedded_host_is_refused``).
+Real processes on a real PostgreSQL and a real SQLite file: two embedded hosts serving
+one database from their own caches would deliver items twice.
 """
 
 from __future__ import annotations

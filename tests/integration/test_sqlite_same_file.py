@@ -1,10 +1,8 @@
 """One SQLite database file, one embedded host, whatever path the second host names it by.
 
-The claim used to be a ``flock`` on ``{path}.claim`` beside the path a host was given: a
-hard link or a bind-mounted file is the same database under another name, with its own
-``.claim`` (and its own ``-wal``), so a second host started, and acknowledged pushes
-went to a WAL the first host never read (the issue's repro: 500 pushes lost after a
-restart). Every case here must end with the second host refused: exit 3, one line.
+A hard link or a bind-mounted file is the same database under another name; every case
+must end with the second host refused (exit 3, one line), or acknowledged pushes would go
+to a WAL the first host never reads (docs/how-it-works.md, "The database claim").
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Rows corrupted in the real database: that queue answers STATE_CORRUPT, nothing else stops.
 
 The server is stopped, rows are changed directly in PostgreSQL or SQLite (as a bad
-restore or a hand edit would), and the server is started again: before the fix, a pop of
-a queue whose segment row was gone spun for ever inside the event loop, so ``/health``,
-``/ready`` and every other queue stopped answering and SIGTERM was ignored.
+restore or a hand edit would), and the server is started again: ``/health``, ``/ready``,
+every other queue and SIGTERM must keep working, however broken the rows.
 """
 
 from __future__ import annotations

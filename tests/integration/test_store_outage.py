@@ -1,11 +1,9 @@
 """The state store goes away under a running service, then comes back.
 
-A PostgreSQL of this test's own (not the session's: stopping that one would break the
-other tests) and a ``pushpop serve`` on it. While PostgreSQL is stopped, queue calls
-answer ``503 STORE_UNAVAILABLE`` with ``Retry-After`` in bounded time, ``/ready`` is
-503 and ``/health`` stays 200. When PostgreSQL is back (same port, same data), the
-same server process answers 200 again within seconds, and nothing committed before
-the outage is lost, duplicated or reordered.
+A PostgreSQL of this test's own and a ``pushpop serve`` on it. While it is stopped, queue
+calls answer ``503 STORE_UNAVAILABLE`` with ``Retry-After`` in bounded time, ``/ready``
+is 503 and ``/health`` 200; once it is back, the same server answers 200 within seconds,
+with nothing committed before lost, duplicated or reordered.
 """
 
 from __future__ import annotations

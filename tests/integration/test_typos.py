@@ -1,11 +1,9 @@
 """Typos are refused, never taken silently, on the hot path and the full stack alike.
 
-A newcomer's ``?deph=5`` popped one item with 200, ``depth=1&depth=5`` popped five,
-``{"item": ..., "prio": 3}`` stored at priority 1, a body with both ``item`` and
-``items`` dropped ``item``, and ``require_ack=yes`` meant true. Each must be a 400 that
-names the field: ``INVALID_PARAMETER`` for the query, ``INVALID_REQUEST`` for the body.
-Two in-process apps on real SQLite files, identical but for ``hot_path``, get every
-typo; their answers must be equal, and neither queue may change.
+An unknown or repeated query parameter, an unknown body field, ``item`` beside ``items``
+or ``require_ack=yes`` must be a 400 naming the field (``INVALID_PARAMETER`` for the
+query, ``INVALID_REQUEST`` for the body). Two in-process apps on real SQLite files,
+identical but for ``hot_path``, must answer alike and leave the queue unchanged.
 """
 
 from __future__ import annotations
