@@ -1,12 +1,9 @@
 """One writer per database: the claim a host takes on its state store before it serves.
 
-The embedded runtime caches every active queue's state, so two embedded hosts on one
-database would each trust their own cache and deliver items twice. ``exclusive`` (an
-embedded host) admits no other host; ``shared`` (Dapr mode, where placement keeps one
-activation per actor) admits other Dapr-mode hosts only. PostgreSQL: a session advisory
-lock and a ``pushpop_hosts`` table; SQLite: ``flock`` on the database file itself and on
-``{database}.claim``. How a lost claim refuses work and fences its host:
-docs/how-it-works.md, "The database claim".
+The embedded runtime caches each active queue's state, so two embedded hosts on one
+database would deliver items twice: ``exclusive`` (embedded) admits no other host,
+``shared`` (Dapr mode, where placement keeps one activation per actor) only Dapr-mode
+hosts. How it is held, lost and fenced: docs/how-it-works.md, "The database claim".
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """PostgreSQL store: psycopg 3 async with a connection pool, one statement per save.
 
-Dapr's ``state.postgresql`` v1 table and actor key format, so ``daprd`` reads unchanged
-what the embedded runtime wrote. A save is one autocommit statement (a multi-row upsert,
-deletes in a data-modifying CTE), prepared once per connection and shape, and shared by
-group commit's batches (:mod:`~actor_service.stores.batching`). A dead server, an exhausted
-pool or a slow statement become :class:`StoreUnavailable` (503), and service comes back
-on its own: the first failure on a stale connection makes the pool test its idle ones.
+Dapr's ``state.postgresql`` v1 table and actor keys, so ``daprd`` reads what the embedded
+runtime wrote. A save is one autocommit statement (an upsert, deletes in a CTE), prepared
+per connection and shape, shared by group commit's batches. Failures become
+:class:`StoreUnavailable` (503), and the pool recovers by itself when PostgreSQL does.
 """
 
 from __future__ import annotations
