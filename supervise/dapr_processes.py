@@ -1,11 +1,9 @@
 """Dapr's control plane and sidecars as child processes on loopback.
 
-:class:`Placement` (actor ids over sidecars), :class:`Scheduler` (reminders, embedded
-etcd) and :class:`Sidecar` (``daprd`` next to one app), from the binaries
-``scripts/build_dapr.sh`` builds: no Docker and no ``dapr`` CLI here. Every listener binds
-127.0.0.1 on its own free port, logs go to a caller-chosen directory, and an ``atexit``
-hook stops what is left (docs/scaling.md, "Ports on one machine"). Standard library and
-``httpx`` only, so test fixtures can import it without the service.
+:class:`Placement`, :class:`Scheduler` and :class:`Sidecar` (``daprd``) from the binaries
+``scripts/build_dapr.sh`` builds: each listener on 127.0.0.1 and a free port of its own,
+logs in a caller-chosen directory, stopped at exit (docs/scaling.md, "Ports on one
+machine"). Standard library and ``httpx`` only, so test fixtures can import it.
 """
 
 from __future__ import annotations
