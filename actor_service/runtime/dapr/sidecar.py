@@ -1,26 +1,22 @@
-"""The transport to one ``daprd``: its HTTP API (pooled aiohttp) and its gRPC state API.
+"""The transport to one ``daprd``: its HTTP API (a lean keep-alive pool) and its gRPC state API.
 
-Shared by the gateway's invoker (:mod:`api.dapr.invoker`) and the actor host's state
-client (:mod:`.actor_client`), so it lives with the host (the gateway may import the
-runtime, never the other way round); knows daprd's error shapes and maps them to the
-API's 503s, and nothing about queues.
-
-Why not the SDK's ``ActorProxy``/``DaprActorHttpClient``: it opens a new aiohttp
-session, hence a new TCP connection to the sidecar, for every call, and its constructor
-blocks (synchronously) until the sidecar answers its health check. Measured on this box
-(``benchmarks/dapr_vs_embedded.py --proxy``), the pooled direct call is faster; the
-numbers are in ``docs/scaling.md``.
+Shared by the gateway's invoker and the actor host's state client; maps daprd's errors
+to the API's 503s, and a call that was sent but never answered to :class:`SidecarLost`.
+Not the SDK's ``ActorProxy`` (a new connection per call, a blocking health check) nor
+aiohttp (its per-request machinery cost more CPU than the call's own work).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
-import aiohttp
+from yarl import URL
 
 from actor_service.errors import PushpopError, RuntimeUnavailable, StoreUnavailable
+from actor_service.runtime.dapr.http1 import ConnectionPool, Lost, NotSent, Timeout
 from actor_service.serializer import dumps
 
 log = logging.getLogger("pushpop.dapr")
@@ -30,7 +26,8 @@ MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 """Largest state value or message we expect: a segment of 100 items of 64 KiB, a pop
 of 100 of them, a push of ``max_body_bytes``; daprd gets the same ``--max-body-size``."""
 
-JSON_HEADERS = {"content-type": "application/json"}
+# a path that needs no escaping (queue ids and state keys nearly always)
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9._~:/@!$&'()*+,;=-]*")
 
 
 # daprd error codes (pkg/messages/predefined.go, 1.18) that mean "the state store failed":
@@ -82,10 +79,9 @@ class SidecarLost(RuntimeUnavailable):
 
 
 class SidecarClient:
-    """HTTP to one ``daprd``: one aiohttp session (keep-alive pool) for every caller.
+    """HTTP to one ``daprd``: one keep-alive pool (:mod:`.http1`) for every caller.
 
-    Created unopened; :meth:`open` must run inside the event loop that will use it
-    (aiohttp sessions are bound to a loop).
+    Created unopened; :meth:`open` must run inside the event loop that will use it.
     """
 
     def __init__(
@@ -97,62 +93,62 @@ class SidecarClient:
         pool_size: int = 256,
         host: str = "127.0.0.1",
     ) -> None:
-        self.base = f"http://{host}:{http_port}/v1.0"
+        self.host, self.port = host, http_port
+        self.origin = f"http://{host}:{http_port}"
+        self.base = f"{self.origin}/v1.0"
         self.actors_base = f"{self.base}/actors"
-        self.headers = dict(JSON_HEADERS)
+        # every request's fixed headers, written once here
+        fixed = [f"Host: {host}:{http_port}", "Content-Type: application/json"]
         if api_token:
-            self.headers[API_TOKEN_HEADER] = api_token
+            fixed.append(f"{API_TOKEN_HEADER}: {api_token}")
+        self._headers = "".join(f"{h}\r\n" for h in fixed).encode("latin-1")
         self.timeout = timeout
         self.pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
 
     async def open(self) -> None:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.pool_size, ttl_dns_cache=None),
-                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(2.0, self.timeout)),
-                headers=self.headers,
-                # the body is ours, already JSON; skip aiohttp's cookie/redirect machinery
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
+        if self._pool is None:
+            self._pool = ConnectionPool(
+                self.host, self.port, self.pool_size, min(2.0, self.timeout)
             )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            raise RuntimeUnavailable("Dapr sidecar client is not started")
-        return self._session
+    def _target(self, url: str) -> bytes:
+        """The request target of ``url`` (one of daprd's), escaped as aiohttp would."""
+        if url.startswith(self.origin):
+            path = url[len(self.origin) :]
+            if _PLAIN_PATH.fullmatch(path):
+                return path.encode()
+        return URL(url).raw_path_qs.encode()
 
     async def request(
         self, method: str, url: str, body: bytes | None = None, deadline: float | None = None
     ) -> tuple[int, bytes]:
-        """Send one request; raise :class:`RuntimeUnavailable` if daprd cannot be reached.
+        """Send one request; raise :class:`RuntimeUnavailable` if daprd cannot be reached,
+        :class:`SidecarLost` if it was sent and no answer came back.
 
-        ``deadline`` (seconds) overrides the session's total timeout for this request.
+        ``deadline`` (seconds) overrides the client's timeout for this request.
         """
-        kwargs: dict[str, Any] = {"data": body, "allow_redirects": False}
-        if deadline is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=deadline)
+        pool = self._pool
+        if pool is None:
+            raise RuntimeUnavailable("Dapr sidecar client is not started")
+        within = self.timeout if deadline is None else deadline
+        body = body or b""
+        head = b"%s %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n" % (
+            method.encode(), self._target(url), self._headers, len(body),
+        )  # fmt: skip
         try:
-            async with self.session.request(method, url, **kwargs) as r:
-                return r.status, await r.read()
-        except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
-            raise RuntimeUnavailable(
-                f"Dapr sidecar unreachable at {self.base} ({exc.__class__.__name__})"
-            ) from exc
-        except TimeoutError as exc:
-            raise SidecarLost(
-                f"no answer from the Dapr sidecar within {deadline or self.timeout:g}s"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise SidecarLost(
-                f"the Dapr sidecar at {self.base} dropped the call ({exc.__class__.__name__})"
-            ) from exc
+            return await pool.request(head, body, within)
+        except NotSent as exc:  # no connection: nothing was sent
+            raise RuntimeUnavailable(f"Dapr sidecar unreachable at {self.base} ({exc})") from exc
+        except Timeout as exc:
+            raise SidecarLost(f"no answer from the Dapr sidecar within {within:g}s") from exc
+        except Lost as exc:
+            raise SidecarLost(f"the Dapr sidecar at {self.base} dropped the call ({exc})") from exc
 
     async def healthz(self, deadline: float = 2.0) -> None:
         status, body = await self.request("GET", f"{self.base}/healthz", deadline=deadline)
