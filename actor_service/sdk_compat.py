@@ -34,6 +34,23 @@ def registered_context(actor_type: str) -> ActorRuntimeContext:
     return ActorRuntime._actor_managers[actor_type]._runtime_ctx
 
 
+def registered_manager(actor_type: str) -> ActorManager | None:
+    """The manager ``ActorRuntime`` keeps for ``actor_type`` (None: not registered)."""
+    from dapr.actor.runtime.runtime import ActorRuntime
+
+    return ActorRuntime._actor_managers.get(actor_type)
+
+
+def actor_class_of(manager: ActorManager) -> type:
+    """The actor class ``manager`` hosts."""
+    return manager._runtime_ctx.actor_type_info.implementation_type
+
+
+async def invoke_failed(actor: Any) -> None:
+    """What the SDK's manager does to an actor whose method raised a Dapr error."""
+    await actor._on_invoke_failed_internal()
+
+
 def method_names(actor_class: type) -> dict[str, str]:
     """Each actor method as it is called (``"Push"``) -> the Python method serving it."""
     from dapr.actor.runtime._type_utils import get_dispatchable_attrs
@@ -115,6 +132,7 @@ __all__ = [
     "StateProvider",
     "activate",
     "active_actor_ids",
+    "actor_class_of",
     "actor_routes",
     "deactivate",
     "dispatch_object",
@@ -122,6 +140,8 @@ __all__ = [
     "forget_hosted_actors",
     "hosted_actor_count",
     "install_state_provider",
+    "invoke_failed",
     "method_names",
     "registered_context",
+    "registered_manager",
 ]

@@ -32,6 +32,11 @@ def test_sdk_version_is_the_one_the_internals_were_read_from() -> None:
 def test_every_internal_still_exists() -> None:
     assert "_actor_managers" in vars(ActorRuntime)
     assert callable(getattr(ActorManager, "_dispatch_internal", None))
+    assert callable(getattr(ActorManager, "activate_actor", None))
+    from dapr.actor import Actor
+
+    for hook in ("_on_activate_internal", "_on_deactivate_internal", "_on_invoke_failed_internal"):
+        assert callable(getattr(Actor, hook, None)), f"Actor.{hook} is gone"
     src = [
         (ActorRuntimeContext, "_provider"),
         (ActorManager, "_active_actors"),

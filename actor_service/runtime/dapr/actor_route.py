@@ -1,29 +1,32 @@
-"""daprd's calls to an actor method, answered without the framework.
+"""daprd's calls to an actor method (the hot path of the actor host), as plain ASGI.
 
-In Dapr mode every queue operation crosses this app twice: the client's request at the
-gateway, then daprd's ``PUT /actors/QueueActor/{id}/method/{Method}``. Profiled at 50
-queues, the second one spent more of the event loop in FastAPI's middleware, router and
-dependency solving than in ``DaprActor``'s route itself. :class:`ActorMethodRoute` is
-that route as plain ASGI: the same ``ActorRuntime.dispatch`` call, the same answers
-(the bytes the SDK serialised with ``application/json; utf-8``; an exception becomes
-DaprActor's 500 ``{"message": repr(exc), "errorCode": ...}``, which daprd relays and
-:mod:`api.dapr.invoker` recognises). It sits behind the same
-:class:`~actor_service.runtime.dapr.guard.SidecarGuard` (token, claim, one call at a time
-per actor) and the same metrics middleware; only the layers in between are skipped.
-Timers, reminders, deactivation and anything with an escaped character in its path take
-the full route.
+Every Dapr-mode operation crosses this app twice; on the second crossing, daprd's ``PUT
+/actors/QueueActor/{id}/method/{Method}``, this route calls the actor the way the
+embedded runtime does: its activation from the SDK manager's table, the method from the
+actor's table, no SDK dispatch. It answers what ``DaprActor``'s route answers, behind
+the same guard and metrics; anything else (another actor type, a reentrant call, a
+timer, reminder or escaped path) takes the SDK's way.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dapr.actor import ActorRuntime
+from dapr.actor import ActorId, ActorRuntime
 from dapr.clients.exceptions import ERROR_CODE_UNKNOWN, DaprInternalError
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from actor_service.actor import QueueActor
+from actor_service.sdk_compat import (
+    active_actor_ids,
+    actor_class_of,
+    invoke_failed,
+    method_names,
+    registered_manager,
+)
 from actor_service.serializer import dumps
 
 BodyReader = Callable[[Receive], Awaitable[bytes]]
@@ -59,6 +62,7 @@ class ActorMethodRoute:
     def __init__(self, route: Any, read_body: BodyReader) -> None:
         self.route = route
         self.read_body = read_body
+        self._methods: dict[type, dict[str, str]] = {}  # by actor class
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         _, _, actor_type, actor_id, _, method = scope["path"].split("/")
@@ -72,11 +76,18 @@ class ActorMethodRoute:
             if name == REENTRANCY_HEADER:
                 reentrancy_id = value.decode("latin-1")
                 break
+        status, content_type = 200, CONTENT_TYPE
         try:
-            result = await ActorRuntime.dispatch(actor_type, actor_id, method, body, reentrancy_id)
-            status, content_type = 200, CONTENT_TYPE
-            if not isinstance(result, bytes):  # DaprActor's JSONResponse for the rest
-                result, content_type = dumps(result), b"application/json"
+            manager = registered_manager(actor_type) if reentrancy_id is None else None
+            name = self._method(manager, method) if manager is not None else None
+            if name is not None:
+                result = dumps(await self._call(manager, actor_id, name, body))
+            else:
+                result = await ActorRuntime.dispatch(
+                    actor_type, actor_id, method, body, reentrancy_id
+                )
+                if not isinstance(result, bytes):  # DaprActor's JSONResponse for the rest
+                    result, content_type = dumps(result), b"application/json"
         except DaprInternalError as exc:
             status, content_type = 500, b"application/json"
             result = dumps(exc.as_json_safe_dict())
@@ -94,6 +105,32 @@ class ActorMethodRoute:
             }
         )
         await send({"type": "http.response.body", "body": result})
+
+    def _method(self, manager: Any, method: str) -> str | None:
+        """The Python method serving ``method`` on a ``QueueActor`` type; None otherwise
+        (the SDK's dispatch then answers, an unknown method with its error)."""
+        cls = actor_class_of(manager)
+        table = self._methods.get(cls)
+        if table is None:
+            table = self._methods[cls] = method_names(cls) if issubclass(cls, QueueActor) else {}
+        return table.get(method)
+
+    @staticmethod
+    async def _call(manager: Any, actor_id: str, name: str, body: bytes) -> Any:
+        """What the SDK's dispatch does for ``QueueActor``, less what it does not use
+        (the method context, reentrancy, the pre/post hooks: the actor saves in its
+        own turn): the activation made on first use, the body decoded, the method."""
+        actors = active_actor_ids(manager)
+        actor = actors.get(actor_id)
+        if actor is None:
+            await manager.activate_actor(ActorId(actor_id))
+            actor = actors[actor_id]
+        payload = json.loads(body) if body else None
+        try:
+            return await getattr(actor, name)(payload)
+        except DaprInternalError:
+            await invoke_failed(actor)  # the SDK's answer to it: the state cache cleared
+            raise
 
 
 __all__ = ["ActorMethodRoute", "BodyReader", "is_actor_method_call"]
