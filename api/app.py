@@ -1,15 +1,14 @@
-"""Builds the FastAPI gateway: settings -> store -> runtime -> invoker -> routes.
+"""Builds and wires the gateway app: settings -> store -> runtime -> invoker -> routes.
 
-Everything that can go wrong answers with ``{"error": {"code", "message"}}``: our own
-errors with their status, unknown routes and methods with 404/405, and anything
-unexpected with a 500 that carries no stack trace (the log has it).
+The request path itself lives below (:mod:`api.asgi` -> :mod:`api.routes` -> the
+invokers); this module only assembles it, and registers the handlers that make every
+error ``{"error": {"code", "message"}}`` (a 500 carries no stack trace; the log has it).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,19 +19,22 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from actor_service.actor import QueueActor
 from actor_service.errors import InvalidRequest, PushpopError
 from actor_service.queue_layout import Limits
 from actor_service.stores.claim import Claim
+from actor_service.stores.factory import build_store
+from api.actor_calls import ActorInvoker
+from api.asgi import ObserveMiddleware, PushpopApp
 from api.auth import KeyRing, presented_key
 from api.body_budget import BodyBudget, pin_malloc_thresholds
+from api.coalescer import CoalescingInvoker
 from api.dashboard_routes import router as dashboard_router
 from api.docs_pages import install as install_docs
-from api.hot_path import PushpopApp
 from api.http_server import DROPPED
-from api.invoker import ActorInvoker, EmbeddedInvoker
+from api.invoker import EmbeddedInvoker
 from api.log_limits import client_trouble
 from api.metrics import Metrics
 from api.queue_list import QueueGaugeRefresher, lister_for
@@ -40,7 +42,6 @@ from api.queues_routes import router as queues_router
 from api.routes import Json, router
 from api.schemas import document_queue_ids
 from api.settings import Settings
-from api.stores import build_store
 from api.waiters import WaiterRegistry, start_notifier
 
 log = logging.getLogger("pushpop")
@@ -58,8 +59,8 @@ def configure_actor(settings: Settings) -> None:
     )
 
 
-def build_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoker:
-    """The runtime and its store."""
+def runtime_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoker:
+    """The invoker of the runtime ``settings`` name, on its store."""
     configure_actor(settings)
     if settings.runtime == "dapr":
         from api.dapr.invoker import DaprInvoker
@@ -73,36 +74,18 @@ def build_invoker(settings: Settings, claim: Claim | None = None) -> ActorInvoke
         idle_timeout=settings.idle_timeout,
         turn_timeout=settings.request_timeout,
     )
-    return EmbeddedInvoker(runtime, coalesce=settings.coalesce)
+    return EmbeddedInvoker(runtime)
 
 
-class ObserveMiddleware:
-    """Per-route request counts and latency; plain ASGI (BaseHTTPMiddleware costs ~0.3 ms)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.observe_request(
-                scope["method"], route, status, time.perf_counter() - start
-            )
+def build_invoker(
+    settings: Settings, claim: Claim | None = None, inner: ActorInvoker | None = None
+) -> ActorInvoker:
+    """The gateway's client of the actors: ``inner`` (default: the runtime's invoker),
+    behind the coalescer unless ``PUSHPOP_COALESCE=false``."""
+    inner = inner or runtime_invoker(settings, claim)
+    if settings.coalesce and not isinstance(inner, CoalescingInvoker):
+        return CoalescingInvoker(inner)
+    return inner
 
 
 # 429s say when to try again too (their errors cross the actor boundary as plain data,
@@ -126,7 +109,7 @@ def create_app(
     claim: Claim | None = None,
 ) -> PushpopApp:
     settings = settings or Settings.from_env()
-    invoker = invoker or build_invoker(settings, claim)
+    invoker = build_invoker(settings, claim, invoker)
     invoker.claim = claim
 
     @asynccontextmanager
@@ -135,9 +118,8 @@ def create_app(
         notifier = await start_notifier(waiters, settings)  # Dapr on PostgreSQL only
         gauges.start()  # per-queue gauges: one background listing every few seconds
         # Everything built so far (FastAPI, pydantic models, the SDK, psycopg) lives as
-        # long as the process: move it out of the collector's reach. A full collection
-        # walked all of it, 15-40 ms of stalled requests each time (gc callbacks under
-        # the push benchmark); now it walks only what requests created.
+        # long as the process: out of the collector's reach, so that a full collection
+        # walks only what requests created (docs/how-it-works.md)
         gc.collect()
         gc.freeze()
         log.info(
@@ -174,7 +156,7 @@ def create_app(
     app.state.keys = keys = KeyRing.from_settings(settings)
     protect_metrics = settings.protect_metrics
     metrics = app.state.metrics = Metrics(invoker.active_actors)
-    if invoker.coalescer is not None:
+    if isinstance(invoker, CoalescingInvoker):
         metrics.watch_coalescer(invoker.coalescer.stats)
     metrics.watch_turns(QueueActor.turn_stats)
     waiters = app.state.waiters = WaiterRegistry()
@@ -251,7 +233,7 @@ def create_app(
 
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     if settings.hot_path:
-        app.enable_hot_path(lambda inner: ObserveMiddleware(inner, metrics))
+        app.enable_hot_path(metrics)
     if settings.max_body_bytes_in_flight:
 
         async def refuse(scope: Scope, receive: Receive, send: Send) -> None:

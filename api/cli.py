@@ -45,12 +45,14 @@ def serve(
     """Serve the queue API."""
     import uvicorn
 
-    if store not in ("sqlite", "postgres", "memory"):
-        raise typer.BadParameter("--store must be sqlite or postgres")
+    from actor_service.stores.factory import check_store
+
+    try:
+        check_store(store, database_url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     if runtime not in ("embedded", "dapr"):
         raise typer.BadParameter("--runtime must be embedded or dapr")
-    if store == "postgres" and not database_url:
-        raise typer.BadParameter("--store postgres needs --database-url or PUSHPOP_DATABASE_URL")
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

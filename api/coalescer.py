@@ -1,29 +1,10 @@
 """Coalescing calls to a busy queue: N pushes (or N plain pops) cost one actor turn.
 
-A hot queue's actor runs one call at a time, and each call pays a state load, a save
-and, in Dapr mode, two sidecar hops. While a call to a queue is in flight, further
-pushes to it (and, in their own lane, plain pops) wait here; when it returns, all of
-them go as one ``Batch`` call: one state-machine pass, one save, one reply each. An
-idle queue's call goes straight through, so a lone client pays nothing for this.
-
-``settle``: event-loop iterations a drain lets pass after answering a batch before it
-takes the next one, so that the callers it just answered run, and their clients' next
-requests (arriving while the loop writes those replies) join the next batch. Without
-it a closed loop of 16 clients on one queue settles into two groups that alternate
-(the one request that arrived during a batch, then the 15 answered by it): twice the
-turns. Whether that pays depends on a turn's price: in Dapr mode a turn is two sidecar
-hops (and daprd's state calls), and merging the groups measured +20-35 % on a hot
-queue; in-process a turn is cheap, the two groups overlap each other's round trips,
-and merging them measured -7 %. So the Dapr invoker settles and the embedded one
-does not. It counts iterations, not time: on an idle loop they pass in microseconds.
-
-Guarantees kept per request: arrival order (a lane is FIFO and sends in order), its
-own reply (one request's ``QUEUE_FULL`` does not fail another), and its deadline: a
-request still waiting at its deadline answers 503 without ever being sent, and a batch
-carries the earliest deadline of its members, so no member is answered 503 for a batch
-that later commits (the store refuses to commit past the deadline, see
-:data:`actor_service.stores.base.call_deadline`). Because the gateway does this, it
-works the same in front of the embedded runtime and in front of ``daprd``.
+While a call to a queue is in flight, further pushes to it (and, in their own lane,
+plain pops) wait here; when it returns they go as one ``Batch`` call. An idle queue's
+call goes straight through. :class:`CoalescingInvoker` puts this in front of either
+runtime's invoker when the app is built (``PUSHPOP_COALESCE``); its guarantees and
+figures are in docs/how-it-works.md.
 """
 
 from __future__ import annotations
@@ -38,6 +19,8 @@ from typing import Any
 
 from actor_service.errors import PushpopError, StoreUnavailable
 from actor_service.runtime.deadline import wait_until
+from actor_service.stores.claim import Claim
+from api.actor_calls import ActorInvoker
 
 log = logging.getLogger("pushpop.coalescer")
 
@@ -75,6 +58,20 @@ class CoalescerStats:
 
 
 class Coalescer:
+    """Per (queue, method) lanes of waiting requests, each sent in arrival order.
+
+    Each request keeps its own reply (one ``QUEUE_FULL`` fails no other) and its
+    deadline: one still waiting at it answers 503 without ever being sent, and a batch
+    carries its members' earliest deadline, so no member is answered 503 for a batch
+    that later commits (:data:`actor_service.stores.base.call_deadline`).
+
+    ``settle``: event-loop iterations a lane lets pass after answering a batch before it
+    takes the next, so that the callers just answered, and their clients' next requests,
+    join it instead of forming a second group that alternates with the first. It pays
+    where a turn is dear (two sidecar hops in Dapr mode) and not in-process; it counts
+    iterations, not time.
+    """
+
     def __init__(self, send: Send, *, max_batch: int = MAX_BATCH, settle: int = 0) -> None:
         self._send = send
         self.max_batch = max_batch
@@ -127,7 +124,7 @@ class Coalescer:
                         batch.append(w)
                 if batch:
                     await self._send_batch(actor_id, method, batch)
-                    for _ in range(self.settle):  # see the module's docstring
+                    for _ in range(self.settle):  # see the class's docstring
                         await asyncio.sleep(0)
         finally:
             if self._lanes.get(key) is lane:
@@ -169,4 +166,53 @@ class Coalescer:
         await asyncio.gather(*self._drains, return_exceptions=True)
 
 
-__all__ = ["COALESCED", "Coalescer"]
+class CoalescingInvoker(ActorInvoker):
+    """``inner``'s actor calls, with pushes and plain pops coalesced per queue.
+
+    Settles as ``inner.settle`` says (the Dapr invoker does, the embedded one does not).
+    Anything else of ``inner`` (its runtime, its direct store, ...) reads through.
+    """
+
+    def __init__(self, inner: ActorInvoker) -> None:
+        super().__init__(timeout=inner.timeout)
+        self.inner = inner
+        self.coalescer = Coalescer(inner.invoke, settle=inner.settle)
+
+    @property
+    def claim(self) -> Claim | None:
+        return self.inner.claim
+
+    @claim.setter
+    def claim(self, claim: Claim | None) -> None:
+        self.inner.claim = claim
+
+    async def invoke(
+        self, actor_id: str, method: str, payload: dict[str, Any], deadline: float
+    ) -> Reply:
+        if method in COALESCED:
+            return await self.coalescer.call(actor_id, method, payload, deadline)
+        return await self.inner.invoke(actor_id, method, payload, deadline)
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def stop(self) -> None:
+        await self.coalescer.close()
+        await self.inner.stop()
+
+    async def ready(self) -> None:
+        await self.inner.ready()
+
+    def active_actors(self) -> float:
+        return self.inner.active_actors()
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (during __init__): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+__all__ = ["COALESCED", "Coalescer", "CoalescingInvoker"]

@@ -16,7 +16,7 @@ from actor_service.queue_layout import DEFAULT_SEGMENT_SIZE, LEGACY_SEGMENT_SIZE
 @dataclass
 class Settings:
     runtime: str = "embedded"  # embedded | dapr
-    store: str = "sqlite"  # sqlite | postgres | memory
+    store: str = "sqlite"  # sqlite | postgres | memory (actor_service.stores.factory checks)
     database_url: str | None = None
     sqlite_path: str = "pushpop.sqlite3"
     host: str = "127.0.0.1"
@@ -46,7 +46,7 @@ class Settings:
     group_commit: int = 2
     # merge pushes (and, apart, plain pops) that wait for a busy queue into one actor call
     coalesce: bool = True
-    # answer push and pop without FastAPI's routing layers (api/hot_path.py); same answers
+    # answer push and pop without FastAPI's routing layers (api/asgi.py); same answers
     hot_path: bool = True
     # hostile clients: a request's head and body must arrive within read_timeout
     # (capped by request_timeout); more open connections than this get 503

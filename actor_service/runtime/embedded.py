@@ -126,15 +126,18 @@ class EmbeddedRuntime:
     def active_actors(self) -> int:
         return len(self._actors)
 
-    async def invoke(self, actor_id: str, method: str, payload: Any) -> Any:
-        """Call ``method`` on actor ``actor_id`` with a JSON-able payload; its reply.
+    async def invoke(
+        self, actor_id: str, method: str, payload: Any, deadline: float | None = None
+    ) -> Any:
+        """Call ``method`` on actor ``actor_id`` with a JSON-able payload; its reply, by
+        ``deadline`` (``time.monotonic()``; the gateway's, computed once per request).
 
         In-process, the payload and the reply stay Python objects (no JSON round trip).
         """
         name = self._methods.get(method)
         if name is None:
             raise ValueError(f"{self.actor_type} has no method {method!r}")
-        return await self._run(actor_id, lambda: self._call(actor_id, name, payload))
+        return await self._run(actor_id, lambda: self._call(actor_id, name, payload), deadline)
 
     async def _call(self, actor_id: str, name: str, payload: Any) -> Any:
         """One method of the activation of ``actor_id`` (made on first use); in its turn."""
@@ -152,19 +155,20 @@ class EmbeddedRuntime:
         payload = self.ctx.message_serializer.deserialize(body) if body else None
         return dumps(await self.invoke(actor_id, method, payload))
 
-    async def _run(self, actor_id: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run one actor call, answering within ``turn_timeout`` whatever the store does.
+    async def _run(
+        self, actor_id: str, call: Callable[[], Awaitable[T]], deadline: float | None
+    ) -> T:
+        """Run one actor call, answering by ``deadline`` whatever the store does.
 
         The call runs as its own task and the caller stops waiting at the deadline: a
         call already inside the actor is never cancelled half-way (its cached state
         would no longer match the store), it finishes in the background while the
-        stores refuse to start work, or to commit, after the deadline
-        (:data:`~actor_service.stores.base.call_deadline`).
+        stores refuse to start work, or to commit, after the deadline. This is the one
+        place a call's :data:`~actor_service.stores.base.call_deadline` is set.
         """
-        outer = call_deadline.get()
-        deadline = time.monotonic() + self.turn_timeout
-        if outer is not None:  # an actor-to-actor call inherits its caller's deadline
-            deadline = min(deadline, outer)
+        if deadline is None:  # actor to actor: the caller's; a direct call: turn_timeout
+            outer = call_deadline.get()
+            deadline = outer if outer is not None else time.monotonic() + self.turn_timeout
         token = call_deadline.set(deadline)
         try:
             task = asyncio.ensure_future(self._turn(actor_id, deadline, call))

@@ -24,7 +24,9 @@ def actor_key(app_id: str, actor_type: str, actor_id: str, name: str) -> str:
 
 
 # The monotonic time by which the caller of the current actor call stops waiting. The
-# runtime sets it per call; stores read it so that a call answered "503, too slow"
+# gateway computes it once per request (api.actor_calls.ActorInvoker.call) and the embedded
+# runtime sets it for the call's task (EmbeddedRuntime._run; group commit sets its
+# batch's, stores/batching.py); stores read it so that a call answered "503, too slow"
 # starts no store work after its deadline and cannot commit after it either (a commit
 # that landed after the client gave up would turn a refused push into a stored one).
 call_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(

@@ -19,10 +19,10 @@ from actor_service.runtime.dapr.actor_route import is_actor_method_call
 from actor_service.runtime.dapr.guard import SidecarGuard
 from actor_service.runtime.dapr.host import DaprActorHost, configure_actor_runtime
 from actor_service.stores.claim import Claim
-from api.app import ObserveMiddleware, configure_actor, create_app
+from api.app import configure_actor, create_app
+from api.asgi import ObserveMiddleware, PushpopApp
 from api.dapr.invoker import DaprInvoker
-from api.hot_path import PushpopApp
-from api.http_server import read_body
+from api.request_body import read_body
 from api.settings import Settings
 
 log = logging.getLogger("pushpop.dapr")

@@ -1,13 +1,9 @@
 """Dapr mode, gateway side: reach queue actors through the ``daprd`` sidecar.
 
-:class:`DaprInvoker` sends ``POST /v1.0/actors/QueueActor/{id}/method/{M}`` with the
-request as plain JSON and gets the actor's ``{"ok"|"error"}`` reply back, over the
-pooled transport of :mod:`actor_service.runtime.dapr.sidecar`; the actors hosted here
-reach their state through :mod:`actor_service.runtime.dapr.actor_client` on the same pool.
-
-Failures never escape as a 500 with a trace: a sidecar that cannot be reached, that
-times out, or that reports a placement problem becomes ``RuntimeUnavailable`` (503,
-``Retry-After``); a state-store failure becomes ``StoreUnavailable`` (503).
+:class:`DaprInvoker` sends ``POST /v1.0/actors/QueueActor/{id}/method/{M}`` over the
+pooled transport of :mod:`actor_service.runtime.dapr.sidecar`. Failures never escape as
+a 500 with a trace: an unreachable or failing sidecar is a 503 (``RuntimeUnavailable``,
+``StoreUnavailable``), a call whose answer was lost a 502 ``OUTCOME_UNKNOWN``.
 """
 
 from __future__ import annotations
@@ -31,9 +27,9 @@ from actor_service.runtime.dapr.sidecar import (
 from actor_service.serializer import dumps
 from actor_service.stores.base import StateStore
 from actor_service.stores.claim import Claim
-from api.invoker import ActorInvoker, unwrap
+from actor_service.stores.factory import build_store
+from api.actor_calls import ActorInvoker, unwrap
 from api.settings import Settings
-from api.stores import build_store
 
 log = logging.getLogger("pushpop.dapr")
 
@@ -62,11 +58,12 @@ def hosted_actor_count(actor_type: str = ACTOR_TYPE) -> float:
 class DaprInvoker(ActorInvoker):
     """Calls queue actors through the sidecar at ``127.0.0.1:{settings.dapr_http_port}``."""
 
-    # a turn costs two sidecar hops here: merge a hot queue's callers into fewer turns
+    # a turn costs two sidecar hops here: the coalescer in front settles, so that a hot
+    # queue's callers merge into fewer turns (api/coalescer.py)
     settle = 6
 
     def __init__(self, settings: Settings, claim: Claim | None = None) -> None:
-        super().__init__(timeout=settings.request_timeout, coalesce=settings.coalesce)
+        super().__init__(timeout=settings.request_timeout)
         self.settings = settings
         self.sidecar = SidecarClient(
             settings.dapr_http_port,
@@ -99,7 +96,6 @@ class DaprInvoker(ActorInvoker):
             await self.direct_store.open()
 
     async def stop(self) -> None:
-        await super().stop()
         await self.sidecar.close()
         await self.grpc_state.close()
         if self.direct_store is not None:
@@ -165,9 +161,9 @@ class DaprInvoker(ActorInvoker):
         return f"Dapr actors via the sidecar at {self.sidecar.base}, {state}"
 
 
-async def wait_until_ready(invoker: DaprInvoker, within: float) -> None:
-    """Poll :meth:`DaprInvoker.ready` until it passes; re-raise the last error after
-    ``within`` seconds."""
+async def wait_until_ready(invoker: ActorInvoker, within: float) -> None:
+    """Poll ``invoker.ready()`` (a :class:`DaprInvoker`'s, or the coalescer's in front of
+    one) until it passes; re-raise the last error after ``within`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:

@@ -1,20 +1,10 @@
 """``pushpop serve --runtime dapr``: the Dapr-mode app under uvicorn, next to its daprd.
 
-The app (gateway + actor host, :func:`api.dapr.app.create_dapr_app`) runs under uvicorn
-in *this* process, so a queue call goes client -> app -> daprd -> app (actor) -> daprd
-(state) -> store. The placement, scheduler and daprd processes, and restarting daprd
-when it dies, are :class:`supervise.dapr_host.DaprHost`'s; this module gives it the app's
-side: readiness, the calls to let end and the actors to forget after daprd died, and the
-order of shutdown on SIGTERM/SIGINT (daprd first, then the app, then the control plane).
-
-``PUSHPOP_DAPR_SIDECAR=external`` skips all of that and serves only the app, for a sidecar
-someone else runs (Docker Compose, the Kubernetes injector): the sidecar's port and the
-tokens then come from ``DAPR_HTTP_PORT``, ``DAPR_API_TOKEN`` and ``APP_API_TOKEN``.
-
-``PUSHPOP_DAPR_LOG_LEVEL`` sets the log level of the Dapr processes (default: the app's).
-``PUSHPOP_DAPR_RUNINFO=<file>`` writes the ports, pids and tokens of this run there (mode
-0600) for tests and operators; ``PUSHPOP_DAPR_RUN_DIR`` is where the Dapr processes log
-(default: a new temporary directory, named in the start-up log line).
+:class:`supervise.dapr_host.DaprHost` runs placement, scheduler and daprd and restarts
+daprd when it dies; this module gives it the app's side (readiness, the calls to let
+end and the actors to forget after daprd died) and the order of shutdown: daprd, the
+app, the control plane. ``PUSHPOP_DAPR_SIDECAR=external`` serves only the app
+(docs/scaling.md has the settings).
 """
 
 from __future__ import annotations

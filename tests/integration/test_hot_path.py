@@ -1,4 +1,4 @@
-"""The hot path (api/hot_path.py) answers push and pop exactly as the full FastAPI stack.
+"""The hot path (api/asgi.py) answers push and pop exactly as the full FastAPI stack.
 
 Two real servers, identical but for ``PUSHPOP_HOT_PATH``, get the same sequence of
 requests (valid ones, and every kind of bad one the routes refuse); status, JSON body

@@ -24,7 +24,7 @@ import pytest
 from http_helpers import err, ok
 
 from api.app import create_app
-from api.hot_path import PushpopApp
+from api.asgi import PushpopApp
 from api.push_notify import PushNotifier
 from api.settings import Settings
 from api.waiters import WaiterRegistry

@@ -1,16 +1,24 @@
-"""api.coalescer's settle: a hot queue's closed-loop clients end up in one batch, not two
-groups that alternate. Pure logic: the actor call is simulated by event-loop iterations
-(the real thing, with servers, is tests/integration/test_coalescing.py)."""
+"""api.coalescer: the invoker wrapper the app is built with (or not), and settle: a hot
+queue's closed-loop clients end up in one batch, not two groups that alternate. The
+settle test is pure logic, the actor call simulated by event-loop iterations (the real
+thing, with servers, is tests/integration/test_coalescing.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from api.coalescer import Coalescer
+from actor_service.errors import StoreUnavailable
+from actor_service.stores.claim import SqliteClaim
+from api.app import build_invoker
+from api.coalescer import Coalescer, CoalescingInvoker
+from api.dapr.invoker import DaprInvoker
+from api.invoker import EmbeddedInvoker
+from api.settings import Settings
 
 CLIENTS, ROUNDS = 16, 30
 
@@ -59,3 +67,22 @@ def test_settling_merges_the_two_alternating_groups() -> None:
     assert len(unsettled) >= 1.8 * ROUNDS, unsettled[:10]
     assert len(settled) <= 1.2 * ROUNDS, settled[:10]
     assert max(settled) == CLIENTS
+
+
+def test_the_app_is_built_with_the_coalescer_in_front_of_either_runtime(tmp_path: Path) -> None:
+    """``PUSHPOP_COALESCE`` picks the wrapper; the Dapr invoker settles, the embedded one
+    does not; the wrapper reads its inner invoker's claim and attributes through."""
+    embedded = build_invoker(Settings(store="memory"))
+    assert isinstance(embedded, CoalescingInvoker)
+    assert isinstance(embedded.inner, EmbeddedInvoker) and embedded.coalescer.settle == 0
+    assert embedded.runtime is embedded.inner.runtime  # what the queue lister reads
+    embedded.claim = claim = SqliteClaim(tmp_path / "q.sqlite3", "exclusive")  # not held
+    assert embedded.inner.claim is claim
+    with pytest.raises(StoreUnavailable):  # the wrapper refuses a call as the inner would
+        asyncio.run(embedded.call("q", "Stats", {}))
+    dapr = build_invoker(Settings(store="memory", runtime="dapr"))
+    assert isinstance(dapr, CoalescingInvoker) and isinstance(dapr.inner, DaprInvoker)
+    assert dapr.coalescer.settle == DaprInvoker.settle > 0
+    plain = build_invoker(Settings(store="memory", coalesce=False))
+    assert isinstance(plain, EmbeddedInvoker)
+    assert build_invoker(Settings(store="memory"), inner=embedded) is embedded  # not twice
