@@ -10,6 +10,7 @@ NaN/Infinity refused so that every stored value is valid JSON (jsonb rejects the
 from __future__ import annotations
 
 import json
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,32 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 
 def dumps(obj: Any) -> bytes:
     return _ENCODER.encode(obj).encode()
+
+
+class EncodedItem(dict):  # type: ignore[type-arg]
+    """A pushed item (a plain JSON object to every reader) that carries ``dumps`` of
+    itself: the gateway encoded it to measure its size, and the save of the segment it
+    joins uses those bytes instead of encoding it again (:func:`encode_entry`). Items
+    are never edited once pushed, so the bytes stay true; the save drops them once used.
+    """
+
+    __slots__ = ("json",)
+
+    def __init__(self, value: dict[str, Any], encoded: bytes) -> None:
+        super().__init__(value)
+        self.json: bytes | None = encoded
+
+
+def encode_entry(entry: list[Any]) -> bytes:
+    """``dumps(entry)`` for a queued entry ``[id, item, enqueued_at]``, reusing its item's
+    bytes when the gateway left them (an :class:`EncodedItem`; the bytes are dropped)."""
+    if len(entry) == 3:
+        n, item, at = entry
+        if type(item) is EncodedItem and item.json is not None and type(n) is int:
+            if type(at) is float and math.isfinite(at):
+                raw, item.json = item.json, None
+                return b"[%d,%b,%b]" % (n, raw, float.__repr__(at).encode())
+    return dumps(entry)
 
 
 class SegmentEncoder:
@@ -53,7 +80,7 @@ class SegmentEncoder:
             if hit is not None and hit[0] is entry:
                 encoded = hit[1]
             else:
-                encoded = dumps(entry)
+                encoded = encode_entry(entry)
             new[id(entry)] = (entry, encoded)
             parts.append(encoded)
         self._cache[key] = new

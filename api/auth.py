@@ -129,6 +129,12 @@ class KeyRing:
                 "none of the key's prefixes"
             )
 
+    def check_headers(self, headers: object, queue_id: str | None, operation: str) -> None:
+        """:meth:`check` with the key ``headers`` present; without keys configured, the
+        headers are not even read."""
+        if self.grants:
+            self.check(presented_key(headers), queue_id, operation)
+
 
 def presented_key(headers: object) -> str | None:
     get = headers.get  # type: ignore[attr-defined]

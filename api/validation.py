@@ -4,20 +4,28 @@ Hand-written rather than left to pydantic/FastAPI because the contract wants a
 specific code per field (``INVALID_PRIORITY``, ``INVALID_DEPTH`` ...), rejects
 booleans and floats where an integer is due, measures item size as stored, and
 must never answer FastAPI's default 422.
+
+A body is decoded by msgspec when its value is certainly the one the standard library
+gives (see :func:`parse_json`); anything else, every error included, takes the
+standard library's path, whose messages the contract's tests pin.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from typing import Any
 
+import msgspec
+
 from actor_service.errors import InvalidRequest, ItemTooLarge
-from actor_service.serializer import dumps
+from actor_service.serializer import EncodedItem, dumps
 from api.wording import describe, names, quoted
 
 QUEUE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+DIGITS = re.compile(r"[0-9]{1,10}")
 DEAD_LETTER_SUFFIX = "-deadletter"
 MAX_PRIORITY = 2**31 - 1
 MAX_PUSH = 1000
@@ -96,8 +104,46 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+_SLOW: Any = object()  # _fast_json's "ask the standard library"
+
+
+def _fast_json(body: bytes) -> Any:
+    """``body``'s value when msgspec's decoding is certainly :func:`_slow_json`'s, else
+    ``_SLOW``. msgspec refuses what the standard library refuses (invalid UTF-8, NaN,
+    numbers out of range, 4301-digit integers) and gives the same values otherwise, bar
+    two cases: it keeps a duplicate key's last value, and it refuses lone surrogates.
+    Those fall back. Duplicates are ruled out by counting colons: the body has one per
+    key plus those inside strings (raw, or escaped as ``\\u003a``); the value encoded
+    again has one per key it kept plus those inside its strings. A dropped duplicate
+    leaves the body with more (an over-counted escape only sends a body the slow way).
+    Deep bodies go the slow way too: the standard library's recursion limit decides."""
+    if _deep(body):
+        return _SLOW
+    try:
+        value = _decode(body)
+        again = _encode(value)
+    except Exception:  # whatever it is, the standard library says it in the contract's words
+        return _SLOW
+    colons = body.count(b":")
+    if b"\\" in body:
+        colons += body.count(b"\\u003a") + body.count(b"\\u003A")
+    return value if colons == again.count(b":") else _SLOW
+
+
+def _deep(body: bytes) -> bool:
+    """Whether ``body`` may nest deeper than :data:`MAX_NESTING` (it has more brackets)."""
+    return body.count(b"{") + body.count(b"[") > MAX_NESTING
+
+
 def parse_json(body: bytes) -> Any:
     """Decode a request body; anything that is not exactly one valid JSON value is 400."""
+    value = _fast_json(body)
+    return _slow_json(body) if value is _SLOW else value
+
+
+def _slow_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -143,6 +189,8 @@ def known_fields(
 ) -> None:
     """400 ``code`` naming the first field of ``data`` that ``endpoint`` does not take."""
     allowed = BODY_FIELDS[endpoint]
+    if data.keys() <= allowed:
+        return
     for name in data:
         if name not in allowed:
             raise InvalidRequest(
@@ -207,25 +255,31 @@ def item(value: Any, where: str, max_bytes: int, check_nesting: bool = True) -> 
             "INVALID_ITEM", f"{where}item nests deeper than {MAX_NESTING} arrays/objects"
         )
     try:
-        size = len(dumps(value))
+        encoded = dumps(value)
     except UnicodeEncodeError as exc:
         raise InvalidRequest("INVALID_ITEM", f"{where}item holds an unpaired surrogate") from exc
     except ValueError as exc:
         raise InvalidRequest("INVALID_ITEM", f"{where}item is not storable JSON: {exc}") from exc
-    if size > max_bytes:
-        raise ItemTooLarge(f"{where}item is {size} bytes serialized; the limit is {max_bytes}")
-    return value
+    if len(encoded) > max_bytes:
+        raise ItemTooLarge(
+            f"{where}item is {len(encoded)} bytes serialized; the limit is {max_bytes}"
+        )
+    return EncodedItem(value, encoded)  # the save writes these bytes (SegmentEncoder)
 
 
 def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
-    """``{"items": [...]}`` or ``{"item": ..., "priority": ...}`` -> list of entries."""
+    """``{"items": [...]}`` or ``{"item": ..., "priority": ...}`` -> list of entries, each
+    item an :class:`EncodedItem` (its bytes measured here are the ones stored)."""
+    # no item can nest deeper than the body has brackets: skip the walk when few
+    deep = _deep(body)
     data = json_object(body)
-    if "items" in data and "item" in data:
+    bulk = "items" in data
+    if bulk and "item" in data:
         raise InvalidRequest(
             "INVALID_REQUEST",
             "the body has both item (one item) and items (a list of them); send one form",
         )
-    if "items" in data:
+    if bulk:
         known_fields(data, "PushBulk")
         entries = data["items"]
         if not isinstance(entries, list):
@@ -241,34 +295,48 @@ def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
         entries = [data]
     else:
         raise InvalidRequest("NO_ITEMS", "body must have 'item' (single) or 'items' (bulk)")
-    # no item can nest deeper than the body has brackets: skip the walk when few
-    deep = body.count(b"{") + body.count(b"[") > MAX_NESTING
     out = []
     for i, entry in enumerate(entries):
-        where = f"items[{i}]." if "items" in data else ""
+        where = f"items[{i}]." if bulk else ""
         if not isinstance(entry, dict):
             raise InvalidRequest(
                 "INVALID_ITEM", f"items[{i}] must be an object with item, got {describe(entry)}"
             )
         if "item" not in entry:
             raise InvalidRequest("INVALID_ITEM", f"items[{i}] has no item (the object to queue)")
-        if where:
+        if bulk:
             known_fields(entry, "Push", f"items[{i}]")
         parsed = {
-            "item": item(entry.get("item"), where, max_item_bytes, check_nesting=deep),
+            "item": item(entry["item"], where, max_item_bytes, check_nesting=deep),
             "priority": priority(entry.get("priority"), where),
         }
-        delay = delay_value(entry, f"{where}delay_seconds")
-        if delay:
-            parsed["delay_seconds"] = delay
+        if "delay_seconds" in entry:
+            delay = delay_value(entry, f"{where}delay_seconds")
+            if delay:
+                parsed["delay_seconds"] = delay
         out.append(parsed)
     return out
+
+
+def fingerprint(entries: list[dict[str, Any]]) -> str:
+    """SHA-256 of ``dumps(entries)``, the push as parsed (a retry's formatting does not
+    matter), built from the bytes its items carry (:func:`item`) rather than encoded again."""
+    parts = []
+    for entry in entries:
+        value = entry["item"]
+        raw = value.json if type(value) is EncodedItem else None
+        if raw is None:
+            return hashlib.sha256(dumps(entries)).hexdigest()
+        delay = entry.get("delay_seconds")
+        tail = b"" if delay is None else b',"delay_seconds":%d' % delay
+        parts.append(b'{"item":%b,"priority":%d%b}' % (raw, entry["priority"], tail))
+    return hashlib.sha256(b"[%b]" % b",".join(parts)).hexdigest()
 
 
 def int_param(raw: str | None, name: str, code: str, lo: int, hi: int, default: int) -> int:
     if raw is None:
         return default
-    if not re.fullmatch(r"[0-9]{1,10}", raw) or not lo <= int(raw) <= hi:
+    if not DIGITS.fullmatch(raw) or not lo <= int(raw) <= hi:
         raise InvalidRequest(
             code, f"{name} must be an integer from {lo} to {hi}, got {quoted(raw)}"
         )
@@ -323,6 +391,15 @@ def delay_value(body: dict[str, Any], name: str) -> int:
     return int(value)
 
 
+def header(scope: dict[str, Any], name: bytes) -> str | None:
+    """The first ``name`` header (lower case) of an ASGI request, as Starlette's
+    ``request.headers.get`` reads it (latin-1), in one pass over the raw list."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def idempotency_key(raw: str | None) -> str | None:
     """The ``Idempotency-Key`` header: 1-255 printable ASCII characters, or absent."""
     if raw is None:
@@ -371,7 +448,7 @@ def redrive_body(body: bytes, source: str) -> tuple[str, int]:
             raise InvalidRequest(
                 "INVALID_REQUEST",
                 f"queue {quoted(source)} is not a dead-letter queue (no {DEAD_LETTER_SUFFIX} "
-                "suffix): say where to move its items with \"to\"",
+                'suffix): say where to move its items with "to"',
             )
         to = source[: -len(DEAD_LETTER_SUFFIX)]
     if not isinstance(to, str) or not QUEUE_ID.fullmatch(to):
