@@ -1,17 +1,9 @@
-"""The actor host's side of Dapr mode: the SDK's client seam, backed by ``daprd``.
+"""The actor host's side of Dapr mode: the SDK's client seam and state provider over daprd.
 
-Actors use it for their state (``GET .../state/{key}``, ``PUT .../state`` transactions)
-and for the dead-letter hand-over to another actor; it shares the gateway's pooled
-connection to the sidecar (:class:`~.sidecar.SidecarClient`).
-
-State writes are lossless. ``daprd``'s HTTP state API decodes the JSON of a transaction
-into Go values, i.e. numbers through float64 (integers beyond 2**53 change, ``1.0`` comes
-back as ``1``, ``1e16`` as an integer) and strings into jsonb (which refuses U+0000: such
-an item could never be pushed). A transaction whose bytes could be affected (a cheap,
-conservative scan: :data:`HTTP_LOSSY`) therefore goes over daprd's gRPC API instead,
-whose values are raw bytes (stored base64, ``isbinary``, like the embedded store does
-for U+0000). Everything else takes the faster HTTP path and is stored as jsonb, exactly
-as the embedded runtime stores it. Reads and method calls pass bytes through unchanged.
+Actors read and save their state through daprd (or, with ``PUSHPOP_DAPR_STATE=direct``,
+this host's own store) and hand dead letters to other actors, on the gateway's pooled
+connection to the sidecar. A save is one daprd state transaction; one that HTTP's JSON
+could alter (:data:`HTTP_LOSSY`) goes over daprd's gRPC API, whose values are raw bytes.
 """
 
 from __future__ import annotations
@@ -20,11 +12,15 @@ import logging
 import re
 from typing import Any
 
+from dapr.actor.runtime.state_change import ActorStateChange, StateChangeKind
 from dapr.clients.base import DaprActorClientBase
 
 from actor_service.errors import StoreUnavailable
+from actor_service.queue_layout import is_segment_key
 from actor_service.runtime.dapr.sidecar import GrpcStateClient, SidecarClient, SidecarError
 from actor_service.runtime.store_state import StoreStateReads
+from actor_service.sdk_compat import StateProvider
+from actor_service.serializer import PlainJSONSerializer, SegmentEncoder, dumps
 from actor_service.stores.base import StateStore
 
 log = logging.getLogger("pushpop.dapr")
@@ -42,8 +38,7 @@ Numbers in our compact JSON follow ``:``, ``,`` or ``[``; the pattern may also m
 inside a string (then the transaction merely takes the gRPC path), never misses a number
 that float64 or jsonb would change: Python writes floats in shortest round-trip form,
 which Go reproduces for every float with a fraction and no exponent. Possessive
-quantifiers keep the scan linear: ~80 us for a full segment (12 KB), where the naive
-alternation took ~300 us on every save."""
+quantifiers keep the scan linear."""
 
 
 class SidecarActorClient(DaprActorClientBase):
@@ -157,4 +152,40 @@ class DirectStateClient(StoreStateReads, SidecarActorClient):
         raise NotImplementedError("direct saves go through StoreStateProvider.save_state")
 
 
-__all__ = ["HTTP_LOSSY", "DirectStateClient", "SidecarActorClient"]
+class SidecarStateProvider(StateProvider):
+    """The SDK's state provider for state through daprd, with the same transaction
+    (``[{"operation", "request": {"key", "value"}}, ...]``) built in one pass, and a
+    segment's unchanged entries not encoded again (:class:`SegmentEncoder`)."""
+
+    def __init__(self, client: SidecarActorClient) -> None:
+        super().__init__(client, PlainJSONSerializer())
+        self.client = client
+        self.segments = SegmentEncoder()
+
+    async def save_state(
+        self, actor_type: str, actor_id: str, state_changes: list[ActorStateChange]
+    ) -> None:
+        ops: list[bytes] = []
+        for change in state_changes:
+            name = change.state_name
+            key = dumps(name)
+            if change.change_kind == StateChangeKind.remove:
+                ops.append(b'{"operation":"delete","request":{"key":%b}}' % key)
+                self.segments.forget(f"{actor_type}||{actor_id}||{name}")
+                continue
+            value = b""
+            if change.value is not None:
+                encoded = (
+                    self.segments.encode(f"{actor_type}||{actor_id}||{name}", change.value)
+                    if is_segment_key(name)
+                    else dumps(change.value)
+                )
+                value = b',"value":%b' % encoded
+            if change.ttl_in_seconds is not None and change.ttl_in_seconds >= 0:
+                value += b',"metadata":{"ttlInSeconds":"%d"}' % change.ttl_in_seconds
+            ops.append(b'{"operation":"upsert","request":{"key":%b%b}}' % (key, value))
+        data = b"[%b]" % b",".join(ops)
+        await self.client.save_state_transactionally(actor_type, actor_id, data)
+
+
+__all__ = ["HTTP_LOSSY", "DirectStateClient", "SidecarActorClient", "SidecarStateProvider"]

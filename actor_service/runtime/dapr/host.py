@@ -20,11 +20,16 @@ from dapr.ext.fastapi import DaprActor
 from fastapi import APIRouter
 
 from actor_service.actor import ACTOR_TYPE, QueueActor
-from actor_service.runtime.dapr.actor_client import DirectStateClient
+from actor_service.runtime.dapr.actor_client import (
+    DirectStateClient,
+    SidecarActorClient,
+    SidecarStateProvider,
+)
 from actor_service.runtime.dapr.actor_route import ActorMethodRoute, BodyReader
 from actor_service.runtime.dapr.guard import GUARDED_EXACT, GUARDED_PREFIXES, SidecarCalls
 from actor_service.runtime.store_state import StoreStateProvider
 from actor_service.sdk_compat import (
+    StateProvider,
     actor_routes,
     forget_hosted_actors,
     install_state_provider,
@@ -122,10 +127,16 @@ class DaprActorHost:
             state_serializer=serializer,
             actor_client=actor_client,
         )
+        provider: StateProvider
         if isinstance(actor_client, DirectStateClient):
             # saves as the embedded runtime makes them: one store transaction, each
             # value encoded once, group commit
-            install_state_provider(registered_context(ACTOR_TYPE), StoreStateProvider(actor_client))
+            provider = StoreStateProvider(actor_client)
+        elif isinstance(actor_client, SidecarActorClient):
+            provider = SidecarStateProvider(actor_client)  # one daprd transaction
+        else:
+            return
+        install_state_provider(registered_context(ACTOR_TYPE), provider)
 
 
 def configure_actor_runtime(idle_timeout: float, request_timeout: float) -> None:
