@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -43,8 +42,10 @@ class SidecarCalls:
         self._idle.set()
         self._turns: dict[str, Turn] = {}
 
-    async def run(self, actor: str, call: Callable[[], Awaitable[None]]) -> None:
-        """Run ``call`` holding ``actor``'s turn (``actor`` = "{type}/{id}")."""
+    async def run(
+        self, actor: str, app: ASGIApp, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Serve the request holding ``actor``'s turn (``actor`` = "{type}/{id}")."""
         t = self._turns.get(actor)
         if t is None:
             t = self._turns[actor] = Turn()
@@ -53,7 +54,7 @@ class SidecarCalls:
         self._idle.clear()
         try:
             async with t.lock:
-                await call()
+                await app(scope, receive, send)
         finally:
             t.users -= 1
             if t.users == 0 and self._turns.get(actor) is t:
@@ -127,7 +128,7 @@ class SidecarGuard:
             await _respond(send, 503, "STORE_UNAVAILABLE", f"state store: {self.claim.reason}")
             return
         # method calls, timers, reminders and deactivation: one at a time per actor
-        await self.calls.run(actor, lambda: self.app(scope, receive, send))
+        await self.calls.run(actor, self.app, scope, receive, send)
 
 
 async def _refuse(send: Send, what: str) -> None:
