@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,3 +61,39 @@ def test_a_recycled_object_id_is_never_mistaken_for_a_cached_entry() -> None:
     for i in range(200):
         seg["items"] = [[i, {"v": f"new{i}"}, 2.0]]
         assert json.loads(enc.encode("s:1:0", seg))["items"] == [[i, {"v": f"new{i}"}, 2.0]]
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**80), 2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_dumps_is_the_standard_librarys_compact_json(value: Any) -> None:
+    """The C encoder built once encodes as ``json.dumps`` with the same options does."""
+    want = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert dumps(value) == want.encode()
+
+
+def test_dumps_refuses_a_lone_surrogate() -> None:
+    """What api.validation.item answers INVALID_ITEM for: no UTF-8 for that text."""
+    with pytest.raises(UnicodeEncodeError):
+        dumps({"a": ["x\ud800"]})
+
+
+@pytest.mark.parametrize("value", [float("nan"), {"a": [float("inf")]}, -float("inf")])
+def test_dumps_refuses_nan_and_infinity(value: Any) -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        dumps(value)
+
+
+def test_dumps_refuses_what_json_cannot_carry() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        dumps({"a": object()})
