@@ -1,10 +1,9 @@
 """Every use of the Dapr Python SDK's private internals, in one place.
 
-The public API cannot host actors without the sidecar, drop single keys from an actor's
-state cache, count or forget hosted actors, or list ``DaprActor``'s routes: each of those
-is one small function here, so an SDK upgrade is checked in one file
-(``tests/unit/test_sdk_compat.py`` pins the version). It sits beside the actor, which uses
-one of them and imports none of the hosts.
+The public API cannot host actors without the sidecar, call one without its dispatch,
+drop single keys from an actor's cache, count or forget hosted actors, or list
+``DaprActor``'s routes. Each need is one small function here, so an SDK upgrade is
+checked in one file (``tests/unit/test_sdk_compat.py`` pins the version).
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""daprd's calls to an actor method (the hot path of the actor host), as plain ASGI.
+"""daprd's calls to an actor method (the actor host's hot path), as plain ASGI.
 
-Every Dapr-mode operation crosses this app twice; on the second crossing, daprd's ``PUT
-/actors/QueueActor/{id}/method/{Method}``, this route calls the actor the way the
-embedded runtime does: its activation from the SDK manager's table, the method from the
-actor's table, no SDK dispatch. It answers what ``DaprActor``'s route answers, behind
-the same guard and metrics; anything else (another actor type, a reentrant call, a
-timer, reminder or escaped path) takes the SDK's way.
+It calls ``QueueActor`` as the embedded runtime does (the activation from the SDK
+manager's table, the method from the actor's), not through the SDK's dispatch, and
+answers what ``DaprActor``'s route answers; anything else takes the SDK's way.
 """
 
 from __future__ import annotations

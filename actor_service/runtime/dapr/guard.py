@@ -1,10 +1,8 @@
-"""Who may call the actor routes, and one call per actor at a time: :class:`SidecarGuard`.
+"""Only daprd gets into the actor routes, one call per actor at a time: :class:`SidecarGuard`.
 
-The actor routes run any queue operation without the API keys of the public routes, so
-they must only answer ``daprd``. When the app has an ``APP_API_TOKEN`` (the launcher
-always sets a fresh random one and gives the same value to ``daprd``, which sends it as
-``dapr-api-token``), every route ``DaprActor`` registers refuses a request without the
-matching header: 401 ``UNAUTHENTICATED``, compared in constant time.
+The actor routes run queue operations without the public routes' API keys, so with an
+``APP_API_TOKEN`` (the launcher gives daprd the same one) a request without the matching
+``dapr-api-token`` gets 401 ``UNAUTHENTICATED`` (compared in constant time).
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """``QueueActor`` hosted for ``daprd``: the SDK's ``DaprActor`` routes, guarded, configured.
 
-``daprd`` calls the app to run actors (``PUT /actors/QueueActor/{id}/method/{m}``,
-``DELETE /actors/...`` to deactivate, ``GET /dapr/config`` for the actor settings).
-:class:`DaprActorHost` puts ``DaprActor``'s routes on a router of their own, says which
-paths :class:`~.guard.SidecarGuard` must guard, and registers the actor with
-``PlainJSONSerializer`` (the SDK default turns date-like strings into ``datetime``). The
-gateway mounts the router in its app (:func:`api.dapr.app.create_dapr_app`).
+:class:`DaprActorHost` puts the routes daprd calls on a router of their own, says which
+paths the guard guards, registers the actor (plain JSON, our state providers) and sets
+the actor config daprd reads; the gateway mounts it (:func:`api.dapr.app.create_dapr_app`).
 """
 
 from __future__ import annotations

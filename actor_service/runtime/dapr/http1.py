@@ -1,13 +1,9 @@
 """A minimal HTTP/1.1 keep-alive client for one ``daprd``: the sidecar transport's wire.
 
-Every Dapr-mode operation makes two calls to daprd from this process (the gateway's
-actor call, the actor's state save); aiohttp's general-purpose request machinery
-(sessions, tracing, cookies, redirects, header multidicts, stream readers) cost more
-CPU than the rest of either call. This pool writes each request in one buffer, parses
-the answer with httptools (the same parser uvicorn uses) and hands back status and body.
-It knows one host, has no redirects, cookies, proxies or compression, and tells a call
-that never reached daprd (:class:`NotSent`) from one whose outcome is unknown
-(:class:`Lost`).
+Two calls to daprd per Dapr-mode operation made aiohttp's general-purpose machinery the
+app's largest CPU cost; this pool writes a request in one buffer and parses the answer
+with httptools. It tells a call that never left (:class:`NotSent`) from one whose
+outcome is unknown (:class:`Lost`).
 """
 
 from __future__ import annotations
