@@ -15,6 +15,7 @@ from dapr.actor.runtime._state_provider import StateProvider
 from dapr.actor.runtime._type_information import ActorTypeInformation
 from dapr.actor.runtime.context import ActorRuntimeContext
 from dapr.actor.runtime.manager import ActorManager
+from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.actor.runtime.state_change import StateChangeKind
 
 # the SDK release these internals were read from (major.minor)
@@ -28,15 +29,11 @@ def install_state_provider(ctx: ActorRuntimeContext, provider: StateProvider) ->
 
 def registered_context(actor_type: str) -> ActorRuntimeContext:
     """The runtime context ``ActorRuntime.register_actor`` built for ``actor_type``."""
-    from dapr.actor.runtime.runtime import ActorRuntime
-
     return ActorRuntime._actor_managers[actor_type]._runtime_ctx
 
 
 def registered_manager(actor_type: str) -> ActorManager | None:
     """The manager ``ActorRuntime`` keeps for ``actor_type`` (None: not registered)."""
-    from dapr.actor.runtime.runtime import ActorRuntime
-
     return ActorRuntime._actor_managers.get(actor_type)
 
 
@@ -89,8 +86,6 @@ def hosted_actor_count(actor_type: str) -> float:
     """Actors of ``actor_type`` active in this process under ``ActorRuntime``; NaN when
     the type is not registered here (or the SDK moved its internals)."""
     try:
-        from dapr.actor.runtime.runtime import ActorRuntime
-
         manager = ActorRuntime._actor_managers.get(actor_type)
         return float(len(manager._active_actors)) if manager is not None else float("nan")
     except Exception:  # pragma: no cover - the SDK moved its internals
@@ -99,8 +94,6 @@ def hosted_actor_count(actor_type: str) -> float:
 
 def forget_hosted_actors() -> int:
     """Drop every activation (and its state cache) ``ActorRuntime`` holds; returns how many."""
-    from dapr.actor.runtime.runtime import ActorRuntime
-
     n = 0
     for manager in list(ActorRuntime._actor_managers.values()):
         n += len(manager._active_actors)

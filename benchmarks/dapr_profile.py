@@ -1,0 +1,180 @@
+"""Where the Dapr-mode app's CPU per operation goes, part by part, in µs.
+
+``python -m benchmarks.dapr_profile`` serves pushpop in Dapr mode (state through daprd,
+on a throwaway PostgreSQL) with a stack sampler in the app process, loads it with wrk
+(16 connections, 50 queues; push, then pop), and splits the app's CPU per operation
+(psutil, over the same seconds) by where the samples fell. Sampling, not tracing: a
+deterministic profiler's overhead would distort exactly the small calls being weighed,
+and on a shared host wall-clock tracing charges other processes' time to socket writes.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+import psutil
+import typer
+
+from supervise.pgserver import PostgresServer
+from supervise.server import ServerProcess, wait_ready
+
+app = typer.Typer(add_completion=False)
+OUT_ENV = "PUSHPOP_SAMPLE_OUT"
+LUA = Path(__file__).with_name("queue_load.lua")
+ROOT = Path(__file__).resolve().parents[1]
+LOOP = "event loop (uvloop's C, sockets) and idle"
+
+# first match from the innermost frame outward names a sample's part
+PARTS = [
+    ("sidecar transport (app -> daprd)", ("runtime/dapr/http1.py", "runtime/dapr/sidecar.py")),
+    ("actor state save (transaction, scan)", ("runtime/dapr/actor_client.py",)),
+    ("SDK state manager", ("dapr/actor/runtime/state_manager.py", "_state_provider.py")),
+    ("QueueActor + state machine", ("actor_service/actor.py", "actor_service/queue_")),
+    ("actor route (daprd -> app)", ("runtime/dapr/actor_route.py", "sdk_compat.py")),
+    ("sidecar guard", ("runtime/dapr/guard.py", "runtime/turns.py")),
+    ("gateway (routes, validation, invoker)", ("/api/",)),
+    ("uvicorn + httptools (both inbound legs)", ("uvicorn/", "httptools")),
+    ("metrics (prometheus)", ("prometheus_client/",)),
+    ("starlette/fastapi", ("starlette/", "fastapi/")),
+    ("PostgreSQL client (gateway's store)", ("psycopg",)),
+    ("asyncio/uvloop scheduling", ("asyncio/", "uvloop")),
+]
+
+
+class Sampler:
+    """Samples the main thread's Python stack every ``interval`` seconds while on."""
+
+    def __init__(self, interval: float = 0.0005) -> None:
+        self.interval = interval
+        self.on = threading.Event()
+        self.stacks: collections.Counter[tuple[str, ...]] = collections.Counter()
+        self.main = threading.main_thread().ident
+        threading.Thread(target=self._run, daemon=True, name="sampler").start()
+
+    def _run(self) -> None:
+        while True:
+            self.on.wait()
+            frame = sys._current_frames().get(self.main)
+            if frame is not None:
+                self.stacks[_stack(frame)] += 1
+            time.sleep(self.interval)
+
+
+def _stack(frame: FrameType | None) -> tuple[str, ...]:
+    out = []
+    while frame is not None and len(out) < 60:
+        out.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+        frame = frame.f_back
+    return tuple(out)
+
+
+def part_of(stack: tuple[str, ...]) -> str:
+    if stack and stack[0].endswith(("runners.py:run", ":run_until_complete", ":run_forever")):
+        return LOOP  # no Python frame inside the loop: its C code, or waiting
+    for frame in stack:
+        for name, marks in PARTS:
+            if any(m in frame for m in marks):
+                return name
+    return "other (json, stdlib, ...)"
+
+
+def serve() -> None:
+    """``pushpop serve`` with the sampler: SIGUSR1 starts it, SIGUSR2 dumps and stops."""
+    sys.setswitchinterval(0.0002)  # let the sampler in between bytecodes often
+    sampler = Sampler()
+    out = os.environ[OUT_ENV]
+
+    def start(*_: object) -> None:
+        sampler.stacks.clear()
+        sampler.on.set()
+
+    def dump(*_: object) -> None:
+        sampler.on.clear()
+        parts: collections.Counter[str] = collections.Counter()
+        for stack, n in sampler.stacks.items():
+            parts[part_of(stack)] += n
+        Path(out).write_text(json.dumps(parts))
+        # each part's commonest project frame, for reading where inside it time went
+        where: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+        for stack, n in sampler.stacks.items():
+            mine = [f for f in stack if "site-packages" not in f and "/lib/python" not in f]
+            where[part_of(stack)][mine[0] if mine else stack[0]] += n
+        top = {p: c.most_common(6) for p, c in where.items()}
+        Path(out).with_suffix(".where.json").write_text(json.dumps(top, indent=1))
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, dump)
+    from api.cli import app as cli
+
+    sys.argv = ["pushpop", "serve", "--log-level", "warning"]
+    cli()
+
+
+def _wrk(url: str, op: str, seconds: int) -> int:
+    cmd = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(LUA), url, "--", op, "q", "50"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
+    return int(json.loads(line[9:])["requests"])
+
+
+@app.command()
+def main(seconds: int = typer.Option(10, help="seconds of load per operation")) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="dapr-profile-"))
+    print(f"samples and server log in {tmp}")
+    pg = PostgresServer().start()
+    env = {"PUSHPOP_DAPR_RUN_DIR": str(tmp / "dapr"), "PUSHPOP_DAPR_STATE": "component",
+           OUT_ENV: str(tmp / "parts.json")}  # fmt: skip
+    server = ServerProcess(
+        store="postgres", database_url=pg.database("dapr_profile", fresh=True), runtime="dapr",
+        env=env, log_path=tmp / "server.log",
+        command=[sys.executable, "-m", "benchmarks.dapr_profile", "serve"],
+    )  # fmt: skip
+    try:
+        server.start(90)
+        wait_ready(server.url)
+        _wrk(server.url, "push", 3)  # warm: activations, connections
+        proc = psutil.Process(server.pid)
+        for op in ("push", "pop"):
+            if op == "pop":  # enough items for the pops
+                with httpx.Client(base_url=server.url, timeout=60) as c:
+                    items = [{"item": {"n": i}, "priority": 1} for i in range(1000)]
+                    for q in range(50):
+                        c.post(f"/queue/q-{q}/push", json={"items": items}).raise_for_status()
+            os.kill(server.pid, signal.SIGUSR1)  # type: ignore[arg-type]
+            t = proc.cpu_times()
+            done = _wrk(server.url, op, seconds)
+            t2 = proc.cpu_times()
+            os.kill(server.pid, signal.SIGUSR2)  # type: ignore[arg-type]
+            time.sleep(0.5)
+            cpu = (t2.user + t2.system) - (t.user + t.system)
+            us = cpu / done * 1e6
+            parts: dict[str, int] = json.loads((tmp / "parts.json").read_text())
+            # samples fall in wall time: the busy ones are the CPU's share of them
+            busy = sum(parts.values()) * min(1.0, cpu / seconds)
+            print(f"\n{op}: {done / seconds:,.0f}/s, app CPU {us:,.0f} µs/op "
+                  f"({sum(parts.values())} samples)")  # fmt: skip
+            named = {k: us * n / busy for k, n in parts.items() if k != LOOP}
+            named[LOOP] = max(0.0, us - sum(named.values()))
+            for name, part_us in sorted(named.items(), key=lambda kv: -kv[1]):
+                print(f"  {part_us:7.1f} µs  {100 * part_us / us:5.1f} %  {name}")
+    finally:
+        server.stop()
+        pg.cleanup()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve"]:  # the server process, started by main()
+        serve()
+    else:
+        app()
