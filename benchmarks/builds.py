@@ -1,17 +1,9 @@
 """Two builds of pushpop under the same load in one run: did a change make it faster?
 
-``python -m benchmarks.builds --base main`` checks the revision out into a temporary git
-worktree, serves it and the current checkout side by side on one throwaway PostgreSQL,
-and loads them in short slices taken in turn (the order flips every round), so that
-both builds see the same minutes of the host. On a shared 2-core machine the host's
-speed moved pgbench by 1.5x within one session: two benchmark runs minutes apart cannot
-show a 10 % change. Slices in turn can, given rounds: one slice still moves by up to 30 %
-here, so a change is believable when (nearly) every round agrees, not from one median.
-
-Prints, per point, each build's median rate and server CPU per operation and their
-ratios (head / base). Both builds run in this virtual environment: a base whose
-dependencies differ needs its own. Numbers only, no verdict: the ratios are the answer
-(``pushpop-bench ab``, whose worktree helpers this uses, is the suite's A/B with one).
+``python -m benchmarks.builds --base REV``: the throughput benchmark's 16-connection
+points on REV (a temporary git worktree) and on this checkout, side by side, in slices
+taken in turn so both see the same minutes of the host; numbers, no verdict
+(``pushpop-bench ab`` is the A/B with one). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -27,16 +19,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.cpu import DAPR_PROCESSES, Meter
-from benchmarks.throughput import (
-    CONNECTIONS,
-    ROOT,
-    Bench,
-    per_op,
-    start_postgres,
-    start_server,
-)
+from benchmarks.serving import ROOT, start_postgres, start_server
+from benchmarks.throughput import Bench
+from benchmarks.throughput_goals import CONNECTIONS
 from load_tests.ab import imported_from, in_build, worktree
+from load_tests.measure.cpu import DAPR_PROCESSES, Meter, per_op
 from supervise.server import ServerProcess
 
 console = Console(width=None if sys.stdout.isatty() else 160)

@@ -1,142 +1,42 @@
-"""Service-core benchmark: the numbers the service-core issue sets targets for.
+"""Service-core benchmark (``make bench``): the numbers the service-core issue sets targets for.
 
-Run: ``make bench`` (or ``python -m benchmarks.core --seconds 20``). It starts a
-throwaway PostgreSQL and ``pushpop serve --store postgres`` (embedded runtime),
-then measures, all in the same run:
-
-1. push latency at a fixed arrival rate (open model: latency counts from the
-   scheduled send time, so a slow server cannot hide behind a slow client), next to
-   its floor on this host: ``GET /health`` and pgbench's push statement alone, both
-   at the same rate;
-2. pop depth 10 on an empty queue, a 1,000-item queue and a 100,000-item queue;
-3. ``pgbench`` with the writes a push performs (two upserts: meta + tail segment, in
-   the store's own statement) at 16 clients, next to the service's push
-   throughput at 16 clients and the CPU each process spends per push.
-
-Latencies go into an HDR histogram at microsecond resolution.
+Push latency at a fixed arrival rate next to its floor (``GET /health`` + pgbench's push
+statement), pop on an empty, a 1K and a 100K queue, and push throughput at 16 clients
+against pgbench with the CPU per push, all in one run; figures in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import aiohttp
 import psutil
 import psycopg
 import typer
 import uvloop
-from hdrh.histogram import HdrHistogram
 from rich.console import Console
 from rich.table import Table
 
 from actor_service.stores.base import Transaction, json_bytes
-from actor_service.stores.postgres import PostgresStore, inline_statement
+from actor_service.stores.postgres import PostgresStore
+from load_tests.measure.cpu import Meter
+from load_tests.measure.load import (
+    Result,
+    closed_loop,
+    fill,
+    getter,
+    merge,
+    open_loop,
+    popper,
+    pusher,
+)
+from load_tests.measure.pgbench import PUSH_STATEMENT, run_pgbench
 from supervise.pgserver import PostgresServer
 from supervise.server import ServerProcess
 
 console = Console()
 app = typer.Typer(add_completion=False)
-
-
-@dataclass
-class Result:
-    name: str
-    hist: HdrHistogram
-    sent: int
-    errors: int
-    seconds: float
-
-    def ms(self, percentile: float) -> float:
-        return self.hist.get_value_at_percentile(percentile) / 1000
-
-    def row(self) -> list[str]:
-        return [
-            self.name,
-            f"{self.sent / self.seconds:.0f}",
-            f"{self.ms(50):.2f}",
-            f"{self.ms(99):.2f}",
-            f"{self.hist.get_max_value() / 1000:.2f}",
-            str(self.errors),
-        ]
-
-
-def new_hist() -> HdrHistogram:
-    return HdrHistogram(1, 60_000_000, 3)  # 1 µs .. 60 s
-
-
-async def wait_until(t: float) -> None:
-    """Return at perf_counter() ``t``, within microseconds rather than the loop's timer slack.
-
-    An event-loop sleep wakes up late (uvloop: ~0.2 ms at p50, ~0.8 ms at p99 on this
-    host), and latency counted from the scheduled send would charge that lateness to
-    the server. So: sleep until shortly before, then yield to the loop until it is time
-    (responses of requests in flight are handled while we wait).
-    """
-    delay = t - time.perf_counter() - 0.0015
-    if delay > 0:
-        await asyncio.sleep(delay)
-    while time.perf_counter() < t:  # noqa: ASYNC110 - a spin on the clock, no event to wait on
-        await asyncio.sleep(0)
-
-
-async def open_loop(
-    session: aiohttp.ClientSession, rate: float, seconds: float, request: callable, name: str
-) -> Result:  # type: ignore[valid-type]
-    """Send ``request()`` at ``rate``/s on schedule; latency from the scheduled time."""
-    hist = new_hist()
-    errors = 0
-    tasks: set[asyncio.Task[None]] = set()
-    # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds
-    start = time.perf_counter()
-    n = int(rate * seconds)
-
-    async def one(scheduled: float) -> None:
-        nonlocal errors
-        try:
-            status = await request(session)
-            if status != 200:
-                errors += 1
-        except aiohttp.ClientError:
-            errors += 1
-        hist.record_value(max(1, int((time.perf_counter() - scheduled) * 1e6)))
-
-    for i in range(n):
-        scheduled = start + i / rate
-        await wait_until(scheduled)
-        t = asyncio.create_task(one(scheduled))
-        tasks.add(t)
-        t.add_done_callback(tasks.discard)
-    await asyncio.gather(*tasks)
-    return Result(name, hist, n, errors, seconds)
-
-
-async def closed_loop(
-    session: aiohttp.ClientSession, clients: int, seconds: float, request: callable, name: str
-) -> Result:  # type: ignore[valid-type]
-    hist = new_hist()
-    count = errors = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal count, errors
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            status = await request(session)
-            hist.record_value(max(1, int((time.perf_counter() - t0) * 1e6)))
-            count += 1
-            errors += status != 200
-
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return Result(name, hist, count, errors, seconds)
 
 
 async def closed_loop_per_client(
@@ -145,50 +45,7 @@ async def closed_loop_per_client(
     parts = await asyncio.gather(
         *(closed_loop(s, 1, seconds, pusher(url, f"push-c{i}"), "") for i in range(clients))
     )
-    hist = new_hist()
-    for p in parts:
-        hist.add(p.hist)
-    return Result(
-        f"push, {clients} clients, own queue each",
-        hist,
-        sum(p.sent for p in parts),
-        sum(p.errors for p in parts),
-        seconds,
-    )
-
-
-def pusher(url: str, qid: str, priority: int = 1) -> callable:  # type: ignore[valid-type]
-    body = json.dumps({"item": {"payload": "x" * 64}, "priority": priority})
-
-    async def req(session: aiohttp.ClientSession) -> int:
-        async with session.post(
-            f"{url}/queue/{qid}/push", data=body, headers={"content-type": "application/json"}
-        ) as r:
-            await r.read()
-            return r.status
-
-    return req
-
-
-def popper(url: str, qid: str, depth: int = 10) -> callable:  # type: ignore[valid-type]
-    async def req(session: aiohttp.ClientSession) -> int:
-        async with session.post(f"{url}/queue/{qid}/pop?depth={depth}") as r:
-            await r.read()
-            return r.status
-
-    return req
-
-
-async def fill(session: aiohttp.ClientSession, url: str, qid: str, n: int) -> None:
-    for start in range(0, n, 1000):
-        k = min(1000, n - start)
-        body = {
-            "items": [
-                {"item": {"n": start + i, "payload": "x" * 64}, "priority": 1} for i in range(k)
-            ]
-        }
-        async with session.post(f"{url}/queue/{qid}/push", json=body) as r:
-            assert r.status == 200, await r.text()
+    return merge(f"push, {clients} clients, own queue each", list(parts), concurrent=True)
 
 
 async def store_ceiling(url: str, tasks: int, seconds: float) -> float:
@@ -217,126 +74,14 @@ async def store_ceiling(url: str, tasks: int, seconds: float) -> float:
     return count / seconds
 
 
-# The push's writes, as pgbench runs them: the meta row and a segment row of the
-# client's own queue, in the statement PostgresStore itself sends (one multi-row upsert
-# in autocommit, atomic on its own), built by the store's own code.
-_KEY = "'bench||QueueActor||q' || :client_id || '||{name}'"
-STATEMENT = (
-    inline_statement(
-        [
-            (_KEY.format(name="meta"), """'{"next_id": 1, "pri": {"1": [0, 1, 1.0]}}'"""),
-            (
-                _KEY.format(name="s:1:0"),
-                """'{"start": 0, "items": [[1, {"payload": "xxxx"}, 1.0]]}'""",
-            ),
-        ]
-    )
-    + "\n"
-)
-
-
-@dataclass
-class PgbenchResult:
-    tps: float
-    p50_ms: float = float("nan")
-    p99_ms: float = float("nan")
-
-
-def pgbench(
-    pg: PostgresServer, script: str, clients: int, seconds: float, rate: float | None = None
-) -> PgbenchResult:
-    """Run pgbench with ``script``; with ``rate``, paced and with latency percentiles.
-
-    Paced latencies come from pgbench's per-transaction log; pgbench measures them
-    from the scheduled start, like :func:`open_loop` does for the service.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        path = f"{tmp}/push.sql"
-        with open(path, "w") as f:
-            f.write(script)
-        args = [
-            "pgbench",
-            "-n",
-            "-M",
-            "prepared",
-            "-c",
-            str(clients),
-            "-j",
-            "2" if clients > 1 else "1",
-        ]
-        args += ["-T", str(max(1, round(seconds))), "-f", path]
-        if rate:
-            args += ["-R", str(rate), "-l"]
-        out = subprocess.run(
-            [*args, pg.url], capture_output=True, text=True, check=True, cwd=tmp
-        ).stdout
-        tps = next(
-            (
-                float(line.split("=")[1].split()[0])
-                for line in out.splitlines()
-                if line.startswith("tps")
-            ),
-            None,
-        )
-        if tps is None:
-            raise RuntimeError(out)
-        if not rate:
-            return PgbenchResult(tps)
-        hist = new_hist()
-        for log in Path(tmp).glob("pgbench_log*"):
-            for line in log.read_text().splitlines():
-                hist.record_value(max(1, int(line.split()[2])))  # µs
-        return PgbenchResult(
-            tps, hist.get_value_at_percentile(50) / 1000, hist.get_value_at_percentile(99) / 1000
-        )
-
-
-def health_probe(url: str) -> callable:  # type: ignore[valid-type]
-    async def req(session: aiohttp.ClientSession) -> int:
-        async with session.get(f"{url}/health") as r:
-            await r.read()
-            return r.status
-
-    return req
-
-
-class CpuMeter:
-    """CPU seconds spent by the server, PostgreSQL and this load generator over a phase.
-
-    On a 2-core host the three share the cores, so a throughput target is also a CPU
-    budget per request; this is what shows where that budget goes.
-    """
-
-    def __init__(self, server_pid: int) -> None:
-        self.server = psutil.Process(server_pid)
-
-    def _now(self) -> dict[str, float]:
-        pg = 0.0
-        for proc in psutil.process_iter(["name"]):
-            if (proc.info["name"] or "").startswith("postgres"):
-                with contextlib.suppress(psutil.Error):
-                    pg += sum(proc.cpu_times()[:2])
-        return {
-            "server": sum(self.server.cpu_times()[:2]),
-            "PostgreSQL": pg,
-            "load generator": sum(os.times()[:2]),
-        }
-
-    @contextlib.contextmanager
-    def measure(self, into: dict[str, float]) -> Iterator[None]:
-        before = self._now()
-        yield
-        after = self._now()
-        into.update({k: after[k] - before[k] for k in before})
-
-
 def verdict(ok: bool) -> str:
     return "[green]MET[/green]" if ok else "[red]NOT MET[/red]"
 
 
 async def run(url: str, pg: PostgresServer, seconds: float, rate: float, server_pid: int) -> None:
     results: list[Result] = []
-    meter = CpuMeter(server_pid)
+    assert pg.pid is not None
+    meter = Meter(pg.pid)
     push_cpu: dict[str, float] = {}
     health_cpu: dict[str, float] = {}
     conn = aiohttp.TCPConnector(limit=256)
@@ -344,9 +89,7 @@ async def run(url: str, pg: PostgresServer, seconds: float, rate: float, server_
         # warm up connections, imports and the pool
         await closed_loop(s, 4, 2, pusher(url, "warm"), "warmup")
         # the floor: the same client and HTTP stack doing no work, at the same rate
-        health = await open_loop(
-            s, rate, seconds / 3, health_probe(url), f"GET /health @ {rate:.0f}/s"
-        )
+        health = await open_loop(s, rate, seconds / 3, getter(url), f"GET /health @ {rate:.0f}/s")
         results.append(health)
         push = await open_loop(s, rate, seconds, pusher(url, "push-rate"), f"push @ {rate:.0f}/s")
         results.append(push)
@@ -366,31 +109,20 @@ async def run(url: str, pg: PostgresServer, seconds: float, rate: float, server_
                 parts[label].append(await open_loop(s, rate, seconds / 3, popper(url, qid), label))
         pop: dict[str, Result] = {}
         for label, runs in parts.items():
-            merged = new_hist()
-            for r in runs:
-                merged.add(r.hist)
-            pop[label] = Result(
-                f"pop depth 10, {label} queue @ {rate:.0f}/s",
-                merged,
-                sum(r.sent for r in runs),
-                sum(r.errors for r in runs),
-                sum(r.seconds for r in runs),
-            )
+            pop[label] = merge(f"pop depth 10, {label} queue @ {rate:.0f}/s", runs)
             results.append(pop[label])
-        with meter.measure(push_cpu):
+        with meter.measure(push_cpu, server_pid):
             throughput = await closed_loop_per_client(s, 16, seconds, url)
         results.append(throughput)
-        with meter.measure(health_cpu):
-            health16 = await closed_loop(
-                s, 16, seconds / 3, health_probe(url), "GET /health, 16 clients"
-            )
+        with meter.measure(health_cpu, server_pid):
+            health16 = await closed_loop(s, 16, seconds / 3, getter(url), "GET /health, 16 clients")
         results.append(health16)
         results.append(
             await closed_loop(s, 16, seconds, pusher(url, "push-16"), "push, 16 clients, one queue")
         )
     store_tps = await store_ceiling(pg.url, 16, seconds)
-    db_paced = pgbench(pg, STATEMENT, 1, seconds / 2, rate=rate)
-    tx16 = pgbench(pg, STATEMENT, 16, seconds)
+    db_paced = run_pgbench(pg.url, PUSH_STATEMENT, 1, seconds / 2, rate=rate)
+    tx16 = run_pgbench(pg.url, PUSH_STATEMENT, 16, seconds)
 
     table = Table(title="pushpop service core (embedded runtime, PostgreSQL on loopback)")
     for col in ("scenario", "req/s", "p50 ms", "p99 ms", "max ms", "errors"):

@@ -1,22 +1,9 @@
 """What Dapr mode costs: the same requests through the embedded runtime and through daprd.
 
-Run: ``python -m benchmarks.dapr_vs_embedded [--seconds 15] [--rate 200]``. In one run it
-starts a throwaway PostgreSQL (one database per mode, same cluster) and two servers:
-``pushpop serve --store postgres`` (embedded) and ``pushpop serve --runtime dapr
---store postgres`` (placement, scheduler, daprd, the app). Then, for each mode in turn
-(never both at once, they share two cores), at a fixed arrival rate (open model:
-latency counts from the scheduled send time, see :mod:`benchmarks.core`):
-
-1. push one item;
-2. pop depth 10 from a queue pre-filled with enough items never to run dry.
-
-The table shows p50/p99 per mode and what Dapr adds at p50; the target is at most 3 ms.
-
-``--proxy-calls N`` (default 2000) also compares the two ways the gateway can reach an
-actor through daprd, on the Dapr-mode server: the SDK's ``ActorProxy`` (with our
-``PlainJSONSerializer``) and a direct ``POST /v1.0/actors/...`` on one pooled aiohttp
-session (what :class:`api.dapr.invoker.DaprInvoker` does), sequentially and with 16
-concurrent callers.
+``python -m benchmarks.dapr_vs_embedded [--seconds S] [--rate R] [--proxy-calls N]``:
+push and pop at a fixed arrival rate against both modes on one PostgreSQL, one mode at a
+time, and the gateway's two ways to reach an actor through daprd (the SDK's
+``ActorProxy`` against a direct pooled call). Figures: docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -34,23 +21,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.core import Result, closed_loop, fill, new_hist, open_loop, popper, pusher
+from load_tests.measure.histograms import new_histogram, record_us
+from load_tests.measure.load import Result, closed_loop, fill, open_loop, popper, pusher, rotate
 from supervise.dapr_processes import ensure_dapr_built
 from supervise.pgserver import PostgresServer
 from supervise.server import ServerProcess, wait_ready
 
 console = Console()
 app = typer.Typer(add_completion=False)
-
-
-def rotate(requests: list[Callable[[aiohttp.ClientSession], Awaitable[int]]]) -> Callable:
-    """One request callable that takes turns over several (one per queue)."""
-    turn = iter(range(10**12))
-
-    def request(session: aiohttp.ClientSession) -> Awaitable[int]:
-        return requests[next(turn) % len(requests)](session)
-
-    return request
 
 
 async def measure(url: str, mode: str, seconds: float, rate: float, queues: int) -> list[Result]:
@@ -79,7 +57,7 @@ Call = Callable[[], Awaitable[None]]
 
 
 async def timed_calls(call: Call, n: int, concurrency: int, name: str) -> Result:
-    hist = new_hist()
+    hist = new_histogram()
     errors = 0
     per_worker = n // concurrency
 
@@ -91,7 +69,7 @@ async def timed_calls(call: Call, n: int, concurrency: int, name: str) -> Result
                 await call()
             except Exception:
                 errors += 1
-            hist.record_value(max(1, int((time.perf_counter() - t0) * 1e6)))
+            record_us(hist, (time.perf_counter() - t0) * 1e6)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

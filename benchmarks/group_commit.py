@@ -1,27 +1,19 @@
 """Group commit on and off, in one run, next to pgbench (issue 11 item 1).
 
-Run: ``python -m benchmarks.group_commit`` (about 100 s; ``--seconds`` per point). One
-throwaway PostgreSQL; one ``pushpop serve --store postgres`` per setting of
-``PUSHPOP_GROUP_COMMIT`` (its own database each), measured in turns so that drift in
-the host's load hits every setting alike. For each: push throughput at 16 connections
-spread over 50 queues and push p50 at 1 connection, with the CPU each process spends
-per push; then each store (PostgreSQL, SQLite) alone under the same 16-way load, to
-show what batching does without HTTP and actors around it; then pgbench running the
-store's own two-upsert statement at 16 clients, with its CPU per transaction. Ratios
-are against the same run's numbers only.
+``python -m benchmarks.group_commit [--seconds S] [--settings 2,1,4,0]``: one server per
+``PUSHPOP_GROUP_COMMIT`` value, measured in turns, then each store alone and pgbench;
+ratios against the same run only. Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import aiohttp
 import typer
@@ -32,8 +24,9 @@ from rich.table import Table
 from actor_service.stores.base import StateStore, Transaction, json_bytes
 from actor_service.stores.postgres import PostgresStore
 from actor_service.stores.sqlite import SqliteStore
-from benchmarks.core import STATEMENT, Result, closed_loop, new_hist, pgbench
-from benchmarks.cpu import Meter
+from load_tests.measure.cpu import Meter
+from load_tests.measure.load import Request, Result, closed_loop, merge, pusher
+from load_tests.measure.pgbench import PUSH_STATEMENT, run_pgbench
 from supervise.pgserver import PostgresServer
 from supervise.server import ServerProcess
 
@@ -42,18 +35,10 @@ app = typer.Typer(add_completion=False)
 QUEUES = 50
 
 
-def spread_pusher(url: str, run: str) -> object:
+def spread_pusher(url: str, run: str) -> Request:
     """A push to one of ``QUEUES`` queues picked at random per request."""
-    body = json.dumps({"item": {"payload": "x" * 64}, "priority": 1})
-    headers = {"content-type": "application/json"}
-
-    async def req(session: aiohttp.ClientSession) -> int:
-        qid = f"{run}-{random.randrange(QUEUES)}"
-        async with session.post(f"{url}/queue/{qid}/push", data=body, headers=headers) as r:
-            await r.read()
-            return r.status
-
-    return req
+    pushes = [pusher(url, f"{run}-{q}") for q in range(QUEUES)]
+    return lambda session: random.choice(pushes)(session)
 
 
 @dataclass
@@ -63,16 +48,6 @@ class Point:
     c16: list[Result] = field(default_factory=list)
     c1: list[Result] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
-
-    @staticmethod
-    def merged(parts: list[Result]) -> Result:
-        hist = new_hist()
-        for p in parts:
-            hist.add(p.hist)
-        return Result(
-            "", hist, sum(p.sent for p in parts), sum(p.errors for p in parts),
-            sum(p.seconds for p in parts),
-        )  # fmt: skip
 
 
 async def measure(
@@ -163,7 +138,7 @@ def main(
                 ).start()
             points = uvloop.run(measure(servers, meter, seconds, rounds))
             # pgbench on a table the store created
-            bench_db = SimpleNamespace(url=servers[values[0]].env["PUSHPOP_DATABASE_URL"])
+            bench_db = servers[values[0]].env["PUSHPOP_DATABASE_URL"]
         finally:
             for server in servers.values():
                 server.stop()
@@ -174,7 +149,7 @@ def main(
         }
         ref_cpu: dict[str, float] = {}
         with meter.measure(ref_cpu, None):
-            ref = pgbench(bench_db, STATEMENT, 16, seconds)  # type: ignore[arg-type]
+            ref = run_pgbench(bench_db, PUSH_STATEMENT, 16, seconds)
         txs = ref.tps * max(1, round(seconds))
     report(points, ref.tps, {k: v / txs * 1e6 for k, v in ref_cpu.items()})
     console.print(f"The store alone (no HTTP, no actors), 16 tasks over {QUEUES} actors:")
@@ -192,7 +167,7 @@ def report(points: dict[int, Point], ref_tps: float, ref_cpu: dict[str, float]) 
         table.add_column(col, justify="right")
     summary: dict[int, tuple[float, float]] = {}
     for n, pt in points.items():
-        c16, c1 = Point.merged(pt.c16), Point.merged(pt.c1)
+        c16, c1 = merge("", pt.c16), merge("", pt.c1)
         tps = c16.sent / c16.seconds
         summary[n] = (tps, c1.ms(50))
         table.add_row(

@@ -1,18 +1,8 @@
 """Where a request's time goes, hop by hop, from the server's own ``/metrics``.
 
-CPU per process says what each process *costs*; it does not say where a request
-*waits*. The server times each stage it can see (``api/metrics.py``): the whole request
-at the gateway, the wait for the queue's actor (in Dapr mode: the call to daprd, daprd's
-call back to the actor route, the turn), the actor route itself, and the turns' state
-reads and saves. Scraped before and after a benchmark point, the differences of those
-sums and counts give the mean time per stage; the gaps between nested stages are the
-hops in between:
-
-* ``gateway`` - ``actor call`` = the gateway's own work (parse, validate, answer);
-* ``actor call`` - ``actor route`` = daprd and the two loopback hops (Dapr mode);
-* ``actor route`` (or ``actor call``, embedded) - ``state`` = the actor's own turn.
-
-Means over every request of the point: under load they include queueing in each stage.
+Scraped before and after a benchmark point, the sums and counts of each stage the server
+times give its mean; the gaps between nested stages are the hops (the gateway's own
+work, daprd and its loopback hops, the actor's own turn). See docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
 """Long-poll pop: wake-up latency after a push, and what an idle fleet costs the server.
 
-Usage: ``.venv/bin/python -m benchmarks.long_poll [--rounds 200] [--fleet 1000]
-[--seconds 10] [--dapr]``. Prints figures (no pass/fail). One real ``pushpop serve``
-(embedded, SQLite file):
-
-* **wake-up latency**: a pop waits (``wait_seconds=10``, parked: the server's
-  ``pushpop_long_poll_waiters`` says so), then one push of one item through a second
-  connection; the time from the push's answer to the waiter's answer, p50/p99 over
-  ``--rounds``; the push's own round trip beside it as the same-run reference;
-* **idle fleet**, same server, same run: the server process's own CPU (psutil) over
-  ``--seconds`` with ``--fleet`` long-poll waiters on as many empty queues, then with
-  as many clients each polling its empty queue every 100 ms (what a worker does without
-  long poll), in % of one core, with the polls per second the clients achieved.
-
-``--dapr`` adds the wake-up latency across two Dapr hosts on one PostgreSQL (waiter on
-host A, push through host B: the LISTEN/NOTIFY link).
+``python -m benchmarks.long_poll [--rounds N] [--fleet N] [--seconds S] [--dapr]``:
+figures, no pass/fail, on one real ``pushpop serve``; ``--dapr`` adds a push on one
+host waking a waiter on another. What it measures and its figures: docs/long-poll.md.
 """
 
 from __future__ import annotations
@@ -28,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import psutil
 
+from load_tests.measure.cpu import tree_cpu
 from supervise.server import ServerProcess, wait_ready
 
 POLL_EVERY = 0.1  # seconds between a polling client's pops
@@ -101,11 +89,6 @@ async def read_answer(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(length)
 
 
-def server_cpu(pid: int) -> float:
-    t = psutil.Process(pid).cpu_times()
-    return t.user + t.system
-
-
 async def idle_fleet(server: ServerProcess, fleet: int, seconds: float) -> float:
     """% of one core the server spends while ``fleet`` long polls wait."""
     run = uuid.uuid4().hex[:6]
@@ -118,9 +101,9 @@ async def idle_fleet(server: ServerProcess, fleet: int, seconds: float) -> float
         await until_waiters(metrics, lambda n: n >= fleet, 0.05)
         await asyncio.sleep(0.5)
         assert server.pid is not None
-        cpu0, t0 = server_cpu(server.pid), time.monotonic()
+        cpu0, t0 = tree_cpu(server.pid), time.monotonic()
         await asyncio.sleep(seconds)
-        share = (server_cpu(server.pid) - cpu0) / (time.monotonic() - t0)
+        share = (tree_cpu(server.pid) - cpu0) / (time.monotonic() - t0)
         for _, writer in conns:
             writer.close()
         await until_waiters(metrics, lambda n: n == 0, 0.05)
@@ -149,9 +132,9 @@ async def polling_fleet(server: ServerProcess, fleet: int, seconds: float) -> tu
     tasks = [asyncio.create_task(client(i)) for i in range(fleet)]
     await asyncio.sleep(2 * POLL_EVERY + 1)  # every queue's actor active, steady state
     assert server.pid is not None
-    cpu0, t0, p0 = server_cpu(server.pid), time.monotonic(), polls
+    cpu0, t0, p0 = tree_cpu(server.pid), time.monotonic(), polls
     await asyncio.sleep(seconds)
-    share = (server_cpu(server.pid) - cpu0) / (time.monotonic() - t0)
+    share = (tree_cpu(server.pid) - cpu0) / (time.monotonic() - t0)
     rate = (polls - p0) / (time.monotonic() - t0)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,15 +1,8 @@
-"""Seeing the queues at scale: a ``GET /queues`` page out of 10,000 queues on PostgreSQL
-and SQLite, and a ``/metrics`` scrape with the per-queue gauges over 10,000 queues.
+"""Seeing the queues at scale: a ``GET /queues`` page and a ``/metrics`` scrape over 10,000 queues.
 
-    python -m benchmarks.queue_listing [--queues 10000] [--rounds 50] [--database-url URL]
-
-The queues are made by writing their state rows straight into the store (a meta row
-and three segment rows each, as a queue of ~40 items has), so that building them takes
-seconds; the timings are of the real app in this process (``httpx.ASGITransport``: the
-route, the listing, the store, no socket). Without ``--database-url`` a throwaway
-PostgreSQL cluster is started (Debian's server binaries, as the tests do). Prints the
-median and the 95th percentile of each; the targets are a page within 100 ms and a
-scrape within 50 ms.
+``python -m benchmarks.queue_listing [--queues N] [--rounds N] [--database-url URL]``:
+the queues' rows written straight into the store, then the real app timed in-process
+(``httpx.ASGITransport``), on SQLite and PostgreSQL. Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Soak: mixed load for a long time while the server's RSS, file descriptors and
-PostgreSQL sessions are sampled. A leak shows as a slope; a healthy server is flat.
+PostgreSQL sessions are sampled; a leak shows as a slope, a healthy server is flat.
 
-A benchmark, not a test: ``python -m benchmarks.soak --minutes 30``. It starts its own
-PostgreSQL and ``pushpop serve`` (embedded runtime), drives push, pop and
-pop-with-ack + acknowledge/release on many queues at a steady open-loop rate, and
-prints one row per sample window plus the verdict: the growth of each resource from
-the first to the last quarter of the run (warm-up excluded), and every error seen.
+``python -m benchmarks.soak --minutes 30``: its own PostgreSQL and ``pushpop serve``, an
+open-loop mix of pushes, pops and locked pops; the growth of each resource from the
+second to the last quarter.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.core import open_loop
+from load_tests.measure.load import open_loop
 from supervise.pgserver import PostgresServer
 from supervise.server import ServerProcess
 

@@ -1,39 +1,9 @@
 """Issue 11's throughput targets, all measured in one run on one throwaway PostgreSQL.
 
-Run: ``python -m benchmarks.throughput --out /tmp/throughput.json`` (about 4 minutes;
-``--seconds`` per point, ``--quick`` for a smoke run). In order:
-
-1. pgbench with the store's own two-upsert statement (a push's writes) at 16 clients:
-   the reference, with its CPU per transaction; run again at the end (the two apart
-   show the host's drift). Each 16-connection point also has pgbench run for a short
-   slice right before and right after it: a point's ratio divides by the mean of its
-   own two slices, so that it compares the same minutes of the host (pgbench moved
-   by 40 % between the start and the end of one run here);
-2. the floor (:mod:`benchmarks.floor_app`): a bare ASGI app under pushpop's uvicorn
-   configuration that does only what any durable push or pop needs (HTTP, JSON, the
-   meta + segment write through pushpop's own group-committed ``PostgresStore``), on its
-   own fresh database: push and pop (depth 1, on filled queues, always writing) at 16
-   connections over 50 queues. Its ratio to pgbench is the most a Python server reaches
-   on this host: each goal against pgbench carries it, and says so when it asks for
-   more; each real runtime's 50-queue point is also shown as a fraction of it;
-3. for each runtime (embedded, Dapr; both on PostgreSQL) and each mode (optimised =
-   the defaults; baseline = ``PUSHPOP_GROUP_COMMIT=0``, ``PUSHPOP_COALESCE=false``), a
-   fresh server on its own database, one mode after the other, then: push at 16
-   connections round robin over 50 queues, push at 16 connections to one queue (the hot
-   queue), pop (depth 1) at 16 connections over the same 50 queues and from the hot
-   queue. Pops start on queues filled beyond what they can drain (the push phases plus
-   multi-item pushes); the fraction of pops that found nothing is measured anyway
-   (queue depths before and after against the pops answered). Then push p50 at 1
-   connection, both modes in turn in 1-second slices (both servers up), so that their
-   ratio compares the same minutes of the host;
-4. the CPU each process spends per operation: the server (the pushpop process or the
-   floor app; in Dapr mode daprd and placement+scheduler apart), this run's PostgreSQL
-   cluster, the load generator, and "other": what the rest of the host burnt meanwhile
-   (noise).
-
-Load comes from ``wrk`` (one thread; Lua script ``queue_load.lua``), since a Python
-client on two cores saturates before the server does; without ``wrk`` it falls back to
-the aiohttp closed loop of :mod:`benchmarks.core` and says so.
+``python -m benchmarks.throughput [--quick] [--runtimes embedded,dapr] [--out FILE]``:
+pgbench, the floor app, both runtimes optimised and baseline under ``wrk`` (else the
+toolkit's closed loop), each point with its CPU per operation and per-hop times, judged
+by :mod:`benchmarks.throughput_goals`. The method and the figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -47,9 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import aiohttp
 import httpx
@@ -61,34 +30,33 @@ from rich.console import Console
 from rich.table import Table
 
 from actor_service.stores.postgres import SCHEMA
-from benchmarks.core import STATEMENT, closed_loop, fill, pgbench, popper, pusher
-from benchmarks.cpu import DAPR_PROCESSES, Meter, host_busy
-from benchmarks.dapr_vs_embedded import rotate
-from benchmarks.floor_app import DAPR_STATE_ENV, DATABASE_URL_ENV
 from benchmarks.hops import breakdown, scrape
 from benchmarks.hops import table as hop_table
+from benchmarks.serving import MODES, start_floor, start_postgres, start_server
+from benchmarks.throughput_goals import (
+    CONNECTIONS,
+    FLOORS,
+    QUEUES,
+    Point,
+    Target,
+    busy_us,
+    goal,
+    ratios,
+    reference_cpu,
+    targets,
+)
+from load_tests.measure.cpu import DAPR_PROCESSES, Meter, host_busy, per_op
+from load_tests.measure.load import closed_loop, fill, popper, pusher, rotate
+from load_tests.measure.pgbench import PUSH_STATEMENT, run_pgbench
 from supervise.dapr_processes import ensure_dapr_built
 from supervise.pgserver import PostgresServer
-from supervise.ports import free_port
-from supervise.server import ServerProcess, wait_ready
+from supervise.server import ServerProcess
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 app = typer.Typer(add_completion=False)
 
 LUA = Path(__file__).with_name("queue_load.lua")
-ROOT = Path(__file__).resolve().parents[1]
-# (runtime, mode) of the floor app's points, by the runtime whose goals each one bounds:
-# the plain floor, and its Dapr form (two more HTTP legs and daprd; --runtimes dapr)
-FLOORS = {"embedded": ("floor", "bare"), "dapr": ("floor", "dapr")}
-# runtimes that serve from one process by design (a Dapr-mode deployment scales out)
-ONE_PROCESS = {"embedded"}
-QUEUES = 50
-CONNECTIONS = 16
 SETTLE_SECONDS = 0.3
-MODES = {
-    "optimised": {},
-    "baseline": {"PUSHPOP_GROUP_COMMIT": "0", "PUSHPOP_COALESCE": "false"},
-}
 CPU_COLUMNS = ("server", "daprd", "placement+scheduler", "PostgreSQL", "load generator", "other")
 
 
@@ -127,43 +95,6 @@ def run_aiohttp(url: str, op: str, prefix: str, queues: int, conns: int, seconds
         return Load(r.sent, r.seconds, r.errors, r.ms(50), r.ms(99))
 
     return uvloop.run(go())
-
-
-@dataclass
-class Point:
-    runtime: str
-    mode: str
-    op: str  # push | pop
-    queues: int
-    connections: int
-    requests: int
-    seconds: float
-    errors: int
-    p50_ms: float
-    p99_ms: float
-    coalesced_requests: int
-    cpu_us_per_op: dict[str, float]
-    empty_fraction: float | None = None  # pops only
-    # mean ms per stage, from the server's /metrics (benchmarks/hops.py); floor: none
-    hops_ms: dict[str, float] = field(default_factory=dict)
-    # pgbench tps in slices right before and after the point (16 connections): its ratio's
-    # reference; None: the run's (c=1 points, and JSON of runs before this existed)
-    pgbench_tps: float | None = None
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
-    @property
-    def name(self) -> str:
-        if self.connections == 1:
-            return f"{self.op} c=1 (p50)"
-        return f"{self.op} {self.queues}q c={self.connections}"
-
-
-def per_op(cpu: dict[str, float], operations: float) -> dict[str, float]:
-    """CPU seconds per process over a point -> CPU-µs per operation."""
-    return {k: v / max(1, operations) * 1e6 for k, v in cpu.items()}
 
 
 def queue_depths(url: str, prefix: str, queues: int) -> list[int]:
@@ -208,9 +139,7 @@ class Bench:
 
     def drop(self, *databases: str) -> None:
         """Drop databases whose server is done, so that the points after them do not pay
-        for whatever they leave behind (the cause was not pinned down). Measured: with the
-        embedded runs' databases left in place, daprd's state saves in the Dapr points
-        took 4.4-5.0 ms per turn instead of ~2.3, and the hot-queue rates fell by a third."""
+        for whatever they leave behind (docs/benchmarks.md says what that cost)."""
         self.pg.drop(*databases)
         self.checkpoint()
 
@@ -277,9 +206,8 @@ class Bench:
     def c1_points(self, servers: dict[tuple[str, str], ServerProcess]) -> list[Point]:
         """Push at 1 connection on every server, in 1-second slices taken in turn
         (``seconds / 2`` each in all), so that a ratio between them compares the same
-        minutes of the host: a p50 of ~1-3 ms moves with the host's speed, and measured
-        minutes apart one mode's hiccup read as a 1.6x regression. A point's p50 and p99
-        are the medians of its slices'."""
+        minutes of the host (a p50 of a few ms moves with the host's speed). A point's p50
+        and p99 are the medians of its slices'."""
         slices = max(1, round(self.seconds / 2))
         loads: dict[tuple[str, str], list[Load]] = {labels: [] for labels in servers}
         cpu: dict[tuple[str, str], dict[str, float]] = {labels: {} for labels in servers}
@@ -337,217 +265,10 @@ class Bench:
         cpu: dict[str, float] = {}
         busy0 = host_busy()
         with self.meter.measure(cpu, None):
-            ref = pgbench(SimpleNamespace(url=url), STATEMENT, CONNECTIONS, seconds)  # type: ignore[arg-type]
+            ref = run_pgbench(url, PUSH_STATEMENT, CONNECTIONS, seconds)
         cpu["other"] = max(0.0, host_busy() - busy0 - sum(cpu.values()))
         txs = ref.tps * max(1, round(seconds))
         return {"tps": ref.tps, "cpu_us_per_tx": per_op(cpu, txs)}
-
-
-def start_postgres(attempts: int = 3) -> PostgresServer:
-    """A throwaway cluster; again on another port if a concurrent test took the free one."""
-    for attempt in range(attempts):
-        pg = PostgresServer()
-        try:
-            return pg.start()
-        except RuntimeError:
-            pg.cleanup()
-            if attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
-def start_server(
-    pg: PostgresServer, runtime: str, mode: str, tmp: Path, dapr_state: str, *,
-    database: str | None = None, command: list[str] | None = None,
-) -> ServerProcess:  # fmt: skip
-    """``pushpop serve`` on a fresh database (``database``, default
-    ``throughput_{runtime}_{mode}``); ``command`` serves another build instead
-    (:mod:`benchmarks.builds`)."""
-    env = dict(MODES[mode])
-    if runtime == "dapr":
-        env |= {"PUSHPOP_DAPR_RUN_DIR": str(tmp / f"dapr-{mode}"),
-                "PUSHPOP_DAPR_STATE": dapr_state}  # fmt: skip
-    database = database or f"throughput_{runtime}_{mode}"
-    server = ServerProcess(
-        store="postgres", database_url=pg.database(database, fresh=True),
-        runtime=runtime, env=env, log_path=tmp / f"{runtime}-{mode}.log", command=command,
-    )  # fmt: skip
-    server.start(90)
-    wait_ready(server.url)
-    return server
-
-
-def start_floor(
-    database_url: str, log_path: Path, *, dapr: bool = False, dapr_state: str = "direct"
-) -> ServerProcess:
-    """The floor app (:mod:`benchmarks.floor_app`) in uvicorn as ``pushpop serve`` runs it:
-    uvloop, httptools, no access log, one process; the project imported from this tree.
-
-    ``dapr``: its Dapr form, ready once an actor call has gone through (placement has
-    handed out its table); ``dapr_state``: where that form writes (component: through
-    daprd's actor state API, as pushpop's default Dapr mode; direct: its own store). The
-    bare form always writes its own store (the app reads the setting only behind daprd)."""
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--app-dir",
-               str(ROOT), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-               "--lifespan", "on", "--log-level", "warning", "--port", str(port)]  # fmt: skip
-    if dapr:
-        command = [sys.executable, "-m", "benchmarks.floor_app"]
-    server = ServerProcess(
-        port=port, env={DATABASE_URL_ENV: database_url, "PYTHONPATH": str(ROOT),
-                        DAPR_STATE_ENV: dapr_state},
-        log_path=log_path, command=command,
-    )  # fmt: skip
-    server.start(60)
-    deadline = time.monotonic() + 60
-    while dapr and httpx.post(f"{server.url}/queue/probe/pop", timeout=10).status_code != 200:
-        if time.monotonic() > deadline:
-            server.stop()
-            raise TimeoutError(f"no actor call through daprd in 60 s; see {log_path}")
-        time.sleep(0.2)
-    return server
-
-
-# ------------------------------------------------------------------ targets
-
-
-@dataclass
-class Target:
-    runtime: str
-    point: str  # Point.name of the optimised point it judges
-    against: str  # pgbench | 50q | baseline
-    value: float
-    goal: str  # ">= 0.6" | "<= 1.2"
-    met: bool = field(init=False)
-    # against pgbench: the floor app's ratio to pgbench for the same operation
-    floor: float | None = None
-
-    def __post_init__(self) -> None:
-        op, bound = self.goal.split()
-        self.met = self.value >= float(bound) if op == ">=" else self.value <= float(bound)
-
-    @property
-    def name(self) -> str:
-        return f"{self.runtime} {self.point} / {self.against}"
-
-    @property
-    def out_of_reach(self) -> bool:
-        """A missed goal that asks for more than the floor app reached: no Python server
-        can reach it here. A met goal is never out of reach, whatever the floor says."""
-        op, bound = self.goal.split()
-        return not self.met and op == ">=" and self.floor is not None and float(bound) > self.floor
-
-    def verdict(self) -> str:
-        line = f"{self.name} = {self.value:.3f}, goal {self.goal}: " + (
-            "met" if self.met else "[red]MISSED[/red]"
-        )
-        if self.out_of_reach:
-            line += (
-                f" (goal {self.goal.split()[1]} is above the floor {self.floor:.2f} x pgbench: "
-                "out of reach for a Python server on this host)"
-            )
-        elif self.floor is not None:
-            line += f" (floor {self.floor:.2f} x pgbench)"
-        return line
-
-
-def floor_point(points: list[Point], op: str, runtime: str) -> Point | None:
-    """The point of ``op`` (push or pop) of the floor that bounds ``runtime``, if measured."""
-    if runtime not in FLOORS:
-        return None
-    wanted = (*FLOORS[runtime], op)
-    return next((q for q in points if (q.runtime, q.mode, q.op) == wanted), None)
-
-
-def ratios(p: Point, points: list[Point], ref: float) -> dict[str, float]:
-    """A point against its same-run references: pgbench (in the slices around it, else
-    the run's ``ref``); the 50-queue point of the same operation (for the hot queue); the
-    baseline mode (for the c=1 p50)."""
-    if p.connections == 1:
-        base = next((q for q in points if (q.runtime, q.mode, q.name)
-                     == (p.runtime, "baseline", p.name)), None)  # fmt: skip
-        return {"baseline": p.p50_ms / base.p50_ms} if base and p.mode != "baseline" else {}
-    out = {"pgbench": p.rate / (p.pgbench_tps or ref)}
-    wide = next((q for q in points if (q.runtime, q.mode, q.op, q.queues, q.connections)
-                 == (p.runtime, p.mode, p.op, QUEUES, p.connections)), None)  # fmt: skip
-    if p.queues == 1 and wide:
-        out["50q"] = p.rate / wide.rate
-    floor = floor_point(points, p.op, p.runtime)
-    if floor and (p.queues, p.connections) == (QUEUES, CONNECTIONS):
-        out["floor"] = p.rate / floor.rate
-    return out
-
-
-# the goals of issue 11, for the optimised mode: (runtime or None for both, point, against)
-GOALS = {
-    ("embedded", "push 50q c=16", "pgbench"): ">= 0.6",
-    ("embedded", "pop 50q c=16", "pgbench"): ">= 0.5",
-    ("dapr", "push 50q c=16", "pgbench"): ">= 0.13",
-    ("dapr", "pop 50q c=16", "pgbench"): ">= 0.13",
-    ("dapr", "push 1q c=16", "pgbench"): ">= 0.13",
-    ("dapr", "pop 1q c=16", "pgbench"): ">= 0.13",
-    (None, "push 1q c=16", "50q"): ">= 1.0",
-    (None, "pop 1q c=16", "50q"): ">= 1.0",
-    (None, "push c=1 (p50)", "baseline"): "<= 1.2",
-}
-
-
-def goal(p: Point, against: str) -> str | None:
-    if p.mode != "optimised":
-        return None
-    return GOALS.get((p.runtime, p.name, against)) or GOALS.get((None, p.name, against))
-
-
-def busy_us(cpu: dict[str, float]) -> float:
-    """CPU-µs per op of the processes doing the work (all but the rest of the host)."""
-    return sum(v for k, v in cpu.items() if k != "other")
-
-
-def reference_cpu(pgbench: dict) -> float:
-    """pgbench's CPU-µs per transaction (PostgreSQL + pgbench), mean of start and end."""
-    return sum(busy_us(pgbench[when]["cpu_us_per_tx"]) for when in ("start", "end")) / 2
-
-
-def floor_bound(f: Point, ref: float, ref_cpu: float | None, one_process: bool = False) -> float:
-    """The floor's ratio to pgbench (around the floor's point, else the run's ``ref``),
-    the highest of: by rate; by CPU per op (what the two would reach if both spent every
-    core: unlike a rate, CPU per op barely moves when the host is busy); and the floor
-    spending every core against pgbench's measured rate. The highest only ever calls a
-    goal reachable.
-
-    ``one_process``: the bounded runtime serves from one process (embedded mode: one
-    host per database, its actors in one event loop), whose server can never spend more
-    than one core, however many the host has: spending every core, the floor's rate is
-    capped by its server's CPU per op, and pgbench's is not."""
-    ref = f.pgbench_tps or ref
-    by_rate = f.rate / ref
-    if not ref_cpu:
-        return by_rate
-    busy, cores = busy_us(f.cpu_us_per_op), psutil.cpu_count() or 1
-    most = cores * 1e6 / busy  # the floor's rate with every core spent
-    if one_process:
-        most = min(most, 1e6 / f.cpu_us_per_op["server"])
-    # pgbench with every core spent: cores * 1e6 / ref_cpu
-    return max(by_rate, most * ref_cpu / (cores * 1e6), most / ref)
-
-
-def targets(points: list[Point], ref: float, ref_cpu: float | None = None) -> list[Target]:
-    floors = {
-        (runtime, op): floor_bound(f, ref, ref_cpu, one_process=runtime in ONE_PROCESS)
-        for runtime in FLOORS
-        for op in ("push", "pop")
-        if (f := floor_point(points, op, runtime))
-    }
-    # the floors are measured at 50 queues, one write per request: they bound the 50-queue
-    # points, not a hot queue's, whose requests coalescing merges into fewer writes
-    return [
-        Target(p.runtime, p.name, against, value, g, floors.get((p.runtime, p.op)))
-        if against == "pgbench" and (p.queues, p.connections) == (QUEUES, CONNECTIONS)
-        else Target(p.runtime, p.name, against, value, g)
-        for p in points
-        for against, value in ratios(p, points, ref).items()
-        if (g := goal(p, against))
-    ]
 
 
 # ------------------------------------------------------------------ report
@@ -682,7 +403,7 @@ def main(
         f"load generator: {generator}"
         if generator == "wrk"
         else "load generator: the aiohttp "
-        "closed loop of benchmarks.core, since wrk was not found (it saturates the cores "
+        "closed loop of load_tests.measure.load, since wrk was not found (it saturates the cores "
         "before the server does: the rates are the client's as much as the server's)",
         "pgbench: the store's own two-upsert statement (meta + segment, autocommit), 16 "
         f"clients on 16 row pairs; a 16-connection point's ratio divides by pgbench's mean "

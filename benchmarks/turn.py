@@ -1,32 +1,9 @@
 """What one actor turn costs in CPU, with no I/O: the part of a request no server can skip.
 
-Run: ``python -m benchmarks.turn [--calls 20000] [--rounds 5] [--out turn.json]``.
-
-Over HTTP a change to the actor is hidden in the host's noise (two throughput runs
-minutes apart differ by 10 % and more here). In-process the same turn is nearly
-deterministic: the embedded runtime (turn lock, deadline, the SDK's dispatch and state
-manager, ``QueueActor``, the state machine, the encoding of the save) on the in-memory
-store twin, under uvloop as ``pushpop serve`` runs, calls spread over 50 queues. It
-prints CPU-µs per call (``time.process_time``, median of the rounds) for:
-
-* ``Push`` (one item) and ``Pop`` (depth 1): what every push and pop pays before HTTP and
-  the database;
-* ``Stats``, the same-run reference: a turn that reads its cached meta and saves nothing,
-  so the runtime's and the SDK's dispatch alone. ``x Stats`` is what the state machine
-  and the save add on top of that plumbing;
-* ``HTTP push`` and ``HTTP pop``: the same requests as ASGI calls of the real app
-  (``create_app`` with this runtime: hot path, validation, metrics, coalescer, the
-  response), as uvicorn hands them over but without a socket. Less the turn, that is the
-  gateway's own CPU; over a real connection uvicorn, the kernel and the store's I/O come
-  on top.
-
-``--base REV`` times a git revision's actor too (checked out in a temporary worktree,
-as :mod:`benchmarks.builds` does), each round of each build in a fresh process, the two
-builds in turns (the order flips every round), and prints head / base per method.
-
-The memory store is the twin of the real ones (:mod:`actor_service.stores.memory`): this
-measures CPU, never durability. Every pop is checked to have returned an item, so the
-number is never that of an empty queue.
+``python -m benchmarks.turn [--calls N] [--rounds N] [--base REV]``: the embedded runtime
+on the memory store and the real app as ASGI calls, in-process, where a change to the
+actor shows above the host's noise; ``--base`` times a git revision too, rounds in turns.
+What it measures and its figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -148,9 +125,9 @@ def one_round(code: Path, calls: int) -> dict[str, float]:
     """One round in a fresh process whose ``actor_service`` is the one in ``code`` (this
     script run by path, with ``code`` first on its import path); checked, not assumed.
 
-    ``benchmarks.builds`` is imported here, not at the top: a round of the base runs this
-    file with the base's packages first, and an older base has no ``benchmarks.builds``."""
-    from benchmarks.builds import in_build
+    ``load_tests.ab`` is imported here, not at the top: a round of the base runs this
+    file with the base's packages first, and an older base may not have it."""
+    from load_tests.ab import in_build
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "round.json"
@@ -166,8 +143,7 @@ def one_round(code: Path, calls: int) -> dict[str, float]:
 
 def compare(base: str, calls: int, rounds: int) -> dict[str, object]:
     """Rounds of the checkout (head) and of ``base``, taken in turns; medians and ratios."""
-    from benchmarks.builds import worktree
-    from benchmarks.throughput import ROOT
+    from load_tests.ab import ROOT, worktree
 
     samples: dict[str, list[dict[str, float]]] = {"base": [], "head": []}
     with worktree(base) as base_dir:
@@ -187,7 +163,8 @@ def compare(base: str, calls: int, rounds: int) -> dict[str, object]:
         b, h = median["base"][m], median["head"][m]
         table.add_row(m, f"{b:.1f}", f"{h:.1f}", f"{h / b:.3f}", f"{ahead} of {rounds}")
     console.print(table)
-    return {"base": base, "calls": calls, "samples": samples, "median": median}
+    return {"base": base, "calls": calls, "samples": samples, "median": median,
+            "worktree": str(base_dir)}  # fmt: skip
 
 
 @app.command()

@@ -1,18 +1,8 @@
 """What the workers' semantics cost: delayed items under a pop, keyed against plain pushes.
 
-Run: ``python -m benchmarks.workers [--store sqlite|postgres] [--database-url URL]
-[--delayed 1000000] [--rounds 5]``.
-
-Both measurements run the real app in-process (``create_app``, its embedded runtime and a
-real store: a SQLite file, or PostgreSQL) and call it as ASGI, so that they time the
-server's work and not a client's; each prints its same-run reference beside it:
-
-* **pop of 10 ready items** on a queue that also holds ``--delayed`` delayed items
-  (not due for a day) against the same pop on a queue with none, in alternating rounds:
-  wall and CPU µs per pop and the ratio (goal: at most 1.1);
-* **push at 16 concurrent requests**, each with its own ``Idempotency-Key`` against the
-  same pushes without one, in alternating rounds: pushes/s and the ratio (goal: at
-  least 0.9).
+``python -m benchmarks.workers [--store sqlite|postgres] [--delayed N] [--rounds N]``:
+the real app in-process on a real store, each figure beside its same-run reference, in
+alternating rounds. Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations

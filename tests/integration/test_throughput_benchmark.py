@@ -24,7 +24,7 @@ from api.invoker import EmbeddedInvoker
 from api.settings import Settings
 from benchmarks import turn
 from benchmarks.floor_app import APP_ID
-from benchmarks.throughput import start_floor
+from benchmarks.serving import start_floor
 from supervise.pgserver import PostgresServer
 
 
@@ -190,7 +190,9 @@ def test_turn_benchmark_times_a_git_revision_from_its_worktree(tmp_path: Path) -
         assert set(result["median"][build]) == {"Push", "Pop", "Stats", "HTTP push", "HTTP pop"}
     listed = subprocess.run(["git", "-C", str(root), "worktree", "list"],
                             check=True, capture_output=True, text=True).stdout  # fmt: skip
-    assert "pushpop-base-" not in listed, listed
+    # its own worktree (another run's may be up at the same time)
+    assert "pushpop-base-" in result["worktree"] and result["worktree"] not in listed, listed
+    assert not Path(result["worktree"]).exists()
 
 
 def test_turn_benchmark_refuses_to_time_empty_pops() -> None:

@@ -1,13 +1,14 @@
-"""benchmarks.throughput's verdicts: a target is never both met and out of reach; the
-floors (50 queues, one write per request) bound only the 50-queue points; a point is
-judged against pgbench around it; the embedded floor gets one core."""
+"""benchmarks.throughput's verdicts (``benchmarks/throughput_goals.py``): a target is
+never both met and out of reach; the floors (50 queues, one write per request) bound only
+the 50-queue points; a point is judged against pgbench around it; the embedded floor gets
+one core."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks import throughput
-from benchmarks.throughput import CONNECTIONS, FLOORS, QUEUES, Point, targets
+from benchmarks import throughput_goals
+from benchmarks.throughput_goals import CONNECTIONS, FLOORS, QUEUES, Point, targets
 
 
 def point(runtime: str, mode: str, op: str, queues: int, rate: float) -> Point:
@@ -44,7 +45,7 @@ def test_a_point_is_judged_against_pgbench_in_the_minutes_around_it() -> None:
 def test_embedded_floor_gets_one_core_and_the_dapr_floor_every_core(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(throughput.psutil, "cpu_count", lambda: 2)
+    monkeypatch.setattr(throughput_goals.psutil, "cpu_count", lambda: 2)
     floors = {}
     for runtime in ("embedded", "dapr"):
         f = point(*FLOORS[runtime], "push", QUEUES, 2_000)  # 0.2 x pgbench by rate
