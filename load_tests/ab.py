@@ -1,40 +1,31 @@
-"""A maintainer's A/B: did my change make the service faster or slower than REV?
+"""A maintainer's A/B (``pushpop-bench ab --base REV``): did my change make it faster?
 
-``pushpop-bench ab --base main`` checks REV out into a temporary git worktree, serves it
-and the working tree side by side (two ``pushpop serve`` processes, two databases of one
-throwaway PostgreSQL), and loads them in short slices taken in turn: A, B, then B, A,
-the order flipping every round, so both builds see the same minutes of a shared host
-(on a 2-core machine one slice still moves by up to 30 %; two separate runs minutes
-apart cannot show a 10 % change). The verdict is in :mod:`load_tests.evaluation.ab`.
-
-The load is closed-loop: ``concurrency`` connections, each sending its next request
-when the last one answered, pushes and pops mixed as the scenario mixes them, over its
-queue ids. It measures what each build serves at saturation, not the scenario's fixed
-arrival rate (a fixed rate both builds can take would show no difference in rate).
-
-Both builds run in this virtual environment: a base whose dependencies differ needs its
-own. ``benchmarks.builds`` (the per-point throughput A/B) uses the worktree helpers here.
+REV from a temporary git worktree and the working tree, served side by side on one
+PostgreSQL, loaded in closed-loop slices taken in turn (the order flipping every round)
+so both see the same minutes of a shared host; the verdict is
+:mod:`load_tests.evaluation.ab`. How it loads and judges: load_tests/README.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psutil
+import aiohttp
 from rich.table import Table
 
 from load_tests.evaluation.ab import BETTER, METRICS, WORSE, Comparison, compare, overall
+from load_tests.measure.cpu import tree_cpu
+from load_tests.measure.load import Request, Result, closed_loop
 from load_tests.warmup import warmup
 from supervise.server import ServerProcess
 
@@ -85,80 +76,53 @@ def imported_from(code: Path) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds of the server and its children (daprd in Dapr mode) so far."""
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            total += t.user + t.system
-    return total
-
-
 @dataclass
 class Slice:
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float] = field(repr=False)
-    cpu_s: float
+    load: Result
+    cpu_s: float  # the server's and its children's (daprd in Dapr mode)
+
+    @property
+    def errors(self) -> int:
+        return self.load.errors
 
     def metrics(self) -> dict[str, float]:
-        lat = sorted(self.latencies_ms) or [0.0]
-        ok = max(self.requests, 1)
         return {
-            "requests/s": self.requests / self.seconds,
-            "p50": lat[len(lat) // 2],
-            "p99": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
-            "server CPU/op": self.cpu_s / ok * 1e6,
+            "requests/s": self.load.rate,
+            "p50": self.load.ms(50),
+            "p99": self.load.ms(99),
+            "server CPU/op": self.cpu_s / max(self.load.sent, 1) * 1e6,
         }
 
 
-async def _load(url: str, mix: Mix, concurrency: int, seconds: float, tag: str) -> Slice:
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        stop = time.perf_counter() + seconds
+def mixed(url: str, mix: Mix, tag: str) -> Request:
+    """Pushes and pops in the scenario's shares (a deterministic mix), over its queues."""
+    counter = itertools.count()
 
-        async def user(u: int) -> None:
-            nonlocal errors
-            n = 0
-            while time.perf_counter() < stop:
-                queue = f"ab-{tag}-{(u + n) % mix.queues}"
-                # a deterministic mix: push_share of each user's requests are pushes
-                push = int((n + 1) * mix.push_share) > int(n * mix.push_share)
-                t = time.perf_counter()
-                try:
-                    if push:
-                        item = {"item": {"n": n}, "priority": n % 3}
-                        r = await client.post(f"/queue/{queue}/push", json=item)
-                    else:
-                        r = await client.post(f"/queue/{queue}/pop")
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append((time.perf_counter() - t) * 1000)
-                errors += not ok
-                n += 1
+    async def request(session: aiohttp.ClientSession) -> int:
+        n = next(counter)
+        queue = f"{url}/queue/ab-{tag}-{n % mix.queues}"
+        if int((n + 1) * mix.push_share) > int(n * mix.push_share):
+            post = session.post(f"{queue}/push", json={"item": {"n": n}, "priority": n % 3})
+        else:
+            post = session.post(f"{queue}/pop")
+        async with post as r:
+            await r.read()
+            return r.status
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(user(u) for u in range(concurrency)))
-        elapsed = time.perf_counter() - t0
-    return Slice(len(latencies), errors, elapsed, latencies, 0.0)
+    return request
+
+
+async def _load(url: str, mix: Mix, concurrency: int, seconds: float, tag: str) -> Result:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        return await closed_loop(session, concurrency, seconds, mixed(url, mix, tag), tag)
 
 
 def load_slice(server: ServerProcess, mix: Mix, concurrency: int, seconds: float) -> Slice:
-    tag = f"{server.port}"
-    cpu0 = server_cpu(server.pid or 0)
-    result = asyncio.run(_load(server.url, mix, concurrency, seconds, tag))
-    result.cpu_s = server_cpu(server.pid or 0) - cpu0
-    return result
+    cpu0 = tree_cpu(server.pid or 0)
+    load = asyncio.run(_load(server.url, mix, concurrency, seconds, f"{server.port}"))
+    return Slice(load, tree_cpu(server.pid or 0) - cpu0)
 
 
 @dataclass

@@ -27,7 +27,8 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from load_tests.evaluation.thresholds import Thresholds
-from load_tests.utils.metrics import LATENCY, new_histogram, split_tag
+from load_tests.measure.histograms import new_histogram
+from load_tests.utils.metrics import LATENCY, split_tag
 
 ABORTABLE = ("error_rate", "dropped_ratio", "p50_ms", "p95_ms", "p99_ms")
 TICK_S = 0.5

@@ -1,23 +1,9 @@
-"""``pushpop-bench``: what can this queue take on my hardware?
-
-    pushpop-bench run S3a --duration 60s            # one variant (or a group: S4)
-    pushpop-bench run-all --quick                    # every scenario, briefly
-    pushpop-bench compare RUN_A RUN_B                # what changed between two runs
-    pushpop-bench ab --base main                     # this tree against a revision
-    pushpop-bench limit                              # service vs raw PostgreSQL
-    pushpop-bench list                               # the scenario catalogue
-
-``run`` starts PostgreSQL (``--store postgres``, the default) and ``pushpop serve`` on
-free loopback ports, warms the service up, runs the scenario headless with the open
-arrival model, samples resources, analyses, and leaves a results folder with CSVs,
-histograms, ``report.html`` per variant, an ``index.html`` and a verdict line. Its
-exit code is that of ``check`` (0 pass, 1 errors, 3 threshold, 4 ledger).
+"""``pushpop-bench``: what can this queue take on my hardware? (load_tests/README.md)
 
 The commands only parse options and print; the work is in the libraries (``runner``,
-``analysis``, ``evaluation``, ``report``, ``limit``, ``warmup``). Those that start
-processes or draw plots are imported inside their commands, so ``list``, ``--version``
-and ``--help`` answer at once. The load plan's scripts (``load_tests/scripts/``) are
-these commands under their old names.
+``analysis``, ``evaluation``, ``report``, ``limit``, ``ab``). Those that start processes
+or draw plots are imported inside their commands, so ``list``, ``--version`` and
+``--help`` answer at once. The load plan's scripts are these commands under old names.
 """
 
 from __future__ import annotations
@@ -38,17 +24,12 @@ from rich.console import Console
 from rich.table import Table
 
 from load_tests import catalog
-from load_tests.evaluation import (
-    EXIT_ERRORS,
-    EXIT_OK,
-    EXIT_THRESHOLD,
-    Baseline,
-    evaluate,
-    load_results,
-)
-from load_tests.evaluation.codes import EXIT_WORSE
+from load_tests.evaluation.baseline import Baseline
+from load_tests.evaluation.codes import EXIT_ERRORS, EXIT_OK, EXIT_THRESHOLD, EXIT_WORSE
 from load_tests.evaluation.console import check as check_results
 from load_tests.evaluation.junit import markdown_table, write_junit
+from load_tests.evaluation.results import load_results
+from load_tests.evaluation.verdict import evaluate
 from load_tests.settings import RunSettings
 
 EPILOG = (
@@ -364,7 +345,7 @@ def ab(
     root = out / f"{time.strftime('%Y%m%d-%H%M%S')}-ab"
 
     def progress(r: int, name: str, s: Any) -> None:
-        console.print(f"round {r + 1}/{slices} {name}: {s.requests / s.seconds:,.0f} req/s")
+        console.print(f"round {r + 1}/{slices} {name}: {s.load.rate:,.0f} req/s")
 
     result = run_ab(
         base, scenario=scenario, slices=slices, slice_seconds=slice_seconds,

@@ -1,20 +1,9 @@
 """Run one variant headless with Locust as a library, in this (child) process.
 
-    python -m load_tests.headless --variant S3a --host http://127.0.0.1:8000 --out DIR
-
-Why a child process: Locust monkey-patches the whole process with gevent on import;
-the orchestrator (``pushpop-bench``) also runs asyncio (prepopulation), threads
-(resource monitor, fault injection) and matplotlib, which should not share a process
-with that. Here, with ``locust.env.Environment``, we get Locust's events directly.
-
-``--workers N`` makes this process a Locust master and starts N worker processes (the
-same module with ``--role worker``); histograms and ledger entries are merged on the
-master (see ``scenarios/lifecycle.py`` and ``scenarios/listeners.py``).
-
-Writes into ``--out``: Locust's ``locust_stats.csv``, ``locust_stats_history.csv``,
-``locust_failures.csv``, ``locust_exceptions.csv``, ``locust_stats.json`` and
-``locust_report.html``; and ours: ``histograms.hlog``, ``counters.csv``,
-``depth.csv``, ``started.json``, ``ledger.json``.
+Why a child: Locust monkey-patches its process with gevent on import, which does not
+mix with the orchestrator's asyncio, threads and matplotlib. ``--workers N`` makes this
+process a Locust master with N worker processes, whose histograms and ledger entries
+are merged here (``scenarios/lifecycle.py``, ``scenarios/listeners.py``).
 """
 
 from __future__ import annotations

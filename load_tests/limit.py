@@ -1,31 +1,17 @@
-"""The physical limit: raw PostgreSQL (pgbench) against the service, same work, same run.
+"""The physical limit (``pushpop-bench limit``): raw PostgreSQL against the service, same work.
 
-Why: "500 pushes/s" means little on its own; "the service reaches 70% of what this
-PostgreSQL can commit for the same transactions" says where the time goes. pgbench
-runs exactly the statements the actor runs against the ``state`` table (Dapr's layout):
-
-* per push: two upserts in one statement, the store's own
-  (:func:`actor_service.stores.postgres.inline_statement`) -- the queue's metadata row
-  ``pushpop||QueueActor||{queue}||meta`` and its tail segment ``...||s:{priority}:{k}``
-  (the actor keeps both cached, so a push reads nothing);
-* per pop: the two reads, then the same statement.
-
-Then the service runs closed-loop at the same concurrency (Locust users with no wait,
-the ``LIMIT-push`` / ``LIMIT-pop`` variants), and the ratio of the two throughputs is
-printed. Both run back to back on the same machine and database.
+pgbench runs exactly the statements a push and a pop send to the ``state`` table (the
+store's own), then the service runs closed-loop at the same concurrency (``LIMIT-push``,
+``LIMIT-pop``); the ratio says how much of this PostgreSQL the service reaches.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import psycopg
 from rich.console import Console
@@ -34,10 +20,9 @@ from rich.table import Table
 from actor_service.stores.postgres import GET, SCHEMA, inline_statement
 from load_tests.catalog import VARIANTS
 from load_tests.harness import Harness
+from load_tests.measure.pgbench import run_pgbench
 from load_tests.runner import judge, run_variant
 from load_tests.settings import RunSettings
-
-PGBENCH = "/usr/bin/pgbench"
 
 
 def sample_values(item_bytes: int = 64, segment_items: int = 50) -> tuple[str, str]:
@@ -66,30 +51,6 @@ def scripts(prefix: str, item_bytes: int) -> dict[str, str]:
     return {
         "push": f"{head}{upserts}\n",
         "pop": f"{head}{GET % (key_meta,)};\n{GET % (key_seg,)};\n{upserts}\n",
-    }
-
-
-def run_pgbench(
-    database_url: str, script: Path, clients: int, seconds: float, queues: int
-) -> dict[str, Any]:
-    u = urlparse(database_url)
-    cmd = [
-        PGBENCH, "-n", "-M", "prepared", "-f", str(script),
-        "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)),
-        "-T", str(max(1, round(seconds))), "-D", f"queues={queues}",
-        "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432),
-        "-U", u.username or "postgres", (u.path or "/postgres").lstrip("/"),
-    ]  # fmt: skip
-    env = {**os.environ, "PGPASSWORD": u.password or ""}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"pgbench failed: {proc.stderr[-2000:]}")
-    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", proc.stdout)
-    lat = re.search(r"latency average = ([\d.]+) ms", proc.stdout)
-    return {
-        "tps": float(tps.group(1)) if tps else None,
-        "latency_avg_ms": float(lat.group(1)) if lat else None,
-        "output": proc.stdout,
     }
 
 
@@ -125,21 +86,21 @@ def physical_limit(
         overrides=[f"queue_count={concurrency}", "rate_per_user=100000"],
     )  # fmt: skip
     for op, text in scripts(prefix, item_bytes).items():
-        path = out_dir / f"pgbench_{op}.sql"
-        path.write_text(text)
+        (out_dir / f"pgbench_{op}.sql").write_text(text)
         with console.status(f"pgbench {op}: {concurrency} clients, {seconds:g} s"):
-            raw = run_pgbench(harness.database_url, path, concurrency, seconds, concurrency)
-        (out_dir / f"pgbench_{op}.txt").write_text(raw.pop("output"))
+            raw = run_pgbench(harness.database_url, text, concurrency, seconds,
+                              define={"queues": concurrency})  # fmt: skip
+        (out_dir / f"pgbench_{op}.txt").write_text(raw.output)
         outcome = run_variant(
             VARIANTS[f"LIMIT-{op}"], harness, out_dir / f"service_{op}", settings, console
         )
         judge([outcome], settings, console=console)  # its verdict files and report.html
         summary = outcome.summary
         service = summary.throughput.requests_per_s if summary else None
-        ratio = service / raw["tps"] if service and raw["tps"] else None
+        ratio = service / raw.tps if service and raw.tps else None
         results["ops"][op] = {
-            "pgbench_tps": raw["tps"],
-            "pgbench_latency_ms": raw["latency_avg_ms"],
+            "pgbench_tps": raw.tps,
+            "pgbench_latency_ms": raw.latency_avg_ms,
             "service_rps": service,
             "service_p50_ms": summary.latency(op, "p50") if summary else None,
             "service_p99_ms": summary.latency(op, "p99") if summary else None,

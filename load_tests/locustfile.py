@@ -1,27 +1,9 @@
-"""pushpop scenarios for Locust's own command line and web UI.
+"""pushpop scenarios for Locust's own command line and web UI (load_tests/README.md).
 
-    locust -f load_tests/locustfile.py --headless --users 10 --spawn-rate 5 \
-        --run-time 20s --csv r/run --host http://127.0.0.1:8000      # S3a, as the plan says
-    locust -f load_tests/locustfile.py --host http://127.0.0.1:8000  # web UI, S3a ticked
-    PUSHPOP_SCENARIOS=S3,S1a locust -f load_tests/locustfile.py      # other classes to pick
-    locust -f load_tests/locustfile.py,load_tests/shapes.py          # ... and rate shapes
-
-Why only S3a by default: Locust runs (and its class picker ticks) every user class a
-locustfile exposes, so exposing all 27 would start the PostgreSQL-restart and
-million-item scenarios next to the one a first run wants. ``PUSHPOP_SCENARIOS`` takes
-variant ids, groups (``S4``) or ``all``, resolved through the catalogue.
-
-Why shapes live in their own file: Locust ignores ``--users``, ``--spawn-rate`` and
-``--run-time`` as soon as a locustfile exposes a ``LoadTestShape``; the plan's
-commands must keep meaning what they say.
-
-Why ``register_listeners(events)`` here: this package's command-line options,
-measurement and ledger hang on Locust events; importing its modules registers
-nothing, so the locustfile -- the one module Locust loads in every process, local,
-master or worker -- adds them, once.
-
-The class picker is on by default (``LOCUST_USERCLASS_PICKER``), so the web UI always
-lets you untick or add classes; it changes nothing headless.
+Only S3a by default, and no shape: Locust runs every user class a locustfile exposes,
+and ignores ``--users``/``--run-time`` once it exposes a ``LoadTestShape`` (those are in
+``shapes.py``). ``PUSHPOP_SCENARIOS`` takes ids, groups or ``all``. The listeners are
+registered here, the one module Locust loads in every process.
 """
 
 from __future__ import annotations

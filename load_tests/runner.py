@@ -1,21 +1,9 @@
 """Run variants end to end: monitor, fault, Locust child, analysis, verdict, reports.
 
-The orchestrating process never imports Locust (see ``load_tests/headless.py`` for
-why); it starts the headless child, samples resources in a thread, injects the
-variant's fault in another thread, then analyses what the child left behind.
-
-One variant's directory ends up with the Locust CSVs/JSON/HTML, our histograms,
-``resources.csv``/``postgres.csv``, ``ledger.json``, ``summary.json``,
-``report.html`` (+ ``plots/``), ``verdict.json`` and ``verdict.txt``.
-
-Several variants (``pushpop-bench run S4``, ``run S3a --repeat 3``, ``run-all``) share one
-server and one PostgreSQL; each variant uses its own queue ids (run label + variant id),
-so they never collide. Their folder::
-
-    results/<stamp>-<what>/
-        index.html  results.json  verdict.txt
-        S1a/  report.html summary.json verdict.txt locust_*.csv histograms.hlog ...
-        S4a/ ...
+The orchestrating process never imports Locust (``headless.py`` says why): it starts the
+headless child, samples resources and injects the variant's fault in threads, then
+analyses what the child left in the variant's folder. Several variants share one server
+and one PostgreSQL, each on its own queue ids (run label + variant id).
 """
 
 from __future__ import annotations
@@ -34,24 +22,18 @@ import psutil
 from rich.console import Console
 
 from load_tests.abort import Abort, AbortWatch, stop_tree
-from load_tests.analysis import analyze
 from load_tests.analysis.loading import read_json
+from load_tests.analysis.summarize import analyze
 from load_tests.catalog import FULL_DURATION, GROUPS, VARIANTS, Variant
-from load_tests.evaluation import (
-    EXIT_ABORT,
-    EXIT_ERRORS,
-    Evaluation,
-    Problem,
-    RunResult,
-    ThresholdSet,
-    VariantEvaluation,
-    evaluate,
-    evaluate_files,
-)
+from load_tests.evaluation.codes import EXIT_ABORT, EXIT_ERRORS
+from load_tests.evaluation.results import Problem, RunResult
+from load_tests.evaluation.thresholds import ThresholdSet
+from load_tests.evaluation.verdict import Evaluation, VariantEvaluation, evaluate, evaluate_files
 from load_tests.faults import FAULTS, FaultThread
 from load_tests.harness import SIDECAR_NAMES, Harness
 from load_tests.live import LiveExporter
-from load_tests.report import write_index, write_run_report
+from load_tests.report.index_page import write_index
+from load_tests.report.run_page import write_run_report
 from load_tests.settings import RunSettings
 from load_tests.summary import RunSummary
 from load_tests.utils.resource_monitor import ResourceMonitor, tree_of

@@ -13,6 +13,7 @@ from typing import Any
 
 from load_tests.analysis.loading import RunData, read_float
 from load_tests.analysis.measures import find_knee, littles_law, recovery_line, recovery_time
+from load_tests.measure.histograms import new_histogram, percentiles_ms
 from load_tests.summary import (
     Burst,
     Bursts,
@@ -29,8 +30,6 @@ from load_tests.utils.metrics import (
     SEND_LAG,
     SERVICE,
     BucketSeries,
-    new_histogram,
-    percentiles_ms,
     split_tag,
     tag,
 )

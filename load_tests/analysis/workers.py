@@ -17,7 +17,8 @@ from typing import Any
 
 from load_tests.analysis.loading import RunData, read_float
 from load_tests.analysis.sections import _counter_in, _ms
-from load_tests.utils.metrics import END_TO_END, new_histogram
+from load_tests.measure.histograms import new_histogram
+from load_tests.utils.metrics import END_TO_END
 
 DEADLETTER_SUFFIX = "-deadletter"
 STEADY_SKIP = 0.25  # of a constant schedule: the fleet's start-up, left out of the slope

@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from load_tests.analysis import RunData, all_latency_p99, depth_series
+from load_tests.analysis.loading import RunData
+from load_tests.analysis.sections import all_latency_p99, depth_series
 from load_tests.summary import Bursts, Knee, RunSummary
 from load_tests.utils.metrics import LATENCY, QUEUE_TIME, SERVICE, tag
 

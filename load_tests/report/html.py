@@ -21,7 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from load_tests.evaluation import CHECK_HEADERS, Check, Evaluation, VariantEvaluation
+from load_tests.evaluation.check import CHECK_HEADERS, Check
+from load_tests.evaluation.verdict import Evaluation, VariantEvaluation
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;

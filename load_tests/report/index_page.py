@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from load_tests.evaluation import Evaluation
+from load_tests.evaluation.verdict import Evaluation
 from load_tests.report.charts import depth_rows, plot_depth_latency, plot_scaling
 from load_tests.report.html import Raw, esc, fmt, page, png, table, verdict_html
 from load_tests.summary import RunSummary

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from load_tests.analysis import RunData, load_run
-from load_tests.evaluation import VariantEvaluation
+from load_tests.analysis.loading import RunData, load_run
+from load_tests.evaluation.verdict import VariantEvaluation
 from load_tests.report.charts import (
     plot_depth,
     plot_knee,

@@ -26,7 +26,7 @@ outage; one that finds a p99 of 120 ms where 100 was promised has found a perfor
 regression. They go to different people.
 
 This is ``pushpop-bench check`` under the load plan's name; the judging itself is
-:func:`load_tests.evaluation.evaluate`.
+:func:`load_tests.evaluation.verdict.evaluate`.
 """
 
 import sys

@@ -1,23 +1,9 @@
-"""Measurement primitives: microsecond HDR histograms per time bucket, and the ledger.
+"""Histograms per time bucket, the files they are written to, and the ledger.
 
-Why not Locust's own statistics: Locust rounds response times below 100 ms to whole
-milliseconds, and this service answers in about one -- its percentiles would be
-mostly rounding. Here every latency goes into an HdrHistogram (1 us .. 1 h, three
-significant digits), bucketed by completion time so latency-over-time and recovery
-can be computed, and merged *exactly* across Locust workers: workers ship their closed
-buckets as HdrHistogram's compressed encoding, the master adds them up.
-
-Nothing here imports Locust or gevent, so the analysis and the tests use the same code
-that recorded the numbers.
-
-Files written by :class:`HistogramSink` (the master's side):
-
-``histograms.hlog``
-    HdrHistogram's standard interval log (format 1.2) with ``Tag=kind:name`` lines and
-    absolute unix timestamps; readable by HdrHistogram's log tools and by
-    :func:`read_histogram_log`. Values are microseconds.
-``counters.csv``
-    ``bucket_start, bucket_seconds, source, counter, value`` rows on the same clock.
+Latencies are bucketed by completion time (latency over time, recovery) and merged
+exactly across Locust workers: workers ship closed buckets encoded, the master adds them
+up into ``histograms.hlog`` (HdrHistogram's interval log, tagged ``kind:name``, µs) and
+``counters.csv``. Nothing here imports Locust, so the analysis reads with the same code.
 """
 
 from __future__ import annotations
@@ -35,9 +21,7 @@ from typing import IO, Any
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
-LOWEST_US = 1
-HIGHEST_US = 3_600_000_000  # one hour: longer latencies or queue times are clamped
-SIGNIFICANT_FIGURES = 3
+from load_tests.measure.histograms import new_histogram, record_us
 
 # histogram kinds (the part of a tag before the colon)
 LATENCY = "latency"  # from the intended send time (open model) -- what a client experiences
@@ -45,17 +29,6 @@ SERVICE = "service"  # from the actual send: what the server took, coordinated o
 QUEUE_TIME = "queue_time"  # pop time minus the item's enqueued_at
 SEND_LAG = "send_lag"  # how late the generator sent versus its schedule (load-generator health)
 END_TO_END = "end_to_end"  # S8 workers: push (scheduled send) -> acknowledge answered
-
-PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
-
-
-def record_us(hist: HdrHistogram, value_us: float) -> None:
-    """Record, clamping into the trackable range instead of silently dropping."""
-    hist.record_value(int(min(HIGHEST_US, max(LOWEST_US, round(value_us)))))
 
 
 def tag(kind: str, name: str) -> str:
@@ -67,19 +40,6 @@ def tag(kind: str, name: str) -> str:
 def split_tag(t: str) -> tuple[str, str]:
     kind, _, name = t.partition(":")
     return kind, name
-
-
-def percentiles_ms(hist: HdrHistogram, pcts: Iterable[float] = PERCENTILES) -> dict[str, float]:
-    """``{"p50": ms, ..., "max": ms, "mean": ms, "count": n}`` from a microsecond histogram."""
-    out: dict[str, float] = {"count": float(hist.get_total_count())}
-    if not hist.get_total_count():
-        return out
-    for p in pcts:
-        out[f"p{p:g}"] = hist.get_value_at_percentile(p) / 1000.0
-    out["max"] = hist.get_max_value() / 1000.0
-    out["min"] = hist.get_min_value() / 1000.0
-    out["mean"] = hist.get_mean_value() / 1000.0
-    return out
 
 
 # --------------------------------------------------------------------------- buckets

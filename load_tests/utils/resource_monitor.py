@@ -39,6 +39,8 @@ from typing import Annotated, Any
 import psutil
 import typer
 
+from load_tests.measure.cpu import process_tree
+
 Resolver = Callable[[], list[int]]  # current pids of a role (processes come and go)
 
 PG_ACTIVITY = """
@@ -61,23 +63,6 @@ PG_COLUMNS = [
     "tup_updated", "tup_deleted", "blks_read", "blks_hit", "deadlocks", "temp_bytes",
     "state_live_tup", "state_dead_tup", "state_hot_upd", "state_table_bytes", "autovacuum_count",
 ]  # fmt: skip
-
-
-def process_tree(pid: int | None, exclude: tuple[str, ...] = ()) -> list[int]:
-    """``pid`` and its descendants, minus processes named in ``exclude``."""
-    if not pid:
-        return []
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
-    out = []
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            if p.name() not in exclude:
-                out.append(p.pid)
-    return out
 
 
 def by_name(name: str) -> Resolver:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import xmlschema
 
-from load_tests.evaluation import EXIT_ABORT
+from load_tests.evaluation.codes import EXIT_ABORT
 from supervise.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]

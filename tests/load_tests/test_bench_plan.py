@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from load_tests.evaluation import EXIT_ERRORS, EXIT_OK, EXIT_THRESHOLD
+from load_tests.evaluation.codes import EXIT_ERRORS, EXIT_OK, EXIT_THRESHOLD
 from supervise.ports import free_port
 from supervise.server import ServerProcess
 

@@ -23,29 +23,25 @@ import httpx
 import pytest
 
 from load_tests import catalog
-from load_tests import evaluation as checks
-from load_tests.analysis import (
-    StepResult,
-    find_knee,
-    littles_law,
-    load_run,
-    recovery_time,
-)
-from load_tests.evaluation import Baseline, EndpointStats, RunResult, evaluate
+from load_tests.analysis.loading import load_run
+from load_tests.analysis.measures import find_knee, littles_law, recovery_time
+from load_tests.evaluation import codes as checks
+from load_tests.evaluation.baseline import Baseline
+from load_tests.evaluation.results import EndpointStats, RunResult
+from load_tests.evaluation.verdict import evaluate
 from load_tests.harness import Harness
+from load_tests.measure.histograms import new_histogram, record_us
 from load_tests.runner import run_many
 from load_tests.schedules import Constant, Sine, Spike, Square, Steps, schedule_from_spec
 from load_tests.settings import RunSettings
-from load_tests.summary import RunSummary
+from load_tests.summary import RunSummary, StepResult
 from load_tests.utils import queue_prepopulator as prep
 from load_tests.utils.metrics import (
     HistogramSink,
     Ledger,
     Recorder,
     Remaining,
-    new_histogram,
     read_histogram_log,
-    record_us,
 )
 from supervise.pgserver import PostgresServer
 from supervise.server import ServerProcess
@@ -239,7 +235,7 @@ def test_analysis_matches_the_raw_histograms_of_a_real_locust_run(
 
 
 def test_report_is_self_contained_html_with_readable_plots(all_runs: dict[str, Any]) -> None:
-    from load_tests.report import write_run_report
+    from load_tests.report.run_page import write_run_report
 
     run_dir = Path(all_runs["by_id"]["S6c"].dir)
     report = write_run_report(run_dir, RunSummary.from_json(summary_of(all_runs, "S6c")))

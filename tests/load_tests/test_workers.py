@@ -19,8 +19,10 @@ import xmlschema
 
 from load_tests import catalog
 from load_tests.analysis.workers import drain_time, trend
-from load_tests.evaluation import EXIT_LEDGER, Evaluation, RunResult, evaluate
+from load_tests.evaluation.codes import EXIT_LEDGER
 from load_tests.evaluation.junit import junit_xml, markdown_table
+from load_tests.evaluation.results import RunResult
+from load_tests.evaluation.verdict import Evaluation, evaluate
 from load_tests.harness import Harness
 from load_tests.runner import Outcome, run_many
 from load_tests.settings import RunSettings
