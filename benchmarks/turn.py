@@ -163,6 +163,11 @@ def compare(base: str, calls: int, rounds: int) -> dict[str, object]:
         b, h = median["base"][m], median["head"][m]
         table.add_row(m, f"{b:.1f}", f"{h:.1f}", f"{h / b:.3f}", f"{ahead} of {rounds}")
     console.print(table)
+    own = {name: {op: statistics.median(r[f"HTTP {op}"] - r[op.capitalize()] for r in runs)
+                  for op in ("push", "pop")} for name, runs in samples.items()}  # fmt: skip
+    console.print("the gateway's own CPU per request (HTTP less the turn, median of rounds), "
+                  "base -> head: " + ", ".join(f"{op} {own['base'][op]:.1f} -> "
+                  f"{own['head'][op]:.1f} µs" for op in ("push", "pop")))  # fmt: skip
     return {"base": base, "calls": calls, "samples": samples, "median": median,
             "worktree": str(base_dir)}  # fmt: skip
 
