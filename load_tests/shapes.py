@@ -1,18 +1,9 @@
 """Locust load shapes: thin adapters from a pure :class:`~load_tests.schedules.Schedule`.
 
-Why adapters: the schedule (rate as a function of time) is what the open-model
-generators, the workers and the analysis all need; Locust only needs ``tick()``. So a
-shape holds a schedule and answers Locust's question "how many users now?":
-
-* open model -- a fixed number of generators for the whole run (each produces
-  ``rate / generators`` arrivals per second, read from the schedule);
-* closed model -- enough users that ``users * rate_per_user`` matches the target rate.
-
-Time starts when the load starts (after prepopulation), not when Locust calls the
-shape for the first time, so a 100K-item setup does not eat the first plateaus.
-
-In the web UI (``locust -f load_tests/locustfile.py --class-picker``) the named shapes
-below can be picked; ``--pushpop-time-scale 0.1`` makes them ten times shorter.
+A shape answers Locust's "how many users now?" from the schedule: in the open model a
+fixed number of generators for the whole run (each reading its share of the rate), in
+the closed model enough users that ``users * rate_per_user`` matches the rate. Time
+starts when the load starts (after prepopulation). ``--pushpop-time-scale`` shortens them.
 """
 
 from __future__ import annotations

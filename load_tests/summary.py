@@ -1,18 +1,10 @@
 """One run's ``summary.json`` as typed values: what the analysis writes and the rest reads.
 
-Why typed: the evaluation, the reports and the command line all read the same summary;
-with plain dicts each reader re-spelled ``summary["endpoints"][name]["latency_ms"]["p99"]``
-and a renamed key failed at run time, in whichever reader got there first. Here the
-layout is written down once, and :meth:`RunSummary.to_json` / :meth:`RunSummary.from_json`
-keep the file exactly as before (other tools and older runs read and write it).
-
-Sections whose shape belongs to another module stay JSON objects: ``ledger``
-(:class:`load_tests.utils.metrics.Ledger`), ``fault`` (:mod:`load_tests.faults`),
-``workers`` (:mod:`load_tests.analysis.workers`), ``resources``, ``littles_law`` and
-``prepopulated``.
-
-Readers must accept partial summaries (hand-written ones in tests, older runs): every
-field has a default, and missing keys take it.
+Why typed: the evaluation, the reports and the command line read the same summary, and
+with plain dicts a renamed key failed at run time in whichever reader got there first.
+``to_json``/``from_json`` keep the file as it was; every field has a default, so partial
+summaries (older runs, tests) read; sections owned elsewhere (ledger, fault, workers,
+resources, ...) stay JSON objects.
 """
 
 from __future__ import annotations
