@@ -1,8 +1,11 @@
-"""Shared fixtures: a real PostgreSQL for the session, real servers per store.
+"""Shared fixtures: a real PostgreSQL for the session, the real app per store.
 
 Nothing here is faked: ``pg`` is a throwaway PostgreSQL cluster (Debian's server
-binaries, installed by ``make setup``), and ``server`` is ``pushpop serve`` in a
-child process, once per store, talked to over HTTP.
+binaries, installed by ``make setup``). ``server``/``client`` are the app ``pushpop
+serve`` builds, run in this process once per store (its lifespan running, a real SQLite
+file or PostgreSQL database) for tests of HTTP semantics; its Dapr variants and
+``real_server`` are ``pushpop serve`` in a child process, for what needs a socket of its
+own, a second process or a signal.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_helpers import pg_database
+from asgi_helpers import AppThread
+from server_helpers import Remote, Served, pg_database
 
+from actor_service.actor import QueueActor
+from actor_service.stores.claim import claim_for
+from api.settings import Settings
 from supervise.pgserver import PostgresServer
 from supervise.server import ServerProcess, wait_ready
 
@@ -36,11 +43,43 @@ def pg() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.fixture(autouse=True)
+def _actor_limits() -> Iterator[None]:
+    """``QueueActor.limits`` is class-wide (the app sets it when built): a test that builds
+    an app with limits of its own leaves the session's apps theirs."""
+    limits = QueueActor.limits
+    yield
+    QueueActor.limits = limits
+
+
+@pytest.fixture(scope="session")
+def apps(
+    pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, AppThread]]:
+    """The app of ``pushpop serve`` per store, in this process for the whole session
+    (tests use unique queue ids), each holding its database's claim as the server does.
+    Databases of their own: one embedded host per database."""
+    tmp = tmp_path_factory.mktemp("apps")
+    where = {"sqlite": {"sqlite_path": str(tmp / "app.sqlite3")},
+             "postgres": {"database_url": pg_database(pg, "pushpop_app")}}  # fmt: skip
+    started: dict[str, AppThread] = {}
+    try:
+        for store, place in where.items():
+            settings = Settings.from_env(store=store, **place)
+            claim = claim_for(store, "exclusive", **place)
+            started[store] = AppThread(settings, claim).start()
+        yield started
+    finally:
+        for app in started.values():
+            app.stop()
+
+
 @pytest.fixture(scope="session")
 def servers(
     pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, ServerProcess]]:
-    """One running server per store for the whole session (tests use unique queue ids)."""
+    """``pushpop serve`` per store in a child process for the whole session (tests use
+    unique queue ids): for tests that need its socket, its process or a second process."""
     tmp = tmp_path_factory.mktemp("servers")
     started = {
         "sqlite": ServerProcess(
@@ -105,25 +144,38 @@ def dapr_direct_server(
     yield from _dapr_server(pg, tmp_path_factory, "direct")
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        "postgres",
-        pytest.param("dapr", marks=pytest.mark.dapr),
-        pytest.param("dapr-direct", marks=pytest.mark.dapr),
-    ]
-)
-def server(request: pytest.FixtureRequest, servers: dict[str, ServerProcess]) -> ServerProcess:
-    if request.param == "dapr":  # started on first use: only runs that select it pay
-        return request.getfixturevalue("dapr_server")
-    if request.param == "dapr-direct":
-        return request.getfixturevalue("dapr_direct_server")
-    return servers[request.param]
+STORES = [
+    "sqlite",
+    "postgres",
+    pytest.param("dapr", marks=pytest.mark.dapr),
+    pytest.param("dapr-direct", marks=pytest.mark.dapr),
+]
+
+
+def _dapr_variant(request: pytest.FixtureRequest, name: str) -> ServerProcess:
+    """Started on first use: only runs that select it pay."""
+    return request.getfixturevalue("dapr_server" if name == "dapr" else "dapr_direct_server")
+
+
+@pytest.fixture(params=STORES)
+def server(request: pytest.FixtureRequest) -> Served:
+    """The app per runtime: in this process for SQLite and PostgreSQL, over HTTP for Dapr."""
+    if request.param.startswith("dapr"):
+        return Remote(_dapr_variant(request, request.param))
+    return request.getfixturevalue("apps")[request.param]
+
+
+@pytest.fixture(params=STORES)
+def real_server(request: pytest.FixtureRequest) -> ServerProcess:
+    """``pushpop serve`` in a child process per runtime: for tests of its socket or process."""
+    if request.param.startswith("dapr"):
+        return _dapr_variant(request, request.param)
+    return request.getfixturevalue("servers")[request.param]
 
 
 @pytest.fixture
-def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as c:
+def client(server: Served) -> Iterator[httpx.Client]:
+    with server.client() as c:
         yield c
 
 

@@ -1,8 +1,8 @@
-"""The HTTP contract of docs/api.md, over real HTTP, against SQLite and PostgreSQL.
+"""The HTTP contract of docs/api.md against every runtime.
 
-Every test that takes ``client`` runs twice: once against a ``pushpop serve`` on
-SQLite and once against one on a real PostgreSQL (see ``conftest.py``). Each test
-uses its own queue ids, so the session's two servers are shared safely.
+Every test that takes ``client`` runs once per runtime: the real app in this process on
+SQLite and on a real PostgreSQL, and ``pushpop serve`` in Dapr mode (see ``conftest.py``).
+Each test uses its own queue ids, so the session's servers are shared safely.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_helpers import app_thread
 from http_helpers import drain, err, lock_op, ok, pop, pop_ack, push, push_one, stats
-
-from supervise.server import ServerProcess
 
 MAX_ITEM_BYTES = 64 * 1024
 MAX_PRIORITY = 2**31 - 1
@@ -809,17 +808,9 @@ def test_metrics(client: httpx.Client, qid: str) -> None:
 
 
 # ---------------------------------------------------------------------- limits
-@pytest.fixture(scope="module")
-def small_queue_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server whose queues hold at most 3 items (``PUSHPOP_MAX_DEPTH``)."""
-    tmp: Path = tmp_path_factory.mktemp("small")
-    with ServerProcess(store="sqlite", sqlite_path=tmp / "s.sqlite3", log_path=tmp / "s.log",
-                       env={"PUSHPOP_MAX_DEPTH": "3"}) as server:  # fmt: skip
-        yield server
-
-
-def test_queue_full(small_queue_server: ServerProcess, qid: str) -> None:
-    with httpx.Client(base_url=small_queue_server.url, timeout=30) as c:
+def test_queue_full(tmp_path: Path, qid: str) -> None:
+    """Queues that hold at most 3 items (``PUSHPOP_MAX_DEPTH``)."""
+    with app_thread(tmp_path / "s.sqlite3", max_depth=3) as app, app.client() as c:
         push(c, qid, ({"n": 1}, None), ({"n": 2}, None))
         r = c.post(f"/queue/{qid}/push", json={"items": [{"item": {"n": 3}}, {"item": {"n": 4}}]})
         err(r, 429, "QUEUE_FULL", "3")

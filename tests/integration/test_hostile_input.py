@@ -1,9 +1,10 @@
-"""Hostile and malformed input, over real HTTP, against every store of the ``client`` fixture.
+"""Hostile and malformed input against every runtime of the ``client`` fixture.
 
 Every input gets a clear 4xx with the contract's error body, or is given back *exactly*
 through every path an item takes (pop, lock, release, dead-letter): never a 5xx, a dropped
 connection, a broken queue or a queue id reaching another queue's state. Some inputs go
-over a raw socket because ``httpx`` would refuse or normalise them.
+over a raw socket because ``httpx`` would refuse or normalise them: those, and the body
+limits the server's protocol enforces, run against ``real_server`` (a child process).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import httpx
 import psutil
 import pytest
 from http_helpers import ok, raw_request, read_response
+from server_helpers import Served
 
 from api.settings import Settings
 from api.validation import MAX_NESTING
@@ -124,11 +126,17 @@ class PeakRss:
 
 
 @contextmanager
-def one_shot(client: httpx.Client) -> Iterator[httpx.Client]:
-    """A client that opens a connection per request: uvicorn drops the connection after a
-    500, and the next request must not fail for that reason rather than on its own."""
-    limits = httpx.Limits(max_keepalive_connections=0)
-    with httpx.Client(base_url=str(client.base_url), timeout=30, limits=limits) as c:
+def one_shot(server: Served) -> Iterator[httpx.Client]:
+    """A client that opens a connection per request (over a network): uvicorn drops the
+    connection after a 500, and the next request must not fail for that reason rather
+    than on its own."""
+    with server.client(limits=httpx.Limits(max_keepalive_connections=0)) as c:
+        yield c
+
+
+@pytest.fixture
+def real_client(real_server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=real_server.url, timeout=30) as c:
         yield c
 
 
@@ -142,11 +150,11 @@ def assert_alive(c: httpx.Client, q: str) -> None:
 
 # ---------------------------------------------------------------------- body size
 def test_declared_body_over_the_limit_is_refused_before_it_is_sent(
-    server: ServerProcess, client: httpx.Client, qid: str
+    real_server: ServerProcess, real_client: httpx.Client, qid: str
 ) -> None:
     """Content-Length above the limit: 413 at once, without the server waiting for the body."""
-    assert server.pid is not None
-    rss = PeakRss(server.pid)
+    assert real_server.pid is not None
+    rss = PeakRss(real_server.pid)
     with rss.measure():
         for path, declared in [
             (f"/queue/{qid}/push", BODY_LIMIT + 1),
@@ -160,30 +168,30 @@ def test_declared_body_over_the_limit_is_refused_before_it_is_sent(
             ).encode()
             start = time.monotonic()
             # 64 KiB of the body, then nothing: a server that waits for the rest never answers
-            status, body = raw_request(server.port, head + b'{"items": [' + b" " * 65536, 5.0)
+            status, body = raw_request(real_server.port, head + b'{"items": [' + b" " * 65536, 5.0)
             took = time.monotonic() - start
             assert status == 413, (path, declared, status, body[:200])
             assert json.loads(body)["error"]["code"] == "BODY_TOO_LARGE", body
             assert took < 3, f"413 for a declared {declared} bytes took {took:.1f}s"
     assert rss.growth < 16 * 2**20, f"server RSS grew by {rss.growth >> 20} MiB"
-    assert_alive(client, qid)
+    assert_alive(real_client, qid)
 
 
 def test_chunked_body_growing_past_the_limit_is_cut_off(
-    server: ServerProcess, client: httpx.Client, qid: str
+    real_server: ServerProcess, real_client: httpx.Client, qid: str
 ) -> None:
     """No Content-Length, a chunked body that never ends: 413 once the limit is passed.
 
     The client offers three times the limit; the server must answer before it has been
     sent much more than the limit, and its peak RSS must not grow by the body's size.
     """
-    assert server.pid is not None
+    assert real_server.pid is not None
     offered = 3 * BODY_LIMIT
     chunk = b"[" * (1 << 20)  # what it is does not matter: it is never parsed
     sent = 0
     response = b""
-    rss = PeakRss(server.pid)
-    with rss.measure(), socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+    rss = PeakRss(real_server.pid)
+    with rss.measure(), socket.create_connection(("127.0.0.1", real_server.port), timeout=5) as s:
         s.sendall(
             f"POST /queue/{qid}/push HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
@@ -207,7 +215,7 @@ def test_chunked_body_growing_past_the_limit_is_cut_off(
     assert rss.growth < BODY_LIMIT + 32 * 2**20, (
         f"server RSS grew by {rss.growth >> 20} MiB for a body cut off at {BODY_LIMIT >> 20} MiB"
     )
-    assert_alive(client, qid)
+    assert_alive(real_client, qid)
 
 
 # ---------------------------------------------------------------------- nesting
@@ -257,7 +265,9 @@ def item_lifecycle(c: httpx.Client, q: str, compact: str) -> str | None:
     return None
 
 
-def test_nesting_at_the_limit_is_400_or_fully_usable(client: httpx.Client, qid: str) -> None:
+def test_nesting_at_the_limit_is_400_or_fully_usable(
+    server: Served, client: httpx.Client, qid: str
+) -> None:
     """Items nest at most ``MAX_NESTING`` arrays/objects deep: deeper is a clear 400,
     up to the limit the item is usable through every path.
 
@@ -267,7 +277,7 @@ def test_nesting_at_the_limit_is_400_or_fully_usable(client: httpx.Client, qid: 
     dead-letter and the dead-letter queue (each decodes or encodes them again).
     """
     levels = [*range(MAX_NESTING - 4, MAX_NESTING + 4), 500, 900, 990]
-    with one_shot(client) as c:
+    with one_shot(server) as c:
         problems, accepted = scan_nesting(c, qid, levels)
     # {"a": [[...]]}: the item object itself is one level
     assert accepted == [n for n in levels if n + 1 <= MAX_NESTING], accepted
@@ -324,8 +334,10 @@ def scan_nesting(
         "prio-10**5000",
     ],
 )
-def test_numbers_out_of_range_are_400(client: httpx.Client, qid: str, body: bytes) -> None:
-    with one_shot(client) as c:
+def test_numbers_out_of_range_are_400(
+    server: Served, client: httpx.Client, qid: str, body: bytes
+) -> None:
+    with one_shot(server) as c:
         r = c.post(f"/queue/{qid}/push", content=body, headers=JSON)
     assert error_code(r) in ("MALFORMED_JSON", "INVALID_PRIORITY"), r.text
     assert r.status_code == 400
@@ -417,11 +429,13 @@ def test_lone_surrogates_in_items_are_400(client: httpx.Client, qid: str) -> Non
 
 
 @pytest.mark.parametrize("op", ["acknowledge", "extend-lock", "release", "dead-letter"])
-def test_lone_surrogate_lock_id_is_a_clean_4xx(client: httpx.Client, qid: str, op: str) -> None:
+def test_lone_surrogate_lock_id_is_a_clean_4xx(
+    server: Served, client: httpx.Client, qid: str, op: str
+) -> None:
     """A lock id cannot hold a lone surrogate: 400 INVALID_LOCK_ID or 404, never a 500."""
     ok(client.post(f"/queue/{qid}/push", json={"item": {"n": 1}}))
     lk = ok(client.post(f"/queue/{qid}/pop", params={"require_ack": "true", "ttl_seconds": 300}))
-    with one_shot(client) as c:
+    with one_shot(server) as c:
         r = c.post(f"/queue/{qid}/{op}", content=b'{"lock_id": "\\ud800"}', headers=JSON)
     assert r.status_code < 500, f"{op} with lock_id '\\ud800': {r.status_code} {r.text}"
     assert error_code(r) in ("INVALID_LOCK_ID", "LOCK_NOT_FOUND"), r.text
@@ -486,7 +500,9 @@ IMPOSTORS = [
 ]
 
 
-def test_hostile_queue_ids_are_rejected_or_isolated(client: httpx.Client, qid: str) -> None:
+def test_hostile_queue_ids_are_rejected_or_isolated(
+    server: Served, client: httpx.Client, qid: str
+) -> None:
     """Ids that imitate SQL, paths or Dapr key layouts: 400 INVALID_QUEUE_ID, nothing leaks.
 
     The client follows redirects, as ``requests``, browsers and ``curl -L`` do: a redirect
@@ -495,7 +511,7 @@ def test_hostile_queue_ids_are_rejected_or_isolated(client: httpx.Client, qid: s
     victim = qid
     before = seed_victim(client, victim)
     deviations: list[str] = []
-    with httpx.Client(base_url=str(client.base_url), timeout=30, follow_redirects=True) as c:
+    with server.client(follow_redirects=True) as c:
         for template in IMPOSTORS:
             bad = template.format(v=victim)
             enc = quote(bad, safe="")
@@ -545,11 +561,11 @@ def test_dot_queue_ids_are_ordinary_isolated_queues(
 
 
 def test_dot_segments_sent_raw_do_not_reach_another_queue(
-    server: ServerProcess, client: httpx.Client, qid: str
+    real_server: ServerProcess, real_client: httpx.Client, qid: str
 ) -> None:
     """``/queue/x/../VICTIM`` on the wire (no client-side normalisation): not the victim."""
     victim = qid
-    before = seed_victim(client, victim)
+    before = seed_victim(real_client, victim)
     for method, target in [
         ("DELETE", f"/queue/x/../{victim}"),
         ("DELETE", f"/queue/../queue/{victim}"),
@@ -571,7 +587,7 @@ def test_dot_segments_sent_raw_do_not_reach_another_queue(
         ("DELETE", f"/queue/{victim.upper()}"),
     ]:
         status, body = raw_request(
-            server.port,
+            real_server.port,
             f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
             "Connection: close\r\n\r\n".encode(),
         )
@@ -579,7 +595,7 @@ def test_dot_segments_sent_raw_do_not_reach_another_queue(
         if status == 200:  # only a distinct queue may answer, never the victim
             answer = json.loads(body)
             assert answer in ({"purged": 0}, {"items": []}), (target, answer)
-    assert snapshot(client, victim) == before, "a raw path reached the victim queue"
+    assert snapshot(real_client, victim) == before, "a raw path reached the victim queue"
 
 
 def test_case_and_length_make_distinct_queues(client: httpx.Client, qid: str) -> None:
