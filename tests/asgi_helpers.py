@@ -23,7 +23,7 @@ import httpx
 import uvicorn
 
 from actor_service.actor import QueueActor
-from actor_service.stores.claim import Claim
+from actor_service.stores.claim import Claim, claim_for
 from api.app import create_app
 from api.http_server import uvicorn_config
 from api.settings import Settings
@@ -47,13 +47,17 @@ async def in_process(sqlite_path: Path, **settings: Any) -> AsyncIterator[httpx.
 
 
 @contextmanager
-def app_thread(sqlite_path: Path, **settings: Any) -> Iterator[AppThread]:
-    """:class:`AppThread` of ``Settings(store="sqlite", ...)`` for sync tests, no port."""
+def app_thread(
+    sqlite_path: Path | None = None, *, database_url: str | None = None, **settings: Any
+) -> Iterator[AppThread]:
+    """:class:`AppThread` of ``Settings(...)`` on SQLite, or on PostgreSQL given
+    ``database_url``, holding the database's claim as ``pushpop serve`` does: for sync
+    tests (no port)."""
+    store = "postgres" if database_url else "sqlite"
+    place = {"database_url": database_url} if database_url else {"sqlite_path": str(sqlite_path)}
     limits = QueueActor.limits
-    app = AppThread(
-        Settings(store="sqlite", sqlite_path=str(sqlite_path), **settings), listen=False
-    )
-    app.start()
+    claim = claim_for(store, "exclusive", **place)
+    app = AppThread(Settings(store=store, **place, **settings), claim, listen=False).start()
     try:
         yield app
     finally:

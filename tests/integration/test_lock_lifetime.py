@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
+from asgi_helpers import app_thread
 from http_helpers import err, ok
 
 from actor_service.queue_layout import Limits, apply_changes, run_sync
 from actor_service.queue_state import QueueState
-from supervise.server import ServerProcess
 
 
 def test_extends_stop_at_the_lifetime_cap_in_the_state_machine() -> None:
@@ -39,10 +38,8 @@ def test_extends_stop_at_the_lifetime_cap_in_the_state_machine() -> None:
 
 
 def test_lock_lifetime_cap_over_http(tmp_path: Path) -> None:
-    env = {"PUSHPOP_MAX_LOCK_LIFETIME": "5000"}
-    with ServerProcess(sqlite_path=tmp_path / "s.sqlite3", env=env,
-                       log_path=tmp_path / "s.log") as server:  # fmt: skip
-        c = httpx.Client(base_url=server.url, timeout=30)
+    """The app with ``PUSHPOP_MAX_LOCK_LIFETIME=5000``."""
+    with app_thread(tmp_path / "s.sqlite3", max_lock_lifetime=5000) as app, app.client() as c:
         ok(c.post("/queue/l/push", json={"item": {"n": 1}}))
         lock = ok(c.post("/queue/l/pop", params={"depth": 1, "require_ack": "true",
                                                  "ttl_seconds": 3600}))  # fmt: skip
