@@ -79,9 +79,16 @@ class AppThread:
     app served by uvicorn on a port of this process, for callers that only take a URL.
     """
 
-    def __init__(self, settings: Settings, claim: Claim | None = None, listen: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        claim: Claim | None = None,
+        listen: bool = True,
+        log_level: str = "warning",
+    ) -> None:
         self.store = settings.store
         self.listen = listen
+        self.log_level = log_level
         self.port = free_port() if listen else 0
         self.url = f"http://127.0.0.1:{self.port}" if listen else BASE_URL
         self.settings = settings
@@ -105,7 +112,7 @@ class AppThread:
 
     async def _serve(self, ready: Future[None]) -> None:
         self._stop = asyncio.Event()
-        config = uvicorn_config(self.app, self.settings, "warning")
+        config = uvicorn_config(self.app, self.settings, self.log_level)
         config.port, config.lifespan = self.port, "off"  # the lifespan runs here, once
         listener = uvicorn.Server(config)
         try:

@@ -1,14 +1,14 @@
-"""Access control (``PUSHPOP_API_KEYS``) and the per-queue limits, against real servers.
+"""Access control (``PUSHPOP_API_KEYS``) and the per-queue limits.
 
-Each test starts its own ``pushpop serve`` with the environment it needs (keys, limits,
-``--host 0.0.0.0`` without keys) on 127.0.0.1, and talks HTTP to it; no server of the
-session is reconfigured.
+Keys and limits are tested on the real app in this process, built with the settings
+they need (no app of the session is reconfigured); binding to loopback when serving
+``--host 0.0.0.0`` without keys is ``pushpop serve``'s own, tested on a child process.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +17,12 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from asgi_helpers import AppThread, app_thread
 from http_helpers import ok
+from server_helpers import pg_database
 
 from actor_service.errors import QueueFull, TooManyLocks
+from api.settings import Settings
 from supervise.pgserver import PostgresServer
 from supervise.server import ServerProcess
 
@@ -42,23 +45,41 @@ def no_auth_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("keyed")
-    server = ServerProcess(  # debug: the most it ever logs, for the no-key check
-        log_level="debug",
-        store="sqlite",
-        sqlite_path=tmp / "keyed.sqlite3",
-        log_path=tmp / "keyed.log",
-        env={
-            **no_auth_env(),
-            "PUSHPOP_API_KEYS": json.dumps(KEYS),
-            "PUSHPOP_PROTECT_METRICS": "1",
-        },
-    ).start()
+def keyed_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Everything this process logs while the module runs, at debug level (the most the
+    server ever logs, for the no-key check): the app's loggers and uvicorn's."""
+    path = tmp_path_factory.mktemp("keyed") / "keyed.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
     try:
-        yield server
+        yield path
     finally:
-        server.stop()
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+        handler.close()
+
+
+@pytest.fixture(scope="module")
+def keyed(keyed_log: Path) -> Iterator[AppThread]:
+    """The app with API keys (and /metrics protected), in this process; its ``url`` is it
+    on a port of this process, for requests that should cross uvicorn too."""
+    settings = Settings(
+        store="sqlite",
+        sqlite_path=str(keyed_log.parent / "keyed.sqlite3"),
+        api_keys=json.dumps(KEYS),
+        protect_metrics=True,
+    )
+    app = AppThread(settings, log_level="debug").start()
+    try:
+        yield app
+    finally:
+        app.stop()
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -95,9 +116,9 @@ def every_queue_call(q: str) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 # ---------------------------------------------------------------------- authentication
-def test_missing_or_wrong_key_is_401(keyed: ServerProcess) -> None:
+def test_missing_or_wrong_key_is_401(keyed: AppThread) -> None:
     q = f"orders-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=keyed.url, timeout=30) as c:
+    with keyed.client() as c:
         ok(c.post(f"/queue/{q}/push", json={"item": {"keep": 1}}, headers=bearer(ADMIN_KEY)))
         header_sets: list[dict[str, str]] = [
             {},
@@ -119,9 +140,9 @@ def test_missing_or_wrong_key_is_401(keyed: ServerProcess) -> None:
         assert (stats["depth"], stats["locks"]) == (1, 0), "a refused request touched the queue"
 
 
-def test_key_not_allowed_here_is_403(keyed: ServerProcess) -> None:
+def test_key_not_allowed_here_is_403(keyed: AppThread) -> None:
     orders_q, other_q = f"orders-{uuid.uuid4().hex[:8]}", f"billing-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=keyed.url, timeout=30) as c:
+    with keyed.client() as c:
         ok(c.post(f"/queue/{other_q}/push", json={"item": {"keep": 1}}, headers=bearer(ADMIN_KEY)))
         for auth in (bearer, x_api_key):
             # the orders key on a queue outside its prefix: every operation
@@ -150,9 +171,9 @@ def test_key_not_allowed_here_is_403(keyed: ServerProcess) -> None:
         assert (stats["depth"], stats["locks"]) == (1, 0), "a forbidden request touched the queue"
 
 
-def test_right_key_works_with_both_headers(keyed: ServerProcess) -> None:
+def test_right_key_works_with_both_headers(keyed: AppThread) -> None:
     q = f"orders-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=keyed.url, timeout=30) as c:
+    with keyed.client() as c:
         for auth in (bearer, x_api_key):
             h = auth(ORDERS_KEY)
             ids = ok(c.post(f"/queue/{q}/push", json={"item": {"a": 1}}, headers=h))["ids"]
@@ -180,8 +201,8 @@ def test_right_key_works_with_both_headers(keyed: ServerProcess) -> None:
         ok(c.get(f"/queue/{q}", headers={"authorization": f"bearer {ADMIN_KEY}"}))
 
 
-def test_health_is_open_and_metrics_need_the_admin_key(keyed: ServerProcess) -> None:
-    with httpx.Client(base_url=keyed.url, timeout=30) as c:
+def test_health_is_open_and_metrics_need_the_admin_key(keyed: AppThread) -> None:
+    with keyed.client() as c:
         assert ok(c.get("/health")) == {"status": "ok"}
         assert ok(c.get("/health", headers=bearer(WRONG_KEYS[0]))) == {"status": "ok"}
         error(c.get("/metrics"), 401, "UNAUTHENTICATED")
@@ -193,8 +214,10 @@ def test_health_is_open_and_metrics_need_the_admin_key(keyed: ServerProcess) -> 
             assert r.status_code == 200 and "pushpop_" in r.text, r.text[:200]
 
 
-def test_keys_never_reach_the_log_or_a_response(keyed: ServerProcess) -> None:
-    """After successful and refused requests with every key: no key in log, bodies, metrics."""
+def test_keys_never_reach_the_log_or_a_response(keyed: AppThread, keyed_log: Path) -> None:
+    """After successful and refused requests with every key: no key in log, bodies, metrics.
+
+    Over the port (uvicorn logs too), the log being everything this process logged."""
     q = f"orders-{uuid.uuid4().hex[:8]}"
     bodies: list[str] = []
     with httpx.Client(base_url=keyed.url, timeout=30) as c:
@@ -217,10 +240,9 @@ def test_keys_never_reach_the_log_or_a_response(keyed: ServerProcess) -> None:
         )
         bodies.append(r.text)
         bodies.append(c.get("/metrics", headers=bearer(ADMIN_KEY)).text)
-    time.sleep(0.2)  # let the server flush its log
-    log = Path(keyed.log_path).read_text(errors="replace")
+    log = keyed_log.read_text(errors="replace")
     for key in [ORDERS_KEY, READER_KEY, ADMIN_KEY, *WRONG_KEYS]:
-        assert key not in log, f"an API key appears in the server log {keyed.log_path}"
+        assert key not in log, f"an API key appears in the server log {keyed_log}"
         assert key.lower() not in log.lower()
         for body in bodies:
             assert key not in body, f"an API key appears in a response: {body[:200]}"
@@ -261,27 +283,17 @@ MAX_LOCKS = 2
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def limited(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("limited")
-    env = {
-        **no_auth_env(),
-        "PUSHPOP_MAX_DEPTH": str(MAX_DEPTH),
-        "PUSHPOP_MAX_LOCKS": str(MAX_LOCKS),
-    }
+) -> Iterator[AppThread]:
+    """The app with ``PUSHPOP_MAX_DEPTH`` and ``PUSHPOP_MAX_LOCKS``, in this process."""
+    limits = {"max_depth": MAX_DEPTH, "max_locks": MAX_LOCKS}
     if request.param == "postgres":
         pg: PostgresServer = request.getfixturevalue("pg")
-        server = ServerProcess(
-            store="postgres", database_url=pg.url, log_path=tmp / "limited.log", env=env
-        )
+        with app_thread(database_url=pg_database(pg, "pushpop_limited"), **limits) as app:
+            yield app
     else:
-        server = ServerProcess(
-            store="sqlite", sqlite_path=tmp / "limited.sqlite3", log_path=tmp / "l.log", env=env
-        )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+        tmp = tmp_path_factory.mktemp("limited")
+        with app_thread(tmp / "limited.sqlite3", **limits) as app:
+            yield app
 
 
 def contents(c: httpx.Client, q: str) -> list[tuple[str, dict, int]]:
@@ -292,9 +304,9 @@ def contents(c: httpx.Client, q: str) -> list[tuple[str, dict, int]]:
     return [(i["id"], i["item"], i["priority"]) for i in r["items"]]
 
 
-def test_max_depth_refuses_whole_pushes_and_touches_nothing(limited: ServerProcess) -> None:
+def test_max_depth_refuses_whole_pushes_and_touches_nothing(limited: AppThread) -> None:
     q = f"lim-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=limited.url, timeout=30) as c:
+    with limited.client() as c:
         first = ok(
             c.post(
                 f"/queue/{q}/push",
@@ -343,11 +355,11 @@ def test_max_depth_refuses_whole_pushes_and_touches_nothing(limited: ServerProce
 
 
 def test_max_locks_refuses_a_further_lock_and_keeps_existing_ones(
-    limited: ServerProcess,
+    limited: AppThread,
 ) -> None:
     q = f"lim-{uuid.uuid4().hex[:8]}"
     ack = {"require_ack": "true", "ttl_seconds": 300}
-    with httpx.Client(base_url=limited.url, timeout=30) as c:
+    with limited.client() as c:
         ok(c.post(f"/queue/{q}/push", json={"items": [{"item": {"n": n}} for n in range(5)]}))
         locks = [ok(c.post(f"/queue/{q}/pop", params=ack)) for _ in range(MAX_LOCKS)]
         r = c.post(f"/queue/{q}/pop", params={**ack, "depth": 2})
