@@ -3,9 +3,10 @@
 ``python -m benchmarks.dapr_profile`` serves pushpop in Dapr mode (state through daprd,
 on a throwaway PostgreSQL) with a stack sampler in the app process, loads it with wrk
 (16 connections, 50 queues; push, then pop), and splits the app's CPU per operation
-(psutil, over the same seconds) by where the samples fell. Sampling, not tracing: a
-deterministic profiler's overhead would distort exactly the small calls being weighed,
-and on a shared host wall-clock tracing charges other processes' time to socket writes.
+(psutil, over the same seconds) by where samples taken per ms of its CPU fell (a
+syscall's CPU lands on the Python code that made it, the loop's C on the code it calls
+next). Not a tracing profiler: its overhead distorts exactly the small calls weighed,
+and on a shared host wall-clock timing charges other processes' time to socket writes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -33,7 +33,7 @@ app = typer.Typer(add_completion=False)
 OUT_ENV = "PUSHPOP_SAMPLE_OUT"
 LUA = Path(__file__).with_name("queue_load.lua")
 ROOT = Path(__file__).resolve().parents[1]
-LOOP = "event loop (uvloop's C, sockets) and idle"
+LOOP = "event loop (uvloop's C, no Python frame above it)"
 
 # first match from the innermost frame outward names a sample's part
 PARTS = [
@@ -53,22 +53,23 @@ PARTS = [
 
 
 class Sampler:
-    """Samples the main thread's Python stack every ``interval`` seconds while on."""
+    """Samples the main thread's Python stack every ``interval`` seconds of the process's
+    CPU time (``ITIMER_PROF``): time waiting, or taken by other processes, draws none."""
 
-    def __init__(self, interval: float = 0.0005) -> None:
+    def __init__(self, interval: float = 0.001) -> None:
         self.interval = interval
-        self.on = threading.Event()
         self.stacks: collections.Counter[tuple[str, ...]] = collections.Counter()
-        self.main = threading.main_thread().ident
-        threading.Thread(target=self._run, daemon=True, name="sampler").start()
+        signal.signal(signal.SIGPROF, self._sample)
 
-    def _run(self) -> None:
-        while True:
-            self.on.wait()
-            frame = sys._current_frames().get(self.main)
-            if frame is not None:
-                self.stacks[_stack(frame)] += 1
-            time.sleep(self.interval)
+    def _sample(self, signum: int, frame: FrameType | None) -> None:
+        self.stacks[_stack(frame)] += 1
+
+    def start(self) -> None:
+        self.stacks.clear()
+        signal.setitimer(signal.ITIMER_PROF, self.interval, self.interval)
+
+    def stop(self) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0)
 
 
 def _stack(frame: FrameType | None) -> tuple[str, ...]:
@@ -81,7 +82,7 @@ def _stack(frame: FrameType | None) -> tuple[str, ...]:
 
 def part_of(stack: tuple[str, ...]) -> str:
     if stack and stack[0].endswith(("runners.py:run", ":run_until_complete", ":run_forever")):
-        return LOOP  # no Python frame inside the loop: its C code, or waiting
+        return LOOP
     for frame in stack:
         for name, marks in PARTS:
             if any(m in frame for m in marks):
@@ -91,16 +92,14 @@ def part_of(stack: tuple[str, ...]) -> str:
 
 def serve() -> None:
     """``pushpop serve`` with the sampler: SIGUSR1 starts it, SIGUSR2 dumps and stops."""
-    sys.setswitchinterval(0.0002)  # let the sampler in between bytecodes often
     sampler = Sampler()
     out = os.environ[OUT_ENV]
 
     def start(*_: object) -> None:
-        sampler.stacks.clear()
-        sampler.on.set()
+        sampler.start()
 
     def dump(*_: object) -> None:
-        sampler.on.clear()
+        sampler.stop()
         parts: collections.Counter[str] = collections.Counter()
         for stack, n in sampler.stacks.items():
             parts[part_of(stack)] += n
@@ -160,14 +159,11 @@ def main(seconds: int = typer.Option(10, help="seconds of load per operation")) 
             cpu = (t2.user + t2.system) - (t.user + t.system)
             us = cpu / done * 1e6
             parts: dict[str, int] = json.loads((tmp / "parts.json").read_text())
-            # samples fall in wall time: the busy ones are the CPU's share of them
-            busy = sum(parts.values()) * min(1.0, cpu / seconds)
+            total = sum(parts.values())
             print(f"\n{op}: {done / seconds:,.0f}/s, app CPU {us:,.0f} µs/op "
-                  f"({sum(parts.values())} samples)")  # fmt: skip
-            named = {k: us * n / busy for k, n in parts.items() if k != LOOP}
-            named[LOOP] = max(0.0, us - sum(named.values()))
-            for name, part_us in sorted(named.items(), key=lambda kv: -kv[1]):
-                print(f"  {part_us:7.1f} µs  {100 * part_us / us:5.1f} %  {name}")
+                  f"({total} samples, one per ms of its CPU)")  # fmt: skip
+            for name, n in sorted(parts.items(), key=lambda kv: -kv[1]):
+                print(f"  {us * n / total:7.1f} µs  {100 * n / total:5.1f} %  {name}")
     finally:
         server.stop()
         pg.cleanup()
