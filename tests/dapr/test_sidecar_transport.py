@@ -65,6 +65,10 @@ async def _serve(seen: Seen, reader: asyncio.StreamReader, writer: asyncio.Strea
                 writer.write(_answer(b"bye", b"Connection: close\r\n"))
                 await writer.drain()
                 return
+            elif path.endswith("/hangup"):  # a keep-alive answer, then the server leaves
+                writer.write(_answer(b"later"))
+                await writer.drain()
+                return
             elif path.endswith("/missing"):
                 writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
             else:
@@ -161,4 +165,28 @@ async def test_the_pool_never_opens_more_than_its_size(daprd: tuple[int, Seen]) 
     answers = await asyncio.gather(*calls)
     assert [a[1] for a in answers] == [b'{"echo":%d}' % i for i in range(6)]
     assert seen.most_open <= 2 and seen.connections == 2
+    await client.close()
+
+
+async def test_large_bodies_both_ways(daprd: tuple[int, Seen]) -> None:
+    port, seen = daprd
+    client = await _client(port)
+    body = b'"' + b"x" * 300_000 + b'"'  # past the one-write size, past a socket buffer
+    status, answer = await client.request("PUT", f"{client.base}/big", body)
+    assert status == 200 and answer == b'{"echo":%b}' % body
+    assert seen.requests[-1][2] == body
+    assert await client.request("GET", f"{client.base}/ok") == (200, b'{"echo":null}')
+    assert seen.connections == 1
+    await client.close()
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused(
+    daprd: tuple[int, Seen],
+) -> None:
+    port, seen = daprd
+    client = await _client(port)
+    assert await client.request("GET", f"{client.base}/hangup") == (200, b"later")
+    await asyncio.sleep(0.05)  # the close reaches the client while the connection idles
+    assert await client.request("POST", f"{client.base}/ok", b"1") == (200, b'{"echo":1}')
+    assert seen.connections == 2
     await client.close()
