@@ -1,4 +1,4 @@
-"""8 pushers and 8 poppers on one queue over real HTTP: exactly-once, per-producer FIFO."""
+"""8 pushers and 8 poppers on one queue, every runtime: exactly-once, per-producer FIFO."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import random
 from collections import defaultdict
 
 import httpx
-
-from supervise.server import ServerProcess
+from server_helpers import Served
 
 PRODUCERS = 8
 CONSUMERS = 8
@@ -42,9 +41,9 @@ async def _popper(c: httpx.AsyncClient, qid: str, done: asyncio.Event, got: list
             await asyncio.sleep(0.005)
 
 
-async def _run(url: str, qid: str) -> list[dict]:
+async def _run(server: Served, qid: str) -> list[dict]:
     per_producer = ITEMS // PRODUCERS
-    async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+    async with server.async_client(timeout=60) as c:
         done = asyncio.Event()
         got: list[dict] = []
         poppers = [asyncio.create_task(_popper(c, qid, done, got)) for _ in range(CONSUMERS)]
@@ -59,8 +58,8 @@ async def _run(url: str, qid: str) -> list[dict]:
     return got
 
 
-def test_every_item_popped_exactly_once_in_producer_order(server: ServerProcess, qid: str) -> None:
-    got = asyncio.run(_run(server.url, qid))
+def test_every_item_popped_exactly_once_in_producer_order(server: Served, qid: str) -> None:
+    got = asyncio.run(_run(server, qid))
     keys = [(i["item"]["p"], i["item"]["seq"]) for i in got]
     assert len(keys) == ITEMS
     assert len(set(keys)) == ITEMS, "an item was delivered twice"
