@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
-
-from supervise.server import ServerProcess
+from asgi_helpers import AppThread
 
 N = 100_000
 
 
-def test_hundred_thousand_items_drain_in_order(servers: dict[str, ServerProcess], qid: str) -> None:
-    server = servers["postgres"]
-    with httpx.Client(base_url=server.url, timeout=60) as c:
+def test_hundred_thousand_items_drain_in_order(apps: dict[str, AppThread], qid: str) -> None:
+    with apps["postgres"].client(timeout=60) as c:
         last_id = ""
         for start in range(0, N, 1000):
             body = {
