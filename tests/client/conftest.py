@@ -1,5 +1,5 @@
 """Fixtures of the Python client's tests: clients of the ``pushpop_client`` package on the
-session's real servers, sync and async behind one blocking face.
+session's servers (every runtime), sync and async behind one blocking face.
 
 ``api`` is parametrised over both client classes: a test written once runs against
 ``Client`` and against ``AsyncClient`` (each coroutine run to completion on a loop of its
@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 from pushpop_client import AsyncClient, Client, RetryPolicy
-
-from supervise.server import ServerProcess
+from server_helpers import Served
 
 FAST_RETRY = RetryPolicy(attempts=5, base_delay=0.05, max_backoff=0.5)
 
@@ -48,12 +47,14 @@ class Blocking:
 
 
 @pytest.fixture(params=["sync", "async"])
-def api(request: pytest.FixtureRequest, server: ServerProcess) -> Iterator[Any]:
-    """A client of ``server`` (every runtime of tests/conftest.py's ``server``)."""
+def api(request: pytest.FixtureRequest, server: Served) -> Iterator[Any]:
+    """A client of ``server`` (every runtime of tests/conftest.py's ``server``; in this
+    process through its transport where the app is)."""
     if request.param == "sync":
-        c: Any = Client(server.url, retry=FAST_RETRY)
+        c: Any = Client(server.url, retry=FAST_RETRY, transport=server.transport())
     else:
-        c = Blocking(AsyncClient(server.url, retry=FAST_RETRY))
+        transport = server.async_transport()
+        c = Blocking(AsyncClient(server.url, retry=FAST_RETRY, transport=transport))
     try:
         yield c
     finally:

@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 from pushpop_client import UNSET, Client, PushpopError
 from pushpop_client import errors as e
+from server_helpers import Served
 
-from supervise.server import ServerProcess
 
-
-def test_long_poll_pop_wakes_on_a_push(api: Any, server: ServerProcess, q: str) -> None:
+def test_long_poll_pop_wakes_on_a_push(api: Any, server: Served, q: str) -> None:
     t0 = time.monotonic()
     assert api.pop(q, wait_seconds=1).items == []
     assert time.monotonic() - t0 >= 0.9
-    timer = threading.Timer(0.5, lambda: Client(server.url).push(q, {"n": 1}))
+    timer = threading.Timer(
+        0.5, lambda: Client(server.url, transport=server.transport()).push(q, {"n": 1})
+    )
     timer.start()
     t0 = time.monotonic()
     got = api.pop(q, require_ack=True, wait_seconds=10)

@@ -7,8 +7,7 @@ import uuid
 from typing import Any
 
 from pushpop_client import Client
-
-from supervise.server import ServerProcess
+from server_helpers import Served
 
 
 def test_keyed_pop_replays_items_and_lock(api: Any, q: str) -> None:
@@ -25,8 +24,8 @@ def test_keyed_pop_replays_items_and_lock(api: Any, q: str) -> None:
     assert api.stats(q).depth == 0
 
 
-def test_pop_idempotency_client_sends_a_key_per_pop(server: ServerProcess, q: str) -> None:
-    with Client(server.url) as c:  # pop_idempotency is on by default
+def test_pop_idempotency_client_sends_a_key_per_pop(server: Served, q: str) -> None:
+    with Client(server.url, transport=server.transport()) as c:  # pop_idempotency is on by default
         c.push_many(q, [({"n": 1},), ({"n": 2},)])
         assert [m.item["n"] for m in c.pop(q).items] == [1]
         assert [m.item["n"] for m in c.pop(q).items] == [2]  # a fresh key: a new pop
