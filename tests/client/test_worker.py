@@ -1,6 +1,7 @@
-"""The worker loop against real servers: many items through competing workers with a
-handler that fails and dawdles, a handler running three times the lock's ttl, and a
-worker process stopped with SIGTERM half-way: nothing lost, nothing handled twice."""
+"""The worker loop against the real app: many items through competing workers with a
+handler that fails and dawdles, a handler running three times the lock's ttl (in this
+process), and a worker process stopped with SIGTERM half-way (a second process: against
+``pushpop serve``): nothing lost, nothing handled twice."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from asgi_helpers import AppThread
 from pushpop_client import AsyncClient, AsyncWorker, Client, Message, Worker
 
 from supervise.server import ServerProcess
@@ -38,13 +40,13 @@ def push_numbers(c: Client, queue: str, n: int) -> None:
     ("store", "limit_by"), [("sqlite", "worker"), ("postgres", "worker"), ("sqlite", "server")]
 )
 def test_many_items_four_workers_failing_and_slow_handlers(
-    store: str, limit_by: str, servers: dict[str, ServerProcess], q: str
+    store: str, limit_by: str, apps: dict[str, AppThread], q: str
 ) -> None:
     """2,000 items, 4 workers (2 async handlers, 2 plain ones in threads), 10 % of calls
     failing and 1 in 50 slow, 1 in 97 items always failing: each item succeeds exactly once
     or is dead-lettered after exactly 3 deliveries, by the worker's ``max_attempts`` or by
     the queue's ``max_deliveries`` setting."""
-    url, total, max_attempts = servers[store].url, 2000, 3
+    app, total, max_attempts = apps[store], 2000, 3
     poison = {i for i in range(total) if i % 97 == 0}
     succeeded: Counter[int] = Counter()
     attempts: Counter[int] = Counter()
@@ -71,14 +73,14 @@ def test_many_items_four_workers_failing_and_slow_handlers(
     async def coro(m: Message) -> None:
         await asyncio.sleep(judge(m))
 
-    with Client(url) as c:
+    with Client(app.url, transport=app.transport()) as c:
         if limit_by == "server":
             c.set_settings(q, max_deliveries=max_attempts)
         push_numbers(c, q, total)
     worker_limit = max_attempts if limit_by == "worker" else None
 
     async def main() -> list[AsyncWorker]:
-        client = AsyncClient(url)
+        client = AsyncClient(app.url, transport=app.async_transport())
         workers = [
             AsyncWorker(client, q, coro if i % 2 else plain, concurrency=2, ttl_seconds=30,
                         wait_seconds=1, max_attempts=worker_limit, backoff=lambda n: 0)
@@ -99,7 +101,7 @@ def test_many_items_four_workers_failing_and_slow_handlers(
         return workers
 
     workers = asyncio.run(main())
-    with Client(url) as c:
+    with Client(app.url, transport=app.transport()) as c:
         dead = Counter(m.item["n"] for m in drain(c, f"{q}-deadletter"))
         st = c.stats(q)
     assert (st.depth, st.in_flight, st.locks) == (0, 0, 0), st
@@ -114,18 +116,16 @@ def test_many_items_four_workers_failing_and_slow_handlers(
     assert moved_by_worker == (len(dead) if limit_by == "worker" else 0)
 
 
-def test_handler_running_three_ttls_keeps_its_lock(
-    servers: dict[str, ServerProcess], q: str
-) -> None:
+def test_handler_running_three_ttls_keeps_its_lock(apps: dict[str, AppThread], q: str) -> None:
     """ttl 2 s, a handler of 6 s: the lock is extended, no second slot gets the item."""
-    url = servers["sqlite"].url
+    app = apps["sqlite"]
     calls: list[tuple[int, int]] = []
 
     def slow(m: Message) -> None:
         calls.append((m.item["n"], m.deliveries))
         time.sleep(6)
 
-    with Client(url) as c:
+    with Client(app.url, transport=app.transport()) as c:
         c.push(q, {"n": 1})
         worker = Worker(c, q, slow, concurrency=3, ttl_seconds=2, wait_seconds=1)
         t = threading.Thread(target=worker.run, kwargs={"handle_signals": False})
@@ -202,11 +202,9 @@ def test_sigterm_mid_run_loses_nothing(
     assert set(handled) | set(left) == set(range(total))
 
 
-def test_failure_is_released_with_the_backoff_delay(
-    servers: dict[str, ServerProcess], q: str
-) -> None:
+def test_failure_is_released_with_the_backoff_delay(apps: dict[str, AppThread], q: str) -> None:
     """The first delivery fails: the item comes back after backoff(1) = 1 s, not at once."""
-    url = servers["sqlite"].url
+    app = apps["sqlite"]
     seen: list[tuple[int, float]] = []
 
     def flaky(m: Message) -> None:
@@ -214,7 +212,7 @@ def test_failure_is_released_with_the_backoff_delay(
         if m.deliveries == 1:
             raise ValueError("first time fails")
 
-    with Client(url) as c:
+    with Client(app.url, transport=app.transport()) as c:
         c.push(q, {"n": 1})
         worker = Worker(c, q, flaky, concurrency=2, wait_seconds=1, backoff=lambda n: n)
         t = threading.Thread(target=worker.run, kwargs={"handle_signals": False})
