@@ -1,8 +1,9 @@
-"""The workers' semantics of the contract against a running server, every runtime:
-idempotent push, deliveries and max_deliveries, delayed delivery, settings, redrive, peek.
+"""The workers' semantics of the contract, every runtime: idempotent push, deliveries and
+max_deliveries, delayed delivery, settings, redrive, peek.
 
-Each rule is checked through HTTP on a real server (SQLite, PostgreSQL, Dapr mode with
-component and direct state): the ``client`` fixture runs each test once per runtime.
+Each rule is checked through HTTP on the real app (in this process on SQLite and
+PostgreSQL; ``pushpop serve`` in Dapr mode with component and direct state): the
+``client`` fixture runs each test once per runtime.
 """
 
 from __future__ import annotations
