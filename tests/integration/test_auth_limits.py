@@ -11,6 +11,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +45,18 @@ def no_auth_env() -> dict[str, str]:
     return {"PUSHPOP_API_KEYS": "", "PUSHPOP_API_KEYS_FILE": "", "PUSHPOP_ALLOW_OPEN": ""}
 
 
-@pytest.fixture(scope="module")
-def keyed_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Everything this process logs while the module runs, at debug level (the most the
-    server ever logs, for the no-key check): the app's loggers and uvicorn's."""
-    path = tmp_path_factory.mktemp("keyed") / "keyed.log"
+@contextmanager
+def log_to(path: Path, *names: str) -> Iterator[None]:
+    """Everything loggers ``names`` log at debug level, appended to ``path``, while it runs."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    loggers = [logging.getLogger(), logging.getLogger("uvicorn")]
+    loggers = [logging.getLogger(name) for name in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.addHandler(handler)
         lg.setLevel(logging.DEBUG)
     try:
-        yield path
+        yield
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.removeHandler(handler)
@@ -66,9 +65,19 @@ def keyed_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
+def keyed_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Everything this process logs while the module runs, at debug level (the most the
+    server ever logs, for the no-key check)."""
+    path = tmp_path_factory.mktemp("keyed") / "keyed.log"
+    with log_to(path, ""):
+        yield path
+
+
+@pytest.fixture(scope="module")
 def keyed(keyed_log: Path) -> Iterator[AppThread]:
     """The app with API keys (and /metrics protected), in this process; its ``url`` is it
-    on a port of this process, for requests that should cross uvicorn too."""
+    on a port of this process, for requests that should cross uvicorn too (whose loggers
+    do not propagate: they log to ``keyed_log`` once uvicorn has configured them)."""
     settings = Settings(
         store="sqlite",
         sqlite_path=str(keyed_log.parent / "keyed.sqlite3"),
@@ -77,7 +86,8 @@ def keyed(keyed_log: Path) -> Iterator[AppThread]:
     )
     app = AppThread(settings, log_level="debug").start()
     try:
-        yield app
+        with log_to(keyed_log, "uvicorn"):
+            yield app
     finally:
         app.stop()
 
