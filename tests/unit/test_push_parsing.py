@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.requests import Request
 
 from actor_service.errors import InvalidRequest, ItemTooLarge
 from actor_service.serializer import EncodedItem, SegmentEncoder, dumps, encode_entry
@@ -169,3 +170,10 @@ def test_an_item_too_large_is_measured_as_stored() -> None:
     assert v.push_body(body, 11)[0]["item"] == item
     with pytest.raises(ItemTooLarge, match="11 bytes serialized"):
         v.push_body(body, 10)
+
+
+def test_a_header_reads_as_starlettes_request_headers_get() -> None:
+    raw = [(b"host", b"x"), (b"idempotency-key", b"k\xe9-1"), (b"idempotency-key", b"second")]
+    scope = {"type": "http", "headers": raw}
+    for name in (b"idempotency-key", b"host", b"authorization"):
+        assert v.header(scope, name) == Request(scope).headers.get(name.decode())
