@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from typing import Any
 
 from dapr.actor.runtime.state_change import ActorStateChange, StateChangeKind
@@ -83,7 +84,13 @@ class SidecarActorClient(DaprActorClientBase):
         return body
 
     async def save_state_transactionally(self, actor_type: str, actor_id: str, data: bytes) -> None:
-        if self.state_api == "grpc" or HTTP_LOSSY.search(data):
+        await self.save_transaction(actor_type, actor_id, data, HTTP_LOSSY.search(data) is not None)
+
+    async def save_transaction(
+        self, actor_type: str, actor_id: str, data: bytes, lossy: bool
+    ) -> None:
+        """Save the transaction ``data``; ``lossy``: :data:`HTTP_LOSSY` finds something in it."""
+        if self.state_api == "grpc" or lossy:
             await self.grpc_state.transact(actor_type, actor_id, data, self.state_timeout)
             return
         status, body = await self.sidecar.request(
@@ -152,40 +159,90 @@ class DirectStateClient(StoreStateReads, SidecarActorClient):
         raise NotImplementedError("direct saves go through StoreStateProvider.save_state")
 
 
+CLEAN_BYTES = 8 << 20
+"""Memory for the segments' clean encodings (:class:`SidecarStateProvider`): a miss only
+costs a whole scan."""
+
+
 class SidecarStateProvider(StateProvider):
     """The SDK's state provider for state through daprd, with the same transaction
     (``[{"operation", "request": {"key", "value"}}, ...]``) built in one pass, and a
-    segment's unchanged entries not encoded again (:class:`SegmentEncoder`)."""
+    segment's unchanged entries neither encoded nor scanned by :data:`HTTP_LOSSY` again.
+
+    A push appends to its tail segment: when a segment's bytes are its last clean bytes
+    (``]}`` off) followed by ``,`` and more, only the new end is scanned. A match cannot
+    start before the ``,`` and end after it (no number token or ``\\u0000`` holds a
+    ``,``), and one wholly before it was in the clean bytes already.
+    """
 
     def __init__(self, client: SidecarActorClient) -> None:
         super().__init__(client, PlainJSONSerializer())
         self.client = client
         self.segments = SegmentEncoder()
+        # each segment's last encoding in which HTTP_LOSSY found nothing, least recently
+        # saved first, CLEAN_BYTES at most in all
+        self._clean: OrderedDict[str, bytes] = OrderedDict()
+        self._clean_bytes = 0
 
     async def save_state(
         self, actor_type: str, actor_id: str, state_changes: list[ActorStateChange]
     ) -> None:
         ops: list[bytes] = []
+        lossy = False
         for change in state_changes:
             name = change.state_name
             key = dumps(name)
             if change.change_kind == StateChangeKind.remove:
                 ops.append(b'{"operation":"delete","request":{"key":%b}}' % key)
                 self.segments.forget(f"{actor_type}||{actor_id}||{name}")
+                self._forget_clean(f"{actor_type}||{actor_id}||{name}")
+                lossy = lossy or HTTP_LOSSY.search(ops[-1]) is not None
                 continue
-            value = b""
-            if change.value is not None:
-                encoded = (
-                    self.segments.encode(f"{actor_type}||{actor_id}||{name}", change.value)
-                    if is_segment_key(name)
-                    else dumps(change.value)
-                )
-                value = b',"value":%b' % encoded
+            head = b'{"operation":"upsert","request":{"key":%b' % key
+            tail = b"}}"
             if change.ttl_in_seconds is not None and change.ttl_in_seconds >= 0:
-                value += b',"metadata":{"ttlInSeconds":"%d"}' % change.ttl_in_seconds
-            ops.append(b'{"operation":"upsert","request":{"key":%b%b}}' % (key, value))
+                tail = b',"metadata":{"ttlInSeconds":"%d"}}}' % change.ttl_in_seconds
+            if change.value is None:
+                ops.append(head + tail)
+            elif is_segment_key(name):
+                # head, ,"value":, the segment and tail meet where no match can span
+                cache_key = f"{actor_type}||{actor_id}||{name}"
+                encoded = self.segments.encode(cache_key, change.value)
+                ops.append(b'%b,"value":%b%b' % (head, encoded, tail))
+                lossy = lossy or HTTP_LOSSY.search(head) is not None
+                lossy = self._segment_lossy(cache_key, encoded) or lossy
+                lossy = lossy or HTTP_LOSSY.search(tail) is not None
+                continue
+            else:
+                ops.append(b'%b,"value":%b%b' % (head, dumps(change.value), tail))
+            lossy = lossy or HTTP_LOSSY.search(ops[-1]) is not None
         data = b"[%b]" % b",".join(ops)
-        await self.client.save_state_transactionally(actor_type, actor_id, data)
+        await self.client.save_transaction(actor_type, actor_id, data, lossy)
+
+    def _segment_lossy(self, cache_key: str, encoded: bytes) -> bool:
+        old = self._forget_clean(cache_key)
+        start = 0
+        if (
+            old is not None
+            and len(encoded) > len(old)
+            and old.endswith(b"]}")
+            and encoded[len(old) - 2] == ord(",")
+            and encoded.startswith(old[:-2])
+        ):
+            start = len(old) - 2
+        if HTTP_LOSSY.search(encoded, start) is not None:
+            return True
+        self._clean[cache_key] = encoded
+        self._clean_bytes += len(encoded)
+        while self._clean_bytes > CLEAN_BYTES:
+            self._clean_bytes -= len(self._clean.popitem(last=False)[1])
+        return False
+
+    def _forget_clean(self, cache_key: str) -> bytes | None:
+        old = self._clean.pop(cache_key, None)
+        if old is not None:
+            self._clean_bytes -= len(old)
+        return old
 
 
 __all__ = ["HTTP_LOSSY", "DirectStateClient", "SidecarActorClient", "SidecarStateProvider"]
