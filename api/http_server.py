@@ -1,27 +1,9 @@
 """The uvicorn server of both runtimes, and the HTTP protocol that guards it.
 
-uvicorn has no deadline for reading a request: a client that sends ``Content-Length:
-10485760`` and ten bytes, or one header byte a second (slowloris), holds its
-connection for ever. It also answers its own errors (parser errors, a timed-out
-shutdown) in plain text. :class:`GuardedHttpProtocol` adds, per connection:
-
-* a **read deadline**: the request head and body must arrive within
-  ``Settings.read_timeout`` (capped by ``request_timeout``) of its first byte, else
-  ``408 REQUEST_TIMEOUT`` and the connection is closed;
-* a **connection cap**: beyond ``Settings.max_connections`` open connections an *idle*
-  one (no request in progress: opened and silent, or kept alive between requests) is
-  closed to make room, from the address holding the most; only when none is idle is
-  the new connection's request answered ``503 TOO_MANY_CONNECTIONS`` (with
-  ``Retry-After``) and the connection closed. One client address may hold at most
-  ``Settings.max_connections_per_client`` (default: half the cap, none for loopback
-  peers); past that its requests get the same 503, saying so;
-* **JSON for every error it produces itself** (``400 BAD_REQUEST`` for what the parser
-  refuses), in the contract's ``{"error": {"code", "message"}}`` shape;
-* on graceful shutdown, requests still uploading are answered ``503 SHUTTING_DOWN`` at
-  once instead of holding the shutdown until uvicorn's timeout cancels them.
-
-:func:`uvicorn_config` is the one place both ``pushpop serve`` and the Dapr launcher
-build their uvicorn configuration.
+uvicorn has no deadline for reading a request, no connection cap, and answers its own
+errors in plain text. :class:`GuardedHttpProtocol` adds a read deadline (408), a
+connection cap that sheds idle connections first (503), JSON for the errors it makes,
+and a prompt 503 to uploads at shutdown (docs/operations.md has the settings).
 """
 
 from __future__ import annotations
@@ -34,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -49,19 +30,6 @@ MAX_HEAD_BYTES = 64 * 1024
 # a scope key the protocol sets when it ends a request itself, so that the app's
 # disconnect handler does not log the same event a second time
 DROPPED = "pushpop.dropped"
-
-
-async def read_body(receive: Receive) -> bytes:
-    """A plain ASGI app's whole request body (the hot routes that skip Starlette's
-    ``Request``); :class:`~starlette.requests.ClientDisconnect` if the client hung up."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def error_bytes(

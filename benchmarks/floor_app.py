@@ -1,29 +1,10 @@
 """The floor of a durable push and pop in Python on this host: a same-run upper bound.
 
-Why: :mod:`benchmarks.throughput` sets goals as fractions of pgbench (the store's own
-two-upsert statement). Any Python server must at least parse HTTP and JSON, write the
-queue's meta and segment rows in one group-committed transaction and answer JSON. This
-app does that and nothing else (no framework, validation, actor, metrics, coalescing:
-pushpop's extras), under ``pushpop serve``'s uvicorn configuration and with pushpop's own
-store and settings. Its same-run rate bounds any Python server here: a goal above it is
-out of reach. Items live in memory per queue; a pop (depth 1) writes meta + segment even
-when it finds nothing (never cheaper than a real pop). ``GET /queue/{id}`` answers the
-depth, ``GET /floor`` the actor calls daprd made, any other GET 200. Database:
-``$PUSHPOP_FLOOR_DATABASE_URL`` (``open`` makes the schema).
-
-**Dapr form** (``python -m benchmarks.floor_app``, port ``$PUSHPOP_PORT``): the least any
-Dapr-mode server does per operation. Placement, scheduler and ``daprd`` run as this
-process's children, configured as pushpop's launcher configures them (components,
-config); a ``POST /queue/{id}/push|pop`` goes to daprd as an actor call (pushpop's own
-``SidecarClient``), daprd calls back ``PUT /actors/QueueActor/{id}/method/push|pop``
-and that call does the work above. No SDK, no turn lock of its own (daprd already runs
-one call at a time per actor), no tokens: what any Dapr-mode server must add to the
-plain floor is two more HTTP legs and daprd itself. With
-``$PUSHPOP_FLOOR_DAPR_STATE=component`` (pushpop's default Dapr state) its writes go
-where Dapr's state store puts them: one actor state transaction per save through daprd's
-HTTP state API (the path pushpop's Dapr mode takes for items HTTP stores exactly), which
-daprd commits on its own, one per actor; else (``direct``) through pushpop's
-group-committed store as above.
+A bare ASGI app doing only what any durable push or pop must (HTTP, JSON, the meta +
+segment write through pushpop's group-committed store), under ``pushpop serve``'s
+uvicorn set-up; :mod:`benchmarks.throughput` calls a goal above its rate out of reach.
+``python -m benchmarks.floor_app`` serves its Dapr form (placement, scheduler and daprd
+as children; each operation an actor call). How both work: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -46,9 +27,9 @@ from actor_service.errors import RuntimeUnavailable
 from actor_service.queue_layout import DEFAULT_SEGMENT_SIZE, META, PoppedItem, format_id, seg_key
 from actor_service.runtime.dapr.sidecar import SidecarClient, SidecarError
 from actor_service.stores.base import StateStore, Transaction, actor_key, json_bytes
-from api.http_server import read_body
+from actor_service.stores.factory import build_store
+from api.request_body import read_body
 from api.settings import Settings
-from api.stores import build_store
 from supervise.dapr_processes import (
     COMPONENTS_DIR,
     Placement,
