@@ -172,7 +172,10 @@ class SidecarStateProvider(StateProvider):
     A push appends to its tail segment: when a segment's bytes are its last clean bytes
     (``]}`` off) followed by ``,`` and more, only the new end is scanned. A match cannot
     start before the ``,`` and end after it (no number token or ``\\u0000`` holds a
-    ``,``), and one wholly before it was in the clean bytes already.
+    ``,``), and one wholly before it was in the clean bytes already. A pop shortens its
+    head segment: when the entries left are the clean bytes' end from an entry on (after
+    a ``,``), only the new ``{"start":N,"items":[`` is scanned: a match in the entries, or
+    one from the ``[`` into them, would have matched in the clean bytes (from the ``,``).
     """
 
     def __init__(self, client: SidecarActorClient) -> None:
@@ -210,7 +213,8 @@ class SidecarStateProvider(StateProvider):
                 encoded = self.segments.encode(cache_key, change.value)
                 ops.append(b'%b,"value":%b%b' % (head, encoded, tail))
                 lossy = lossy or HTTP_LOSSY.search(head) is not None
-                lossy = self._segment_lossy(cache_key, encoded) or lossy
+                start = b'{"start":%d,"items":[' % change.value["start"]
+                lossy = self._segment_lossy(cache_key, encoded, start) or lossy
                 lossy = lossy or HTTP_LOSSY.search(tail) is not None
                 continue
             else:
@@ -219,18 +223,27 @@ class SidecarStateProvider(StateProvider):
         data = b"[%b]" % b",".join(ops)
         await self.client.save_transaction(actor_type, actor_id, data, lossy)
 
-    def _segment_lossy(self, cache_key: str, encoded: bytes) -> bool:
+    def _segment_lossy(self, cache_key: str, encoded: bytes, prefix: bytes) -> bool:
+        """Whether HTTP_LOSSY finds something in ``encoded``, the segment's bytes, which
+        start with ``prefix`` (``{"start":N,"items":[``)."""
         old = self._forget_clean(cache_key)
-        start = 0
-        if (
-            old is not None
-            and len(encoded) > len(old)
-            and old.endswith(b"]}")
+        start, end = 0, len(encoded)
+        if old is None or not old.endswith(b"]}"):
+            pass
+        elif (  # a push: the old entries, then "," and new ones
+            len(encoded) > len(old)
             and encoded[len(old) - 2] == ord(",")
             and encoded.startswith(old[:-2])
         ):
             start = len(old) - 2
-        if HTTP_LOSSY.search(encoded, start) is not None:
+        elif (  # a pop: a new prefix, then the old entries' last ones (after a ",")
+            encoded.startswith(prefix)
+            and len(old) > len(encoded) - len(prefix) + 2
+            and old[len(old) - (len(encoded) - len(prefix)) - 1] == ord(",")
+            and old.endswith(encoded[len(prefix) :])
+        ):
+            end = len(prefix)
+        if HTTP_LOSSY.search(encoded, start, end) is not None:
             return True
         self._clean[cache_key] = encoded
         self._clean_bytes += len(encoded)
