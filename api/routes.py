@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -20,7 +20,8 @@ from actor_service.errors import (
 from actor_service.serializer import dumps
 from api import schemas as s
 from api import validation as v
-from api.auth import METHOD_OPERATION, presented_key
+from api.auth import METHOD_OPERATION
+from api.request_body import read_body
 from api.waiters import MAX_WAIT_SECONDS, strip
 from api.wording import quoted
 
@@ -33,9 +34,19 @@ class Json(JSONResponse):
     def render(self, content: Any) -> bytes:
         return dumps(content)
 
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        """Starlette's headers for a JSON body and no others given, built directly."""
+        plain = self.status_code >= 200 and self.status_code not in (204, 304)
+        if headers is None and plain and self.media_type == "application/json":
+            length = b"%d" % len(self.body)
+            self.raw_headers = [(b"content-length", length), (b"content-type", b"application/json")]
+        else:
+            super().init_headers(headers)
 
-async def read_body(request: Request) -> bytes:
-    """Read the body, refusing it as soon as it passes the limit (never buffered whole)."""
+
+async def request_body(request: Request) -> bytes:
+    """A route's body: refused on its headers (compressed, declared past the limit) before
+    a byte is read, then by :func:`~api.request_body.read_body` once past the limit."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise UnsupportedMediaType(
@@ -45,20 +56,13 @@ async def read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_body(request.receive, limit)
 
 
 def guard(request: Request, queue_id: str, method: str) -> None:
     """Authorize first (401/403 before any 400), then check the queue id and that the query
     names only parameters this endpoint takes (v.QUERY_PARAMS[method]), each once."""
-    request.app.state.keys.check(presented_key(request.headers), queue_id, METHOD_OPERATION[method])
+    request.app.state.keys.check_headers(request.headers, queue_id, METHOD_OPERATION[method])
     v.queue_id(queue_id)
     if request.scope["query_string"]:
         v.query_params(request.query_params.multi_items(), method)
@@ -82,17 +86,18 @@ async def call(request: Request, queue_id: str, method: str, payload: dict) -> d
 )
 async def push(queue_id: str, request: Request) -> Json:
     guard(request, queue_id, "Push")
-    key = v.idempotency_key(request.headers.get("idempotency-key"))
-    entries = v.push_body(await read_body(request), request.app.state.settings.max_item_bytes)
+    key = v.idempotency_key(v.header(request.scope, b"idempotency-key"))
+    state = request.app.state
+    entries = v.push_body(await request_body(request), state.settings.max_item_bytes)
     payload: dict[str, Any] = {"items": entries}
     if key is not None:  # the body as parsed, so that a retry's formatting does not matter
         payload["idempotency_key"] = key
-        payload["fingerprint"] = hashlib.sha256(dumps(entries)).hexdigest()
+        payload["fingerprint"] = v.fingerprint(entries)
     result = await call(request, queue_id, "Push", payload)
     if result.pop("replayed", False):
         return Json(result, headers={"Idempotent-Replayed": "true"})
-    request.app.state.metrics.pushed.inc(result["pushed"])
-    request.app.state.waiters.pushed(queue_id, result["pushed"])  # wake long-polls
+    state.metrics.observe_pushed(result["pushed"])
+    state.waiters.pushed(queue_id, result["pushed"])  # wake long-polls
     return Json(result)
 
 
@@ -118,7 +123,7 @@ async def pop(
     if want_ack:
         ttl = v.int_param(ttl_seconds, "ttl_seconds", "INVALID_TTL", 1, v.MAX_TTL, v.DEFAULT_TTL)
         method, payload = "PopWithAck", {"depth": n, "ttl_seconds": ttl}
-    key = v.idempotency_key(request.headers.get("idempotency-key"))
+    key = v.idempotency_key(v.header(request.scope, b"idempotency-key"))
     if key is not None:  # a retry gets the same items (and lock): same parameters only
         payload["idempotency_key"] = key
         payload["fingerprint"] = f"{n}:{payload.get('ttl_seconds')}"
@@ -137,7 +142,7 @@ async def pop(
 
 async def _lock_op(request: Request, queue_id: str, method: str, extra: bool = False) -> Json:
     guard(request, queue_id, method)
-    body = v.lock_body(await read_body(request), method)
+    body = v.lock_body(await request_body(request), method)
     payload: dict[str, Any] = {"lock_id": body["lock_id"]}
     if method == "Release":
         delay = v.delay_value(body, "delay_seconds")
@@ -263,7 +268,7 @@ async def get_settings(queue_id: str, request: Request) -> Json:
 )
 async def put_settings(queue_id: str, request: Request) -> Json:
     guard(request, queue_id, "PutSettings")
-    body = v.settings_body(await read_body(request))
+    body = v.settings_body(await request_body(request))
     return Json(await call(request, queue_id, "PutSettings", body))
 
 
@@ -276,7 +281,7 @@ async def put_settings(queue_id: str, request: Request) -> Json:
 )
 async def redrive(queue_id: str, request: Request) -> Json:
     guard(request, queue_id, "Redrive")
-    to, limit = v.redrive_body(await read_body(request), queue_id)
+    to, limit = v.redrive_body(await request_body(request), queue_id)
     result = await call(request, queue_id, "Redrive", {"to": to, "limit": limit})
     if result["moved"]:
         request.app.state.waiters.pushed(to, result["moved"])
