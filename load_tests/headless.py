@@ -24,9 +24,8 @@ from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.html import get_html_report
 from locust.log import setup_logging
-from locust.runners import WORKER_REPORT_INTERVAL
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, Runner
 from locust.stats import (
-    CSV_STATS_INTERVAL_SEC,
     PERCENTILES_TO_REPORT,
     RequestStats,
     StatsCSVFileWriter,
@@ -45,6 +44,59 @@ from load_tests.shapes import RateShape
 log = logging.getLogger("pushpop.headless")
 
 STOP_TIMEOUT = 15.0  # closed-loop users finish their current arrival when stopping
+IDLE_LOOK = 0.05  # s between looks at the generators once their timetable is over
+
+
+class FinalCSVWriter(StatsCSVFileWriter):
+    """Locust's CSV writer, whose last round is written on demand once the run is over
+    (its own loop writes one round a second: waiting for the next one cost a second)."""
+
+    def final_round(self) -> None:
+        """Rewrite the totals files and append one history row with the final numbers."""
+        rewritten = (
+            (self.requests_csv_filehandle, self.requests_csv_writer,
+             self.requests_csv_columns, self._requests_data_rows),
+            (self.failures_csv_filehandle, self.failures_csv_writer,
+             self.failures_columns, self._failures_data_rows),
+            (self.exceptions_csv_filehandle, self.exceptions_csv_writer,
+             self.exceptions_columns, self._exceptions_data_rows),
+        )  # fmt: skip
+        for handle, writer, columns, rows in rewritten:
+            handle.seek(0)
+            handle.truncate()
+            writer.writerow(columns)
+            rows(writer)
+        if self.stats_history_csv_filehandle.tell() == 0:  # the loop never ran
+            self.stats_history_csv_writer.writerow(self.stats_history_csv_columns)
+        self._stats_history_data_rows(self.stats_history_csv_writer, time.time())
+        self.close_files()
+
+
+def stop_when_all_sent(runner: Runner, duration: float) -> None:
+    """A local open-model run: stop once the timetable is over and every arrival it asked
+    for was sent and answered, rather than at the shape's first tick past the allowance
+    for generators running late (``MAX_LATENESS``), which only a late one needs.
+
+    Each generator holds its in-flight arrivals in a pool (``STATE.pools``) and sends
+    arrivals that are due without yielding: past the end of the timetable, a generator
+    whose pool is empty has nothing left to send. Two looks in a row, with the event
+    loop run in between, so that a generator woken for its last slot has run.
+    """
+    while (started := STATE.run.started_at) is None:  # the run's start replaces STATE.run
+        if STATE.finished.is_set():
+            return
+        gevent.sleep(IDLE_LOOK)
+    gevent.sleep(max(0.0, started + duration - time.time()) + IDLE_LOOK)
+    idle_looks = 0
+    while runner.state in (STATE_SPAWNING, STATE_RUNNING):
+        pools = STATE.pools
+        idle = len(pools) == runner.user_count and not any(len(p) for p in pools)
+        idle_looks = idle_looks + 1 if idle else 0
+        if idle_looks >= 2:
+            log.info("every arrival of the timetable sent and answered: stopping")
+            runner.stop()
+            return
+        gevent.sleep(IDLE_LOOK)
 
 
 def load_user_class(ref: str, overrides: dict[str, Any]) -> type[QueueUser]:
@@ -170,13 +222,13 @@ def main(argv: list[str] | None = None) -> int:
         runner = env.create_local_runner()
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
 
-    csv_writer = StatsCSVFileWriter(
-        env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True
-    )
+    csv_writer = FinalCSVWriter(env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True)
     greenlets = [gevent.spawn(csv_writer), gevent.spawn(stats_history, runner)]
 
     if shape is not None:
         runner.start_shape()
+        if role == "local":
+            greenlets.append(gevent.spawn(stop_when_all_sent, runner, shape.schedule.duration))
     else:
         runner.start(settings.users, spawn_rate=settings.users)
         gevent.spawn_later(settings.duration or 10.0, runner.stop)
@@ -184,15 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     if (out / "setup_error.txt").exists():
         runner.quit()
         return 1
-    if workers:
-        # workers report Locust's statistics every WORKER_REPORT_INTERVAL s, stopped or not:
-        # wait for one more round so the request counts include their last requests
-        gevent.sleep(WORKER_REPORT_INTERVAL + 0.5)
+    # (the workers' last Locust statistics came with their final report: lifecycle.py)
     runner.quit()
-    gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)  # one more CSV round with the final numbers
-    for g in greenlets:  # no CSV round after this point: the numbers are final
+    for g in greenlets:
         g.kill(block=True)
-    csv_writer.close_files()
+    csv_writer.final_round()  # the numbers are final now
     (out / "locust_report.html").write_text(
         get_html_report(env, show_download_link=False), encoding="utf-8"
     )

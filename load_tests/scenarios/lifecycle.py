@@ -193,6 +193,10 @@ def finish_run(environment: Environment) -> None:
         pool.join(timeout=INFLIGHT_GRACE)
         pool.kill(block=True, timeout=5)
     if is_worker(environment):
+        # Locust's statistics of the last requests first (what its own "stop" handler
+        # sends): the master has them once it has every final, with no report round to
+        # wait for; one socket, in order
+        environment.runner._send_stats()
         environment.runner.send_message(
             "pushpop_final",
             {
