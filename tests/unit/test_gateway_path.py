@@ -48,6 +48,7 @@ def api_imports(module: str) -> set[str]:
 
 def test_each_piece_of_the_path_is_defined_once() -> None:
     assert defined("PushpopApp") == defined("ObserveMiddleware") == ["api.asgi"]
+    assert defined("read_body") == ["api.request_body"]
     assert defined("build_store") == defined("open_store") == ["actor_service.stores.factory"]
     assert defined("check_store") == ["actor_service.stores.factory"]
     assert defined("CoalescingInvoker") == ["api.coalescer"]
