@@ -2,9 +2,10 @@
 
 A waiter parks on the host its client reached; the push may arrive through another.
 Dapr-mode hosts on PostgreSQL share the database, so ``NOTIFY`` on ``pushpop_push`` links
-them with nothing new to deploy, two connections per host. A push's note is sent after
-its answer, merged with the moment's others; a lost listener reconnects and resyncs
-(:meth:`api.waiters.WaiterRegistry.resync`). Why not pub/sub: docs/long-poll.md.
+them with nothing new to deploy, two connections per host. Pushes are sent after their
+answers, the moment's pushes to every queue in one note; a host skips its own notes
+unparsed; a lost listener reconnects and resyncs (:meth:`api.waiters.WaiterRegistry.resync`).
+Why not pub/sub: docs/long-poll.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ log = logging.getLogger("pushpop.notify")
 
 CHANNEL = "pushpop_push"
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+# PostgreSQL refuses a NOTIFY payload of 8000 bytes or more: notes are cut below this
+NOTE_BYTES = 7000
 # a dead peer is noticed within about idle + interval * count seconds
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
               "keepalives_count": 3, "connect_timeout": 5}  # fmt: skip
@@ -46,6 +49,7 @@ class PushNotifier:
         self.url = database_url
         self.app_id = app_id
         self.host = uuid.uuid4().hex  # this process: its own notes come back to it too
+        self._own = json.dumps([app_id, self.host], separators=(",", ":"))[:-1] + ","
         self.on_push = on_push
         self.on_reconnect = on_reconnect
         self.listening = asyncio.Event()
@@ -88,10 +92,7 @@ class PushNotifier:
     async def _send(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, {}
-            notes = [
-                json.dumps([self.app_id, self.host, q, n], separators=(",", ":"))
-                for q, n in batch.items()
-            ]
+            notes = self.notes(batch)
             for attempt in (1, 2):  # a connection the database closed fails once
                 try:
                     if self._send_conn is None or self._send_conn.closed:
@@ -115,6 +116,24 @@ class PushNotifier:
                             "could not notify other hosts of %d push(es): %s",
                             len(notes), exc.__class__.__name__,
                         )  # fmt: skip
+
+    def notes(self, batch: dict[str, int]) -> list[str]:
+        """``[app_id, host, queue, n, queue, n, ...]``, as few notes as fit ``NOTE_BYTES``
+        (one queue's note reads as it did when every note named one queue)."""
+        head = json.dumps([self.app_id, self.host], separators=(",", ":"))[:-1]
+        notes: list[str] = []
+        parts: list[str] = []
+        size = len(head)
+        for q, n in batch.items():
+            part = "," + json.dumps(q) + "," + str(n)
+            if parts and size + len(part) + 1 > NOTE_BYTES:
+                notes.append(head + "".join(parts) + "]")
+                parts, size = [], len(head)
+            parts.append(part)
+            size += len(part)
+        if parts:
+            notes.append(head + "".join(parts) + "]")
+        return notes
 
     # ------------------------------------------------------------------ listening
     async def _listen(self) -> None:
@@ -146,13 +165,21 @@ class PushNotifier:
                 await asyncio.sleep(delay)
 
     def _heard(self, payload: str) -> None:
+        if payload.startswith(self._own):
+            return  # this host's own note: its waiters were woken when it pushed
         try:
-            app_id, host, queue_id, n = json.loads(payload)
-        except (ValueError, TypeError):
+            note = json.loads(payload)
+        except ValueError:
             return  # not ours
-        if app_id == self.app_id and host != self.host and isinstance(n, int):
-            self.heard += 1
-            self.on_push(str(queue_id), n)
+        if not isinstance(note, list) or len(note) < 4 or len(note) % 2:
+            return
+        if note[0] != self.app_id or note[1] == self.host:
+            return
+        self.heard += 1
+        for i in range(2, len(note), 2):
+            queue_id, n = note[i], note[i + 1]
+            if isinstance(n, int) and not isinstance(n, bool):
+                self.on_push(str(queue_id), n)
 
 
 __all__ = ["CHANNEL", "PushNotifier"]

@@ -25,7 +25,7 @@ from http_helpers import err, ok
 
 from api.app import create_app
 from api.asgi import PushpopApp
-from api.push_notify import PushNotifier
+from api.push_notify import NOTE_BYTES, PushNotifier
 from api.settings import Settings
 from api.waiters import WaiterRegistry
 from supervise.pgserver import PostgresServer
@@ -282,6 +282,14 @@ async def test_notifications_cross_hosts_and_survive_a_database_restart() -> Non
             await until(lambda: sum(n for _, n in heard) == 3, 2.0)
             await asyncio.sleep(0.1)
             assert {q for q, _ in heard} == {"q1"} and sum(n for _, n in heard) == 3
+            # one moment's pushes to many queues: one note per ~7 KB, every queue heard
+            heard.clear()
+            many = {f"{'m' * 100}-{i}": i + 1 for i in range(150)}
+            for q, n in many.items():
+                b.publish(q, n)
+            notes = b.notes(many)
+            assert len(notes) > 1 and all(len(x.encode()) <= NOTE_BYTES for x in notes)
+            await until(lambda: dict(heard) == many, 5.0)
             await asyncio.to_thread(pg.restart)
             await until(lambda: resyncs == [1] and a.listening.is_set(), 15.0)
             b.publish("q3", 1)  # the sender's connection was closed: it opens a new one
