@@ -72,14 +72,24 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc and self.proc.poll() is not None:
-                raise RuntimeError(f"server exited ({self.proc.returncode}); see {self.log_path}")
+                code, tail = self.proc.returncode, self.log_tail()
+                raise RuntimeError(f"server exited ({code}); {self.log_path} ends:\n{tail}")
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise TimeoutError(f"server not healthy in {timeout}s; see {self.log_path}")
+        raise TimeoutError(
+            f"server not healthy in {timeout}s; {self.log_path} ends:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the server's log: why it did not start, in the test's own report."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as exc:
+            return f"(unreadable: {exc})"
 
     def kill(self) -> None:
         """SIGKILL the whole process group, as a crash would."""

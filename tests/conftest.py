@@ -122,9 +122,9 @@ def _dapr_server(
              "PUSHPOP_DAPR_RUNINFO": str(tmp / "runinfo.json"),
              "PUSHPOP_DAPR_STATE": state},
     )  # fmt: skip
-    server.start(timeout=60)
+    server.start(timeout=120)  # placement, scheduler, daprd and the app: slow on a busy host
     try:
-        wait_ready(server.url, 60)
+        wait_ready(server.url, 120)
         yield server
     finally:
         server.stop()
