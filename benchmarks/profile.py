@@ -1,8 +1,8 @@
-"""Where the Dapr-mode app's CPU per operation goes, part by part, in µs.
+"""Where the server's CPU per operation goes, part by part, in µs.
 
-``python -m benchmarks.dapr_profile`` serves pushpop in Dapr mode (state through daprd,
-on a throwaway PostgreSQL) with a stack sampler in the app process, loads it with wrk
-(16 connections, 50 queues; push, then pop), and splits the app's CPU per operation
+``python -m benchmarks.profile [--runtime embedded|dapr]`` serves pushpop on a throwaway
+PostgreSQL (Dapr mode: state through daprd) with a stack sampler in the app process,
+loads it with wrk (16 connections, 50 queues; push, then pop), and splits its CPU per operation
 (psutil, over the same seconds) by where samples taken per ms of its CPU fell (a
 syscall's CPU lands on the Python code that made it, the loop's C on the code it calls
 next). Not a tracing profiler: its overhead distorts exactly the small calls weighed,
@@ -47,7 +47,9 @@ PARTS = [
     ("uvicorn + httptools (both inbound legs)", ("uvicorn/", "httptools")),
     ("metrics (prometheus)", ("prometheus_client/",)),
     ("starlette/fastapi", ("starlette/", "fastapi/")),
-    ("PostgreSQL client (gateway's store)", ("psycopg",)),
+    ("PostgreSQL client (psycopg)", ("psycopg",)),
+    ("state store (SQL, group commit, claim)", ("actor_service/stores/",)),
+    ("embedded runtime (turns, activations)", ("runtime/embedded.py", "runtime/store_state.py")),
     ("asyncio/uvloop scheduling", ("asyncio/", "uvloop")),
 ]
 
@@ -128,16 +130,21 @@ def _wrk(url: str, op: str, seconds: int) -> int:
 
 
 @app.command()
-def main(seconds: int = typer.Option(10, help="seconds of load per operation")) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="dapr-profile-"))
+def main(
+    seconds: int = typer.Option(10, help="seconds of load per operation"),
+    runtime: str = typer.Option("dapr", help="dapr (state through daprd) or embedded"),
+) -> None:
+    if runtime not in ("dapr", "embedded"):
+        raise typer.BadParameter("dapr or embedded", param_hint="--runtime")
+    tmp = Path(tempfile.mkdtemp(prefix="pushpop-profile-"))
     print(f"samples and server log in {tmp}")
     pg = PostgresServer().start()
     env = {"PUSHPOP_DAPR_RUN_DIR": str(tmp / "dapr"), "PUSHPOP_DAPR_STATE": "component",
            OUT_ENV: str(tmp / "parts.json")}  # fmt: skip
     server = ServerProcess(
-        store="postgres", database_url=pg.database("dapr_profile", fresh=True), runtime="dapr",
+        store="postgres", database_url=pg.database("profile", fresh=True), runtime=runtime,
         env=env, log_path=tmp / "server.log",
-        command=[sys.executable, "-m", "benchmarks.dapr_profile", "serve"],
+        command=[sys.executable, "-m", "benchmarks.profile", "serve"],
     )  # fmt: skip
     try:
         server.start(90)
