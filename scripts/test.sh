@@ -8,4 +8,6 @@ bash scripts/setup.sh test
 bash scripts/build_dapr.sh
 bash scripts/k8s_tools.sh >/dev/null  # kubeconform + schema sources for deploy/k8s
 .venv/bin/python -m ruff check .
-.venv/bin/python -m pytest -ra "$@"
+# two workers (PUSHPOP_TEST_WORKERS), each taking whole files: a module's fixtures (its
+# servers, its Locust runs) stay in one process, and most tests wait on servers, not CPU
+.venv/bin/python -m pytest -ra -n "${PUSHPOP_TEST_WORKERS:-2}" --dist loadfile "$@"
