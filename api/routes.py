@@ -1,4 +1,4 @@
-"""The HTTP endpoints of ``shared/API.md``: parse, call the queue's actor, answer."""
+"""The HTTP endpoints of docs/api.md (the contract): parse, call the queue's actor, answer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Strict parsing of requests into plain values, with the error codes of ``API.md``.
+"""Strict parsing of requests into plain values, with the error codes of docs/api.md.
 
 Hand-written rather than left to pydantic/FastAPI because the contract wants a
 specific code per field (``INVALID_PRIORITY``, ``INVALID_DEPTH`` ...), rejects

@@ -2,7 +2,7 @@
 
 Why every scenario goes through these: a number from S1 and one from S5 must mean the
 same thing, so each request is timed the same way (from its scheduled send in the open
-model), judged against API.md the same way, and every acknowledged push or final pop
+model), judged against docs/api.md the same way, and every acknowledged push or final pop
 reaches the ledger that proves "no loss, no duplicate" at the end.
 """
 
@@ -251,7 +251,7 @@ class QueueApi:
         body: Any = None,
         raw: bytes | None = None,
     ) -> bool:
-        """An invalid request counts as a success only when it is refused exactly as API.md says:
+        """An invalid request counts as a success only when it is refused as docs/api.md says:
         the status, the error code, and a message naming the offending field."""
 
         def judge(got: int, data: Any, headers: Any) -> str | None:

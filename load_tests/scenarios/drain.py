@@ -17,7 +17,7 @@ import gevent
 from load_tests.scenarios.api_client import ApiClient
 from load_tests.utils.metrics import Remaining
 
-DRAIN_BATCH = 100  # API.md: pop depth <= 100
+DRAIN_BATCH = 100  # docs/api.md: pop depth <= 100
 
 
 def drain_queues(host: str, queues: Iterable[str], limit: int) -> dict[str, Remaining]:

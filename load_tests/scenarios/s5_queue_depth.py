@@ -52,7 +52,7 @@ class S5dHundredThousandItems(DepthProbeUser):
 
 
 class S5eMillionItems(DepthProbeUser):
-    """S5e (extra point): 1M items -- API.md promises it pops as fast as an empty queue."""
+    """S5e (extra point): 1M items -- docs/api.md promises it pops as fast as an empty queue."""
 
     prepopulate = Prepopulation(items=1_000_000)
 

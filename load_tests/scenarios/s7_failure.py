@@ -1,7 +1,7 @@
 """S7 -- failures: bad requests, outages, and locks left to expire.
 
 S7a-c mix invalid requests into valid traffic. An invalid request counts as a success
-only when the service refuses it exactly as API.md says (400, the error code, and a
+only when the service refuses it exactly as docs/api.md says (400, the error code, and a
 message that names the field); the valid half must keep working around them.
 
 S7d and S7e are ordinary balanced load; the fault is injected from outside by the
@@ -67,7 +67,7 @@ class S7aInvalidItems(ValidationUser):
 
 
 class S7bNegativePriorities(ValidationUser):
-    """S7b: negative priorities (API.md: 0 .. 2^31-1)."""
+    """S7b: negative priorities (docs/api.md: 0 .. 2^31-1)."""
 
     def send_invalid(self, queue: str, ctx: Arrival) -> None:
         priority = random.choice((-1, -7, -(2**31)))
@@ -125,7 +125,7 @@ class S7fLockExpiry(MixedUser):
     abandoned, so their items must return to the queue and be delivered again."""
 
     queue_count = 2
-    lock_ttl: ClassVar[int] = 1  # API.md's minimum
+    lock_ttl: ClassVar[int] = 1  # docs/api.md's minimum
     ack_ratio: ClassVar[float] = 0.5
     settle_seconds = 2.5  # let the last abandoned locks expire before the ledger drains
 

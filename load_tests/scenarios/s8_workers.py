@@ -39,7 +39,7 @@ from load_tests.scenarios.run_state import STATE
 from load_tests.scenarios.users import QueueUser
 from load_tests.utils.metrics import END_TO_END, tag
 
-DEADLETTER_SUFFIX = "-deadletter"  # API.md: a queue's default dead-letter queue
+DEADLETTER_SUFFIX = "-deadletter"  # docs/api.md: a queue's default dead-letter queue
 LONG_POLL = "pop+ack/long-poll"  # its latency is waiting by design: exempt from limits
 DRAIN_POLL_S = 1  # the long poll of the drain phase: short, to notice an empty queue soon
 

@@ -39,7 +39,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-MAX_BATCH = 1000  # API.md: items per push 1 ... 1000
+MAX_BATCH = 1000  # docs/api.md: items per push 1 ... 1000
 MAX_RETRIES = 5
 
 
@@ -159,7 +159,7 @@ async def _push(client: httpx.AsyncClient, queue: str, entries: list[dict[str, A
                 raise PrepopulateError(f"push to {queue}: sent {len(entries)}, got {len(ids)} ids")
             return ids
         if r.status_code == 503 and attempt < MAX_RETRIES:
-            # 503 means nothing was committed (API.md), so a retry cannot duplicate
+            # 503 means nothing was committed (docs/api.md), so a retry cannot duplicate
             await asyncio.sleep(float(r.headers.get("retry-after", "1")))
             continue
         raise PrepopulateError(f"push to {queue}: {r.status_code} {r.text[:300]}")

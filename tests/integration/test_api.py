@@ -824,7 +824,7 @@ def test_queue_full(tmp_path: Path, qid: str) -> None:
 
 # ---------------------------------------------------------------------- known contract gaps
 def test_openapi_does_not_document_422(client: httpx.Client) -> None:
-    """The service never answers 422 (API.md), so its OpenAPI must not promise one."""
+    """The service never answers 422 (docs/api.md), so its OpenAPI must not promise one."""
     spec = ok(client.get("/openapi.json"))
     documented = [
         f"{m.upper()} {p}"

@@ -1,6 +1,6 @@
 """Property tests of the sans-I/O queue state machine against a trivial model.
 
-The model is what ``shared/API.md`` (ordering and delivery semantics) promises: a
+The model is what docs/api.md (ordering and delivery semantics) promises: a
 list per priority kept in message-id order (items given back by a released or
 expired lock rejoin the front of their priority in id order, which is the same as
 keeping every priority sorted by id), a dict of open locks, a set of expired lock
