@@ -27,6 +27,9 @@ CHANNEL = "pushpop_push"
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more: notes are cut below this
 NOTE_BYTES = 7000
+# a first push waits this long for others to share its note: every host hears every note,
+# so at a thousand pushes a second one note per push was most of the link's CPU
+GATHER_SECONDS = 0.002
 # a dead peer is noticed within about idle + interval * count seconds
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
               "keepalives_count": 3, "connect_timeout": 5}  # fmt: skip
@@ -90,6 +93,7 @@ class PushNotifier:
             self._sender = asyncio.create_task(self._send(), name="pushpop-notify")
 
     async def _send(self) -> None:
+        await asyncio.sleep(GATHER_SECONDS)
         while self._pending:
             batch, self._pending = self._pending, {}
             notes = self.notes(batch)
