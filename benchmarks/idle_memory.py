@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -54,21 +53,13 @@ def bytes_per_queue(server: ServerProcess, queues: int) -> float:
 def serve(code: Path | None, store: str, pg: PostgresServer, name: str) -> ServerProcess:
     tmp = Path(tempfile.mkdtemp(prefix="pushpop-idle-"))
     command = in_build(code, "-m", "api.cli", "serve", "--log-level", "warning") if code else None
-    place: dict[str, object] = (
-        {"database_url": pg.database(name, fresh=True)}
-        if store == "postgres"
-        else {"sqlite_path": tmp / "state.sqlite3"}
+    return ServerProcess(
+        store=store,
+        database_url=pg.database(name, fresh=True) if store == "postgres" else None,
+        sqlite_path=tmp / "state.sqlite3",  # read only when store == "sqlite"
+        log_path=tmp / "server.log",
+        command=command,
     )
-    return ServerProcess(store=store, log_path=tmp / "server.log", command=command, **place)
-
-
-@contextlib.contextmanager
-def maybe_worktree(rev: str | None) -> Iterator[Path | None]:
-    if rev is None:
-        yield None
-    else:
-        with worktree(rev) as path:
-            yield path
 
 
 @app.command()
@@ -76,7 +67,8 @@ def main(
     queues: int = typer.Option(20_000, help="queues given one item each"),
     base: str | None = typer.Option(None, help="also serve this git revision, store by store"),
 ) -> None:
-    with PostgresServer() as pg, maybe_worktree(base) as base_code:
+    base_tree = worktree(base) if base else contextlib.nullcontext(None)
+    with PostgresServer() as pg, base_tree as base_code:
         for store in ("sqlite", "postgres"):
             builds = [("head", None)] + ([("base", base_code)] if base_code else [])
             seen: dict[str, float] = {}
