@@ -28,7 +28,7 @@ from actor_service.stores.claim import Claim
 from actor_service.stores.factory import build_store
 from api.actor_calls import ActorInvoker
 from api.asgi import ObserveMiddleware, PushpopApp
-from api.auth import KeyRing, presented_key
+from api.auth import KeyRing
 from api.body_budget import BodyBudget, pin_malloc_thresholds
 from api.coalescer import CoalescingInvoker
 from api.dashboard_routes import router as dashboard_router
@@ -251,7 +251,7 @@ def create_app(
     )
     async def prometheus(request: Request) -> Response:
         if protect_metrics:
-            keys.check(presented_key(request.headers), None, "admin")
+            keys.check_headers(request.headers, None, "admin")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Query, Request
 from actor_service.errors import InvalidRequest
 from api import schemas as s
 from api import validation as v
-from api.auth import presented_key
 from api.routes import Json
 
 router = APIRouter()
@@ -56,7 +55,7 @@ async def list_queues(
     limit: str | None = Query(None, description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}"),
     after: str | None = Query(None, description="the cursor: queue ids after this one"),
 ) -> Json:
-    request.app.state.keys.check(presented_key(request.headers), prefix or "", "admin")
+    request.app.state.keys.check_headers(request.headers, prefix or "", "admin")
     params = request.query_params
     unknown = sorted(set(params) - PARAMETERS)
     if unknown:
