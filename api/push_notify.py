@@ -27,9 +27,10 @@ CHANNEL = "pushpop_push"
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more: notes are cut below this
 NOTE_BYTES = 7000
-# a first push waits this long for others to share its note: every host hears every note,
-# so at a thousand pushes a second one note per push was most of the link's CPU
-GATHER_SECONDS = 0.002
+# at most one note per this many seconds: the first push after a quiet spell is sent at
+# once, later ones share the next note. Every host hears every note, so at a thousand
+# pushes a second one note per push was most of the link's CPU (docs/long-poll.md)
+NOTE_INTERVAL = 0.01
 # a dead peer is noticed within about idle + interval * count seconds
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
               "keepalives_count": 3, "connect_timeout": 5}  # fmt: skip
@@ -58,6 +59,7 @@ class PushNotifier:
         self.listening = asyncio.Event()
         self.heard = 0  # notes from other hosts (tests, metrics)
         self._pending: dict[str, int] = {}
+        self._sent_at = float("-inf")  # loop time the last note went out
         self._sender: asyncio.Task[None] | None = None
         self._send_conn: psycopg.AsyncConnection[Any] | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -93,8 +95,11 @@ class PushNotifier:
             self._sender = asyncio.create_task(self._send(), name="pushpop-notify")
 
     async def _send(self) -> None:
-        await asyncio.sleep(GATHER_SECONDS)
+        loop = asyncio.get_running_loop()
         while self._pending:
+            wait = self._sent_at + NOTE_INTERVAL - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             batch, self._pending = self._pending, {}
             notes = self.notes(batch)
             for attempt in (1, 2):  # a connection the database closed fails once
@@ -120,6 +125,7 @@ class PushNotifier:
                             "could not notify other hosts of %d push(es): %s",
                             len(notes), exc.__class__.__name__,
                         )  # fmt: skip
+            self._sent_at = loop.time()
 
     def notes(self, batch: dict[str, int]) -> list[str]:
         """``[app_id, host, queue, n, queue, n, ...]``, as few notes as fit ``NOTE_BYTES``

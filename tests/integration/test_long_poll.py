@@ -25,7 +25,7 @@ from http_helpers import err, ok
 
 from api.app import create_app
 from api.asgi import PushpopApp
-from api.push_notify import NOTE_BYTES, PushNotifier
+from api.push_notify import NOTE_BYTES, NOTE_INTERVAL, PushNotifier
 from api.settings import Settings
 from api.waiters import WaiterRegistry
 from supervise.pgserver import PostgresServer
@@ -282,6 +282,15 @@ async def test_notifications_cross_hosts_and_survive_a_database_restart() -> Non
             await until(lambda: sum(n for _, n in heard) == 3, 2.0)
             await asyncio.sleep(0.1)
             assert {q for q, _ in heard} == {"q1"} and sum(n for _, n in heard) == 3
+            # a push every ~2 ms: at most one note per NOTE_INTERVAL carries them all
+            heard.clear()
+            started = time.monotonic()
+            for _ in range(100):
+                b.publish("r", 1)
+                await asyncio.sleep(0.002)
+            await until(lambda: sum(n for _, n in heard) == 100, 5.0)
+            notes_allowed = (time.monotonic() - started) / NOTE_INTERVAL + 2
+            assert {q for q, _ in heard} == {"r"} and len(heard) <= notes_allowed, heard
             # one moment's pushes to many queues: one note per ~7 KB, every queue heard
             heard.clear()
             many = {f"{'m' * 100}-{i}": i + 1 for i in range(150)}
