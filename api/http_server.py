@@ -3,7 +3,8 @@
 uvicorn has no deadline for reading a request, no connection cap, and answers its own
 errors in plain text. :class:`GuardedHttpProtocol` adds a read deadline (408), a
 connection cap that sheds idle connections first (503), JSON for the errors it makes,
-and a prompt 503 to uploads at shutdown (docs/operations.md has the settings).
+and a prompt 503 to uploads at shutdown (docs/operations.md has the settings). Its
+writes go through :class:`CorkedTransport`: a response's head and body leave in one send.
 """
 
 from __future__ import annotations
@@ -74,6 +75,44 @@ _too_many_from_client = _refuse_connection(
 )
 
 
+class CorkedTransport:
+    """A transport whose writes of one event-loop turn leave in one ``write``.
+
+    uvicorn writes a response's head and its body apart: two sends, and two wake-ups of
+    the peer (daprd, or the client), where one does. Written bytes are held until the
+    turn ends (``call_soon``), or until :meth:`close`, which sends them first; an
+    aborted connection drops them. Everything else is the wrapped transport's.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, []
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = []
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a read deadline, a connection cap and JSON errors.
 
@@ -97,6 +136,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     # ------------------------------------------------------------ connection
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = CorkedTransport(transport, self.loop)  # type: ignore[assignment]
         # a connection that never sends a byte is bounded by the same deadline
         self._arm()
         self._host = self.client[0] if self.client else ""
