@@ -15,6 +15,7 @@ import os
 import tempfile
 import time
 from collections import deque
+from itertools import islice
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -72,17 +73,24 @@ class FloorApp:
         except RuntimeUnavailable as exc:  # daprd not up (yet): what start_floor polls for
             return 503, json_bytes({"error": exc.message})
 
-    async def save(self, qid: str, q: Queue, position: int, entries: list[list[Any]]) -> None:
-        """A save of pushpop's shape: the meta row and one segment row, in one transaction."""
+    @staticmethod
+    def segment(q: Queue, k: int) -> dict[str, Any]:
+        """Segment ``k`` as pushpop's layout stores it: all its live entries, so that no
+        write drops an item an earlier one stored (a push rewrites its tail segment)."""
+        s = DEFAULT_SEGMENT_SIZE
+        lo, hi = max(q.head, k * s), min(q.head + len(q), (k + 1) * s)
+        return {"start": lo, "items": list(islice(q, lo - q.head, max(lo, hi) - q.head))}
+
+    async def save(self, qid: str, q: Queue, k: int) -> None:
+        """A save of pushpop's shape: the meta row and segment ``k``, in one transaction."""
         tail = q.head + len(q)  # ids are positions + 1, per queue
         first = q[0][2] if q else 0.0
         meta = {"S": DEFAULT_SEGMENT_SIZE, "next_id": tail + 1, "pri": {"1": [q.head, tail, first]}}
-        segment = {"start": position, "items": entries}
-        key = seg_key(1, position // DEFAULT_SEGMENT_SIZE)
+        segment, key = self.segment(q, k), seg_key(1, k)
         if self.component_state:
             assert self.sidecar is not None
-            ops = [{"operation": "upsert", "request": {"key": k, "value": v}}
-                   for k, v in ((META, meta), (key, segment))]  # fmt: skip
+            ops = [{"operation": "upsert", "request": {"key": name, "value": value}}
+                   for name, value in ((META, meta), (key, segment))]  # fmt: skip
             url = f"{self.sidecar.actors_base}/{ACTOR_TYPE}/{qid}/state"
             status, out = await self.sidecar.request("PUT", url, json_bytes(ops), STATE_DEADLINE)
             if status // 100 != 2:
@@ -99,14 +107,14 @@ class FloorApp:
         position, items = q.head + len(q), request.get("items") or [request]
         new = [[position + i, r["item"], now] for i, r in enumerate(items, 1)]
         q.extend(new)
-        await self.save(qid, q, position, new)
+        await self.save(qid, q, (q.head + len(q) - 1) // DEFAULT_SEGMENT_SIZE)  # the last
         return {"pushed": len(new), "ids": [format_id(e[0]) for e in new], "depth": len(q)}
 
     async def pop(self, qid: str) -> dict[str, Any]:
         q = self.queues.setdefault(qid, Queue())
         popped = [q.popleft()] if q else []
         q.head += len(popped)
-        await self.save(qid, q, q.head, [q[0]] if q else [])
+        await self.save(qid, q, q.head // DEFAULT_SEGMENT_SIZE)
         return {"items": [PoppedItem(format_id(e[0]), e[1], 1, e[2]).to_dict() for e in popped]}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

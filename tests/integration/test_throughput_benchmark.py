@@ -106,6 +106,12 @@ def test_floor_app_pushes_and_pops_durably(pg: PostgresServer, tmp_path: Path, f
                 assert r.status_code == 200 and r.json()["depth"] == n, r.text
             assert r.json()["ids"] == ["0000000000000002"]
             assert c.get("/queue/f-1").json() == {"depth": 2}
+            # a push rewrites its segment whole, as pushpop's does: the first item stays
+            with psycopg.connect(url) as conn:
+                (stored,) = conn.execute(
+                    f"SELECT value FROM {TABLE} WHERE key LIKE %s", ("%||f-1||s:1:0",)
+                ).fetchone()
+            assert [e[:2] for e in stored["items"]] == [[1, {"n": 1}], [2, {"n": 2}]]
             popped = c.post("/queue/f-1/pop?depth=1").json()["items"]
             assert [(i["item"], i["priority"]) for i in popped] == [({"n": 1}, 1)]
             assert c.get("/queue/f-1").json() == {"depth": 1}
