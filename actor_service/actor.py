@@ -21,10 +21,10 @@ from dapr.actor import Actor, ActorId, ActorInterface, actormethod
 
 from actor_service.actor_ids import actor_id_for, queue_id_of
 from actor_service.errors import InvalidRequest, PushpopError, StateCorrupt, StoreUnavailable
-from actor_service.queue_layout import DELETED, Limits, Op, dead_letter_queue
+from actor_service.queue_layout import DELETED, META, Limits, Op, dead_letter_queue
 from actor_service.queue_repair import repair as repair_queue
 from actor_service.queue_state import QueueState
-from actor_service.sdk_compat import evict_cached_state
+from actor_service.sdk_compat import evict_cached_state, is_cached
 
 log = logging.getLogger("pushpop.actor")
 
@@ -137,6 +137,9 @@ class QueueActor(Actor, QueueActorInterface):
         # what this activation, the queue's only writer, has read past each priority's
         # tail (see QueueState): forgotten with the cache, whenever a turn fails
         self._tails_checked: set[int] = set()
+        # meta is not yet cached as last computed: the next turn reads it from the store,
+        # where plain pushes may have left its tails behind (queue_tails), and catches up
+        self._meta_cold = True
 
     # ------------------------------------------------------------------ plumbing
     def _state(self) -> QueueState:
@@ -146,11 +149,14 @@ class QueueActor(Actor, QueueActorInterface):
             lambda: uuid.uuid4().hex,
             self.limits,
             self._tails_checked,
+            # the SDK clears its cache by itself too (a failed Dapr call): then meta is read
+            self._meta_cold or not is_cached(self._state_manager, META),
         )
 
     async def _forget(self) -> None:
         """Drop everything this activation knows beyond the store: the next turn reads."""
         self._tails_checked.clear()
+        self._meta_cold = True
         await self._state_manager.clear_cache()
 
     async def _drive(self, st: QueueState, op: Op) -> Any:
@@ -200,6 +206,7 @@ class QueueActor(Actor, QueueActorInterface):
         except BaseException:
             await self._forget()
             raise
+        self._meta_cold = st.catch_up  # still set: the turn read no meta to catch up
         self._evict_cold(st)
         return result
 

@@ -25,12 +25,15 @@ class StateAccess:
         new_lock_id: Callable[[], str],
         limits: Limits | None = None,
         tails_checked: set[int] | None = None,
+        catch_up: bool = True,
     ) -> None:
         self.queue_id = queue_id
         self.now = now
         self.new_lock_id = new_lock_id
         self.limits = limits or Limits()
         self.tails_checked = tails_checked
+        # meta will come from the store and may lag (queue_tails): catch it up once
+        self.catch_up = catch_up
         self._values: dict[str, Any] = {}
         self._dirty: set[str] = set()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
-from actor_service import queue_delays, queue_idempotency
+from actor_service import queue_delays, queue_idempotency, queue_tails
 from actor_service.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
@@ -57,6 +57,8 @@ class QueueState(QueueMoves, StateAccess):
 
     ``tails_checked``: the priorities whose first segment past the tail the caller (an
     actor's activation) has read already; see "Key layout" in docs/how-it-works.md.
+    ``catch_up``: meta comes from the store, where a plain push may have left its tails
+    behind (:mod:`.queue_tails`); false when the caller holds meta as last computed.
     """
 
     def hot_keys(self) -> set[str]:
@@ -81,6 +83,8 @@ class QueueState(QueueMoves, StateAccess):
             # not dirty: an untouched queue costs no row
             self._values[META] = new_meta(self.limits.segment_size)
         self._check_meta()
+        if self.catch_up and (yield from queue_tails.read(self)):
+            self._check_meta()
         expired = [lid for lid, lk in self.meta["locks"].items() if lk["exp"] <= self.now]
         if expired:
             yield from self._load(lock_key(lid) for lid in expired)
@@ -370,13 +374,15 @@ class QueueState(QueueMoves, StateAccess):
             )
         first = self.meta["next_id"]
         ids, groups, delayed = self._number(items)
+        lazy = key is None and not delayed and queue_tails.may_skip_meta(self, groups)
         for priority, entries in groups.items():
             yield from self._append(priority, entries)
         yield from queue_delays.put(self, delayed)
         if key is not None:
             answer = {"first": first, "n": len(ids)}
             yield from queue_idempotency.record(self, key, fingerprint, answer)
-        self._touch_meta()
+        if not lazy:
+            self._touch_meta()
         return ids, depth + len(items) - len(delayed), False
 
     def batch(self, ops: list[Callable[[], Op]]) -> Op:

@@ -113,6 +113,13 @@ def evict_cached_state(state_manager: Any, keep: Iterable[str]) -> None:
             del tracker[key]
 
 
+def is_cached(state_manager: Any, key: str) -> bool:
+    """Whether an actor's state manager holds ``key`` in its cache (False if unsure)."""
+    tracker = getattr(state_manager, "_default_state_change_tracker", None)
+    meta = tracker.get(key) if tracker is not None else None
+    return meta is not None and meta.change_kind != StateChangeKind.remove
+
+
 def actor_routes(actor_ext: Any, fallback: Any) -> list[Any]:
     """The routes ``DaprActor`` registered (its router is private)."""
     return list(getattr(actor_ext, "_router", fallback).routes)
@@ -133,6 +140,7 @@ __all__ = [
     "hosted_actor_count",
     "install_state_provider",
     "invoke_failed",
+    "is_cached",
     "method_names",
     "registered_context",
     "registered_manager",

@@ -21,8 +21,9 @@ from typing import Any
 
 from actor_service.actor import ACTOR_TYPE
 from actor_service.actor_ids import actor_id_for, queue_id_of
-from actor_service.queue_layout import summarize
-from actor_service.stores.base import StateStore
+from actor_service.queue_layout import LEGACY_SEGMENT_SIZE, summarize
+from actor_service.queue_tails import catch_up, tail_keys
+from actor_service.stores.base import StateStore, actor_key
 
 log = logging.getLogger("pushpop.queues")
 
@@ -42,18 +43,17 @@ def holds_something(summary: dict[str, Any]) -> bool:
     return bool(summary["depth"] or summary["in_flight"] or summary["delayed"] or summary["locks"])
 
 
-def _row(queue_id: str, raw: bytes, now: float) -> dict[str, Any] | None:
-    """The listing entry of a queue, or ``None`` when it holds nothing (or its meta is
-    not an object: ``GET /queue/{id}`` says what is wrong with such a queue)."""
+def _meta(queue_id: str, raw: bytes, now: float) -> dict[str, Any] | None:
+    """A queue's stored meta if the queue holds something, or ``None`` (also when meta
+    is not an object: ``GET /queue/{id}`` says what is wrong with such a queue). A
+    lagging tail (queue_tails) changes how much it holds, never whether."""
     try:
         meta = json.loads(raw)
-        summary = summarize(meta, now)
+        if holds_something(summarize(meta, now)):
+            return meta
     except (ValueError, TypeError, KeyError, AttributeError):
         log.warning("queue %r: meta row unreadable, not listed", queue_id)
-        return None
-    if not holds_something(summary):
-        return None
-    return {"queue_id": queue_id, **summary}
+    return None
 
 
 @dataclass
@@ -70,10 +70,12 @@ class QueueLister:
         store: Callable[[], StateStore],
         app_id: str,
         actor_type: str = ACTOR_TYPE,
+        legacy_segment_size: int = LEGACY_SEGMENT_SIZE,
     ) -> None:
         self._store = store
         self.app_id = app_id
         self.actor_type = actor_type
+        self.legacy_segment_size = legacy_segment_size
 
     async def close(self) -> None:
         """Release what the lister opened itself (nothing, unless it has its own store)."""
@@ -82,11 +84,37 @@ class QueueLister:
         store = self._store()
         return await store.list_metas(self.app_id, self.actor_type, prefix, after, limit)
 
+    async def _entries(
+        self, metas: list[tuple[str, str, dict[str, Any]]], now: float
+    ) -> list[dict[str, Any]]:
+        """The listing entries of ``(queue_id, actor_id, meta)``: each meta caught up with
+        its tail segments (queue_tails), read in one go."""
+        wanted: dict[str, str] = {}  # store key -> segment key, per queue below
+        tails: list[dict[str, str]] = []
+        for _, actor_id, meta in metas:
+            try:
+                keys = tail_keys(meta, meta.get("S", self.legacy_segment_size))
+            except (TypeError, KeyError, AttributeError, ValueError, ZeroDivisionError):
+                keys = {}  # malformed: summarized as stored
+            full = {actor_key(self.app_id, self.actor_type, actor_id, k): k for k in keys.values()}
+            wanted |= full
+            tails.append(full)
+        rows = await self._store().get_many(list(wanted)) if wanted else {}
+        out = []
+        for (queue_id, _, meta), full in zip(metas, tails, strict=True):
+            segments = {k: json.loads(rows[key]) for key, k in full.items() if key in rows}
+            try:
+                catch_up(meta, meta.get("S", self.legacy_segment_size), segments)
+            except (TypeError, KeyError, AttributeError, ValueError, IndexError):
+                pass  # malformed: summarized as stored (the queue's own calls report it)
+            out.append({"queue_id": queue_id, **summarize(meta, now)})
+        return out
+
     async def page(self, prefix: str = "", after: str | None = None, limit: int = 100) -> Page:
         """Up to ``limit`` non-empty queues with ids starting with ``prefix`` and after
         ``after``; ``next`` is the cursor to continue from (``None``: nothing is left)."""
         now = time.time()
-        found: list[dict[str, Any]] = []
+        found: list[tuple[str, str, dict[str, Any]]] = []  # (queue_id, actor_id, meta)
         cursor = after
         scanned = 0
         budget = max(SCAN_BUDGET, 10 * limit)
@@ -101,26 +129,26 @@ class QueueLister:
                     break  # escaped ids sort last: every other queue has been seen
                 consumed += 1
                 cursor = actor_id  # queue id == actor id for every unescaped id
-                entry = _row(actor_id, raw, now)
-                if entry is not None:
-                    found.append(entry)
+                meta = _meta(actor_id, raw, now)
+                if meta is not None:
+                    found.append((actor_id, actor_id, meta))
                     if len(found) == limit:
                         break
             if len(found) < limit and (consumed < len(rows) or len(rows) < want):
                 exhausted = True  # the store has no further row under the prefix
                 break
         found += await self._dot_queues(prefix, after, None if exhausted else cursor, now)
-        found.sort(key=lambda e: e["queue_id"])
+        found.sort(key=lambda e: e[0])
+        entries = await self._entries(found[:limit], now)
         if len(found) > limit:
-            del found[limit:]
-            return Page(found, found[-1]["queue_id"])
+            return Page(entries, entries[-1]["queue_id"])
         if exhausted:
-            return Page(found, None)
-        return Page(found, found[-1]["queue_id"] if len(found) == limit else cursor)
+            return Page(entries, None)
+        return Page(entries, entries[-1]["queue_id"] if len(entries) == limit else cursor)
 
     async def _dot_queues(
         self, prefix: str, after: str | None, until: str | None, now: float
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[str, str, dict[str, Any]]]:
         """The queues ``.`` and ``..`` in the range ``(after, until]`` under ``prefix``."""
         wanted = [
             q
@@ -135,9 +163,9 @@ class QueueLister:
         for actor_id, raw in rows:
             queue_id = queue_id_of(actor_id)
             if queue_id in wanted and actor_id == actor_id_for(queue_id):
-                entry = _row(queue_id, raw, now)
-                if entry is not None:
-                    out.append(entry)
+                meta = _meta(queue_id, raw, now)
+                if meta is not None:
+                    out.append((queue_id, actor_id, meta))
         return out
 
     async def scan_all(self) -> list[dict[str, Any]]:
@@ -215,16 +243,20 @@ class QueueGaugeRefresher:
             self._task = None
 
 
+def _sizes(settings: Any) -> dict[str, Any]:
+    return {"legacy_segment_size": settings.legacy_segment_size}
+
+
 def lister_for(settings: Any, invoker: Any) -> QueueLister:
     """The lister of this host's runtime: the embedded runtime's store; in Dapr mode the
     direct store, or (state through daprd) a small read pool of our own on daprd's
     table, which has the same layout and keys as ours (opened on first use)."""
     runtime = getattr(invoker, "runtime", None)
     if runtime is not None:
-        return QueueLister(lambda: runtime.store, settings.app_id)
+        return QueueLister(lambda: runtime.store, settings.app_id, **_sizes(settings))
     direct = getattr(invoker, "direct_store", None)
     if direct is not None:
-        return QueueLister(lambda: direct, settings.app_id)
+        return QueueLister(lambda: direct, settings.app_id, **_sizes(settings))
     return _DaprComponentLister(settings)
 
 
@@ -233,7 +265,7 @@ class _DaprComponentLister(QueueLister):
     ``PUSHPOP_DATABASE_URL``; ``components/sqlite``: the file ``--sqlite-path``)."""
 
     def __init__(self, settings: Any) -> None:
-        super().__init__(self._opened, settings.app_id)
+        super().__init__(self._opened, settings.app_id, **_sizes(settings))
         self.settings = settings
         self._own: StateStore | None = None
         self._opening = asyncio.Lock()

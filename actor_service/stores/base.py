@@ -1,7 +1,7 @@
 """The storage interface every backend implements, and the key layout they share.
 
-Deliberately narrow (get one key, apply one transaction, ping): it is exactly what a
-Dapr actor state store offers, so the embedded runtime cannot grow a dependency on
+Deliberately narrow (get keys, apply one transaction, ping): it is exactly what a Dapr
+actor state store offers, so the embedded runtime cannot grow a dependency on
 something ``daprd`` could not give us in Dapr mode.
 """
 
@@ -11,6 +11,7 @@ import abc
 import contextvars
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from actor_service.errors import StoreUnavailable
@@ -99,6 +100,11 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     async def get(self, key: str) -> bytes | None:
         """The value of ``key``, or ``None`` when absent."""
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The values of those ``keys`` that are present (one read where the store can)."""
+        values = {key: await self.get(key) for key in keys}
+        return {key: value for key, value in values.items() if value is not None}
 
     @abc.abstractmethod
     async def transact(self, tx: Transaction) -> None:

@@ -66,6 +66,11 @@ GET = (
     "AND (expiredate IS NULL OR expiredate > CURRENT_TIMESTAMP)"
 )
 
+GET_MANY = (
+    f"SELECT key, value::text, isbinary FROM {TABLE} WHERE key = ANY(%s) "
+    "AND (expiredate IS NULL OR expiredate > CURRENT_TIMESTAMP)"
+)
+
 DELETE = f"DELETE FROM {TABLE} WHERE key = ANY(%s)"
 
 _META_ID = 'left(key, -6) COLLATE "C"'
@@ -212,6 +217,16 @@ class PostgresStore(StateStore):
         if row is None:
             return None
         return _value(*row)
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        if not keys:
+            return {}
+        async with self._guard(), self._pool.connection(time_left(self.pool_timeout)) as conn:
+            cur = await conn.execute(GET_MANY, (list(keys),))
+            rows = await cur.fetchall()
+            if sum(len(text) for _, text, _ in rows) > LARGE_MESSAGE:
+                await conn.close()  # see LARGE_MESSAGE
+        return {key: _value(text, isbinary) for key, text, isbinary in rows}
 
     async def list_metas(
         self, app_id: str, actor_type: str, prefix: str, after: str | None, limit: int

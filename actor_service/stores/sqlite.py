@@ -49,6 +49,7 @@ LIST_METAS = (
 )
 
 MIB = 1024 * 1024
+GET_MANY_CHUNK = 500  # keys per statement: under SQLite's limit of bound parameters
 # what a transaction that moves bytes between rows may add while the disk is full: a pop
 # with ack of 100 items writes a lock row a little longer than what leaves the segment
 MOVE_SLACK = 16 * 1024
@@ -133,6 +134,24 @@ class SqliteStore(StateStore):
 
     async def get(self, key: str) -> bytes | None:
         return await self._run(self._get_sync, key)
+
+    def _get_many_sync(self, keys: Sequence[str]) -> dict[str, bytes]:
+        assert self._conn is not None
+        out: dict[str, bytes] = {}
+        for i in range(0, len(keys), GET_MANY_CHUNK):
+            chunk = list(keys[i : i + GET_MANY_CHUNK])
+            rows = self._conn.execute(
+                f"SELECT key, value, is_binary FROM state WHERE key IN "
+                f"({', '.join('?' * len(chunk))}) AND "
+                "(expiration_time IS NULL OR expiration_time > CURRENT_TIMESTAMP)",
+                chunk,
+            ).fetchall()
+            for key, value, is_binary in rows:
+                out[key] = base64.b64decode(value) if is_binary else value.encode()
+        return out
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        return await self._run(self._get_many_sync, keys) if keys else {}
 
     def _list_metas_sync(
         self, app_id: str, actor_type: str, prefix: str, after: str | None, limit: int
