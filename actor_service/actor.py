@@ -217,7 +217,11 @@ class QueueActor(Actor, QueueActorInterface):
         """
         evict_cached_state(self._state_manager, st.hot_keys() if st._values.get("meta") else ())
 
-    async def _call(self, make: Callable[[QueueState], Op], render: Callable[[Any], Any]) -> Reply:
+    async def _call(
+        self, make: Callable[[QueueState], Op], render: Callable[[Any], Any], flush: bool = True
+    ) -> Reply:
+        """Run one operation in this turn; then, unless ``flush`` is off, deliver the
+        outbox (other queues' ``Receive`` turns, waited for in this one)."""
         st = self._state()
         try:
             result = await self._drive(st, make(st))
@@ -233,7 +237,7 @@ class QueueActor(Actor, QueueActorInterface):
         except _STORE_ERRORS as exc:
             log.warning("state store failed for queue %s: %s", self.id.id, exc)
             return {"error": StoreUnavailable(f"state store failed: {exc}").to_dict()}
-        if st.meta.get("out"):
+        if flush and st.meta.get("out"):
             try:
                 await self._flush_outbox()
             except PushpopError as err:  # the call itself committed; delivery is retried later
@@ -440,13 +444,19 @@ class QueueActor(Actor, QueueActorInterface):
         return reply
 
     async def receive(self, request: dict) -> dict:
-        """Internal: apply a dead-letter transfer from another queue's actor."""
+        """Internal: apply a dead-letter transfer from another queue's actor.
+
+        It never delivers this queue's own outbox: the sender waits for it in its turn,
+        so two queues with transfers to each other (a dead letter and a redrive, both
+        left pending by a crash) would each wait for the other's turn until the deadline,
+        on every call. This queue's next call of its own delivers them."""
         source = request["source"]
         return await self._call(
             lambda st: st.receive(
                 source, int(request["seq"]), request["entries"], queue_id_of(source)
             ),
             lambda n: {"received": n},
+            flush=False,
         )
 
 

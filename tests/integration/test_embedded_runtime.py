@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from actor_service.actor import QueueActor
+from actor_service.actor import ACTOR_TYPE, QueueActor
 from actor_service.errors import StoreUnavailable
+from actor_service.queue_layout import META, Limits, apply_changes, format_id
+from actor_service.queue_state import QueueState
 from actor_service.runtime.embedded import EmbeddedRuntime
+from actor_service.stores.base import Transaction, actor_key, json_bytes
 from actor_service.stores.sqlite import SqliteStore
+from api.queue_list import QueueLister
 
 
 async def _until(condition: object, timeout: float) -> None:
@@ -175,5 +181,74 @@ async def test_a_stuck_turn_answers_503_by_the_deadline_and_is_never_cut_short(
         assert StuckActor.finished == 1, "a call whose caller gave up ran anyway"
         turn = rt._turns.get("stuck")
         assert turn is None or not turn.lock.locked(), "the turn was never given back"
+    finally:
+        await rt.stop()
+
+
+async def test_plain_pushes_leave_meta_behind_and_readers_catch_up(tmp_sqlite: Path) -> None:
+    """A plain push into its tail segment writes that row alone: the stored meta lags,
+    and a new activation (and a listing, which activates nothing) reads the rest from
+    the segment, ids continuing past the caught-up ones."""
+    store = SqliteStore(tmp_sqlite)
+    rt = EmbeddedRuntime(store, idle_timeout=0.2, scan_interval=0.05)
+    await rt.start()
+    try:
+        for n in range(3):
+            await rt.invoke("lag", "Push", {"items": [{"item": {"n": n}, "priority": 1}]})
+        meta = json.loads(await store.get(actor_key("pushpop", ACTOR_TYPE, "lag", META)) or b"")
+        assert meta["pri"]["1"][:2] == [0, 1] and meta["next_id"] == 2  # the first push's
+        listed = (await QueueLister(lambda: store, "pushpop").page()).queues
+        assert [(q["queue_id"], q["depth"]) for q in listed] == [("lag", 3)]
+        await _until(lambda: rt.active_actors == 0, 5.0)
+        assert rt.active_actors == 0
+        assert (await rt.invoke("lag", "Stats", {}))["ok"]["depth"] == 3
+        pushed = await rt.invoke("lag", "Push", {"items": [{"item": {"n": 3}, "priority": 1}]})
+        assert pushed["ok"]["ids"] == [format_id(4)]
+        popped = await rt.invoke("lag", "Pop", {"depth": 10})
+        assert [i["item"]["n"] for i in popped["ok"]["items"]] == [0, 1, 2, 3]
+    finally:
+        await rt.stop()
+
+
+async def test_two_queues_with_transfers_to_each_other_do_not_wait_on_each_other(
+    tmp_sqlite: Path,
+) -> None:
+    """A crash can leave queue a with a transfer to b pending and b with one to a (a dead
+    letter and a redrive). a's next call delivers to b, inside a's turn; b's Receive must
+    not deliver b's outbox back to a (a's turn is busy waiting for b): the call stalled
+    until its deadline, every time (tests/integration/test_workers_crash.py met it)."""
+    state: dict[str, dict[str, Any]] = {"a": {}, "b": {}}
+    for qid, other in (("a", "b"), ("b", "a")):
+        for step in ("push", "redrive"):
+            st = QueueState(qid, 1_700_000_000.0, lambda: "L", Limits())
+            op = st.push([({"from": qid}, 1)]) if step == "push" else st.redrive(other, 10)
+            try:
+                need = next(op)
+                while True:
+                    need = op.send({k: json.loads(json.dumps(state[qid].get(k))) for k in need})
+            except StopIteration:
+                pass
+            apply_changes(state[qid], st.changes())
+        assert state[qid][META]["out"], "the transfer is pending, as a crash leaves it"
+    store = SqliteStore(tmp_sqlite)
+    await store.open()
+    await store.transact(Transaction(upserts=[
+        (actor_key("pushpop", ACTOR_TYPE, qid, key), json_bytes(value))
+        for qid, rows in state.items() for key, value in rows.items()
+    ]))  # fmt: skip
+    await store.close()
+    rt = EmbeddedRuntime(SqliteStore(tmp_sqlite), turn_timeout=5.0)
+    await rt.start()
+    try:
+        loop = asyncio.get_running_loop()
+        for q in "ab":  # b's own call delivers what b's Receive left pending
+            started = loop.time()
+            await rt.invoke(q, "Stats", {})
+            assert loop.time() - started < 2.0, f"{q}'s delivery waited for its own turn"
+        await rt.invoke("a", "Stats", {})
+        got = {q: (await rt.invoke(q, "Pop", {"depth": 10}))["ok"]["items"] for q in "ab"}
+        assert {q: [i["item"] for i in items] for q, items in got.items()} == {
+            "a": [{"from": "b"}], "b": [{"from": "a"}],
+        }  # fmt: skip
     finally:
         await rt.stop()
