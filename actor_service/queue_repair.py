@@ -8,6 +8,7 @@ implementation of the layout.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from actor_service.queue_layout import (
     seg_key,
     transfer_key,
 )
+from actor_service.queue_tails import catch_up, end_keys
 
 if TYPE_CHECKING:  # the class it drives; not imported at run time (no cycle)
     from actor_service.queue_state import QueueState
@@ -100,6 +102,10 @@ def repair(st: QueueState) -> Op:
         if not isinstance(m.get(name), type(default)):
             report["notes"].append(f"meta field {name!r} reset")
             m[name] = default
+    # ends a plain push or pop left behind are no loss: count from where they are
+    yield from st._load(end_keys(m, s))
+    with contextlib.suppress(ValueError, TypeError, KeyError, IndexError):
+        catch_up(m, s, st._values)
     seen_max = 0
     locked: set[int] = set()
     for lid, lk in list(m["locks"].items()):

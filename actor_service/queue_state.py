@@ -374,7 +374,7 @@ class QueueState(QueueMoves, StateAccess):
             )
         first = self.meta["next_id"]
         ids, groups, delayed = self._number(items)
-        lazy = key is None and not delayed and queue_tails.may_skip_meta(self, groups)
+        lazy = key is None and not delayed and queue_tails.push_may_skip_meta(self, groups)
         for priority, entries in groups.items():
             yield from self._append(priority, entries)
         yield from queue_delays.put(self, delayed)
@@ -430,10 +430,11 @@ class QueueState(QueueMoves, StateAccess):
         ``lock_ttl`` is given and items were returned, else ``None``.
         """
         yield from self._begin()
-        return (yield from self._take(depth, lock_ttl))
+        return (yield from self._take(depth, lock_ttl, lazy=lock_ttl is None))
 
-    def _take(self, depth: int, lock_ttl: float | None) -> Op:
-        """:meth:`pop` once meta is loaded and checked (``_begin`` has run)."""
+    def _take(self, depth: int, lock_ttl: float | None, lazy: bool = False) -> Op:
+        """:meth:`pop` once meta is loaded and checked (``_begin`` has run); ``lazy``: a
+        plain pop, which may leave meta unsaved (:mod:`.queue_tails`)."""
         if (
             lock_ttl is not None
             and self.limits.max_locks
@@ -445,6 +446,7 @@ class QueueState(QueueMoves, StateAccess):
             )
         taken: list[PoppedItem] = []
         lock_entries: list[Entry] = []
+        heads = {p: r[0] for p, r in self.meta["pri"].items()} if META not in self._dirty else {}
         for p in sorted(self.meta["pri"], key=int):
             if len(taken) >= depth:
                 break
@@ -455,7 +457,8 @@ class QueueState(QueueMoves, StateAccess):
                 lock_entries.append([int(p), *entry[:3], extra])
         if not taken:
             return [], None
-        self._touch_meta()
+        if not (lazy and heads and queue_tails.pop_may_skip_meta(self, heads)):
+            self._touch_meta()
         if lock_ttl is None:
             return taken, None
         lock_id = self.new_lock_id()

@@ -22,7 +22,7 @@ from typing import Any
 from actor_service.actor import ACTOR_TYPE
 from actor_service.actor_ids import actor_id_for, queue_id_of
 from actor_service.queue_layout import LEGACY_SEGMENT_SIZE, summarize
-from actor_service.queue_tails import catch_up, tail_keys
+from actor_service.queue_tails import catch_up, end_keys
 from actor_service.stores.base import StateStore, actor_key
 
 log = logging.getLogger("pushpop.queues")
@@ -88,15 +88,15 @@ class QueueLister:
         self, metas: list[tuple[str, str, dict[str, Any]]], now: float
     ) -> list[dict[str, Any]]:
         """The listing entries of ``(queue_id, actor_id, meta)``: each meta caught up with
-        its tail segments (queue_tails), read in one go."""
+        its priorities' end segments (queue_tails), read in one go."""
         wanted: dict[str, str] = {}  # store key -> segment key, per queue below
         tails: list[dict[str, str]] = []
         for _, actor_id, meta in metas:
             try:
-                keys = tail_keys(meta, meta.get("S", self.legacy_segment_size))
+                keys = end_keys(meta, meta.get("S", self.legacy_segment_size))
             except (TypeError, KeyError, AttributeError, ValueError, ZeroDivisionError):
-                keys = {}  # malformed: summarized as stored
-            full = {actor_key(self.app_id, self.actor_type, actor_id, k): k for k in keys.values()}
+                keys = []  # malformed: summarized as stored
+            full = {actor_key(self.app_id, self.actor_type, actor_id, k): k for k in keys}
             wanted |= full
             tails.append(full)
         rows = await self._store().get_many(list(wanted)) if wanted else {}
