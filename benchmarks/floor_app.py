@@ -215,7 +215,10 @@ def serve_dapr() -> None:
     try:
         for proc in (placement, scheduler):
             proc.start().wait_ready()
-        asyncio.run(main())
+        # uvicorn's loop (uvloop), as pushpop serve --runtime dapr runs: asyncio.run
+        # would run the floor on the standard library's loop
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(main())
     finally:
         for proc in (sidecar, scheduler, placement):
             proc.stop()
