@@ -41,11 +41,16 @@ META_INDEX = (
 
 # Dapr's state.postgresql v1 schema after its migrations 0-2 (components-contrib 1.18),
 # and its bookkeeping row, so that daprd finds the table up to date and never re-runs
-# a migration (its "ADD expiredate" would fail on a table we had created).
+# a migration (its "ADD expiredate" would fail on a table we had created). Made under
+# daprd's own migration lock (its row "lock", held FOR UPDATE while it migrates): else a
+# daprd that read level 0 just before our commit ran migration 1 on our table, failed,
+# and wrote level 1 over our 3, so that it failed again at every start.
 SCHEMA_ATTEMPTS = 3  # creations of the schema raced by a concurrent creator (see open)
 SCHEMA = [
     "SELECT pg_advisory_xact_lock(4711)",
     "CREATE TABLE IF NOT EXISTS dapr_metadata (key text NOT NULL PRIMARY KEY, value text NOT NULL)",
+    "INSERT INTO dapr_metadata (key, value) VALUES ('lock', 'lock') ON CONFLICT (key) DO NOTHING",
+    "SELECT value FROM dapr_metadata WHERE key = 'lock' FOR UPDATE",
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (
         key text NOT NULL PRIMARY KEY,
         value jsonb NOT NULL,
