@@ -210,8 +210,7 @@ def _int(value: Any) -> bool:
 
 
 def priority(value: Any, where: str) -> int:
-    if value is None:
-        return DEFAULT_PRIORITY
+    """An entry's priority; absent is the default, ``null`` is refused like any non-integer."""
     if not _int(value) or not 0 <= value <= MAX_PRIORITY:
         raise InvalidRequest(
             "INVALID_PRIORITY",
@@ -308,7 +307,9 @@ def push_body(body: bytes, max_item_bytes: int) -> list[dict[str, Any]]:
             known_fields(entry, "Push", f"items[{i}]")
         parsed = {
             "item": item(entry["item"], where, max_item_bytes, check_nesting=deep),
-            "priority": priority(entry.get("priority"), where),
+            "priority": priority(entry["priority"], where)
+            if "priority" in entry
+            else DEFAULT_PRIORITY,
         }
         if "delay_seconds" in entry:
             delay = delay_value(entry, f"{where}delay_seconds")

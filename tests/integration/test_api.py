@@ -593,7 +593,7 @@ def test_item_size_limit(client: httpx.Client, qid: str, seeded: dict) -> None:
         err(client.post(f"/queue/{qid}/push", json=body), 413, "ITEM_TOO_LARGE", "65536")
 
 
-@pytest.mark.parametrize("priority", [-1, 2**31, 2**64, 1.0, 0.5, True, False, "1", [1], {}],
+@pytest.mark.parametrize("priority", [-1, 2**31, 2**64, 1.0, 0.5, True, False, "1", [1], {}, None],
                          ids=repr)  # fmt: skip
 def test_invalid_priority(client: httpx.Client, qid: str, seeded: dict, priority: Any) -> None:
     for body in [

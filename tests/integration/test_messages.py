@@ -49,6 +49,7 @@ def message(r: httpx.Response, status: int, code: str) -> str:
         ({"item": {}, "priority": True}, "INVALID_PRIORITY", "got true"),
         ({"item": {}, "priority": 2.5}, "INVALID_PRIORITY", "got the number 2.5"),
         ({"item": {}, "priority": [1]}, "INVALID_PRIORITY", "got a list"),
+        ({"item": {}, "priority": None}, "INVALID_PRIORITY", "got null"),
         ({"item": None}, "INVALID_ITEM", "item must be a JSON object, got null"),
         ({"item": "text"}, "INVALID_ITEM", 'got the string "text"'),
         ({"item": False}, "INVALID_ITEM", "got false"),
