@@ -32,7 +32,7 @@ BATCH = 200
 SCAN_BUDGET = 2000
 # queues per page of the gauges' full listing: fewer round trips, and a page's parsing is
 # the longest the event loop is held (its cost: docs/benchmarks.md)
-SCAN_ALL_PAGE = 1000
+SCAN_ALL_PAGE = 250
 # the two queue ids whose actor ids are escaped ("~." and "~..": they sort last as actor
 # ids but first-ish as queue ids, so they are read apart and merged in)
 _DOT_QUEUES = (".", "..")
