@@ -137,9 +137,6 @@ class QueueActor(Actor, QueueActorInterface):
         # what this activation, the queue's only writer, has read past each priority's
         # tail (see QueueState): forgotten with the cache, whenever a turn fails
         self._tails_checked: set[int] = set()
-        # meta is not yet cached as last computed: the next turn reads it from the store,
-        # where plain pushes may have left its tails behind (queue_tails), and catches up
-        self._meta_cold = True
 
     # ------------------------------------------------------------------ plumbing
     def _state(self) -> QueueState:
@@ -149,14 +146,14 @@ class QueueActor(Actor, QueueActorInterface):
             lambda: uuid.uuid4().hex,
             self.limits,
             self._tails_checked,
-            # the SDK clears its cache by itself too (a failed Dapr call): then meta is read
-            self._meta_cold or not is_cached(self._state_manager, META),
+            # meta cached is meta as a turn computed it; read from the store (after an
+            # activation, a failed turn, the SDK's own clearing), it may lag: queue_tails
+            not is_cached(self._state_manager, META),
         )
 
     async def _forget(self) -> None:
         """Drop everything this activation knows beyond the store: the next turn reads."""
         self._tails_checked.clear()
-        self._meta_cold = True
         await self._state_manager.clear_cache()
 
     async def _drive(self, st: QueueState, op: Op) -> Any:
@@ -206,7 +203,6 @@ class QueueActor(Actor, QueueActorInterface):
         except BaseException:
             await self._forget()
             raise
-        self._meta_cold = st.catch_up  # still set: the turn read no meta to catch up
         self._evict_cold(st)
         return result
 

@@ -446,7 +446,8 @@ class QueueState(QueueMoves, StateAccess):
             )
         taken: list[PoppedItem] = []
         lock_entries: list[Entry] = []
-        heads = {p: r[0] for p, r in self.meta["pri"].items()} if META not in self._dirty else {}
+        lazy = lazy and META not in self._dirty  # nothing in meta to save yet
+        heads = {p: r[0] for p, r in self.meta["pri"].items()} if lazy else {}
         for p in sorted(self.meta["pri"], key=int):
             if len(taken) >= depth:
                 break
@@ -457,7 +458,7 @@ class QueueState(QueueMoves, StateAccess):
                 lock_entries.append([int(p), *entry[:3], extra])
         if not taken:
             return [], None
-        if not (lazy and heads and queue_tails.pop_may_skip_meta(self, heads)):
+        if not (lazy and queue_tails.pop_may_skip_meta(self, heads)):
             self._touch_meta()
         if lock_ttl is None:
             return taken, None
