@@ -90,21 +90,22 @@ class QueueLister:
         """The listing entries of ``(queue_id, actor_id, meta)``: each meta caught up with
         its priorities' end segments (queue_tails), read in one go."""
         wanted: dict[str, str] = {}  # store key -> segment key, per queue below
-        tails: list[dict[str, str]] = []
+        ends: list[tuple[int, dict[str, str]]] = []  # segment size, that queue's keys
         for _, actor_id, meta in metas:
+            s = meta.get("S", self.legacy_segment_size)
             try:
-                keys = end_keys(meta, meta.get("S", self.legacy_segment_size))
+                keys = end_keys(meta, s)
             except (TypeError, KeyError, AttributeError, ValueError, ZeroDivisionError):
                 keys = []  # malformed: summarized as stored
             full = {actor_key(self.app_id, self.actor_type, actor_id, k): k for k in keys}
             wanted |= full
-            tails.append(full)
+            ends.append((s, full))
         rows = await self._store().get_many(list(wanted)) if wanted else {}
         out = []
-        for (queue_id, _, meta), full in zip(metas, tails, strict=True):
+        for (queue_id, _, meta), (s, full) in zip(metas, ends, strict=True):
             segments = {k: json.loads(rows[key]) for key, k in full.items() if key in rows}
             try:
-                catch_up(meta, meta.get("S", self.legacy_segment_size), segments)
+                catch_up(meta, s, segments)
             except (TypeError, KeyError, AttributeError, ValueError, IndexError):
                 pass  # malformed: summarized as stored (the queue's own calls report it)
             out.append({"queue_id": queue_id, **summarize(meta, now)})

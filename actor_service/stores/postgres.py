@@ -66,15 +66,10 @@ SCHEMA = [
     "ON CONFLICT (key) DO NOTHING",
 ]
 
-GET = (
-    f"SELECT value::text, isbinary FROM {TABLE} WHERE key = %s "
-    "AND (expiredate IS NULL OR expiredate > CURRENT_TIMESTAMP)"
-)
-
-GET_MANY = (
-    f"SELECT key, value::text, isbinary FROM {TABLE} WHERE key = ANY(%s) "
-    "AND (expiredate IS NULL OR expiredate > CURRENT_TIMESTAMP)"
-)
+# a row not expired (daprd writes ttlInSeconds as expiredate)
+LIVE = "(expiredate IS NULL OR expiredate > CURRENT_TIMESTAMP)"
+GET = f"SELECT value::text, isbinary FROM {TABLE} WHERE key = %s AND {LIVE}"
+GET_MANY = f"SELECT key, value::text, isbinary FROM {TABLE} WHERE key = ANY(%s) AND {LIVE}"
 
 DELETE = f"DELETE FROM {TABLE} WHERE key = ANY(%s)"
 
@@ -82,7 +77,7 @@ _META_ID = 'left(key, -6) COLLATE "C"'
 LIST_METAS = (
     f"SELECT left(key, -6), value::text, isbinary FROM {TABLE} "
     f"WHERE right(key, 6) = '||meta' AND {_META_ID} >= %s AND {_META_ID} > %s "
-    f"AND {_META_ID} < %s AND (expiredate IS NULL OR expiredate > CURRENT_TIMESTAMP) "
+    f"AND {_META_ID} < %s AND {LIVE} "
     f"ORDER BY {_META_ID} LIMIT %s"
 )
 

@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS state (
 )
 """
 
+# a row not expired (daprd writes ttlInSeconds as expiration_time)
+LIVE = "(expiration_time IS NULL OR expiration_time > CURRENT_TIMESTAMP)"
+
 # The meta rows by actor id (what list_metas reads): a partial index, so only one row
 # per actor is in it, and its sort key is the key less "||meta" (see base.meta_sort_key).
 META_ID = "substr(key, 1, length(key) - 6)"
@@ -44,8 +47,7 @@ META_INDEX = f"CREATE INDEX IF NOT EXISTS state_meta_idx ON state ({META_ID}) WH
 LIST_METAS = (
     f"SELECT {META_ID}, value, is_binary FROM state WHERE {META_ROW} "
     f"AND {META_ID} >= ? AND {META_ID} > ? AND {META_ID} < ? "
-    "AND (expiration_time IS NULL OR expiration_time > CURRENT_TIMESTAMP) "
-    f"ORDER BY {META_ID} LIMIT ?"
+    f"AND {LIVE} ORDER BY {META_ID} LIMIT ?"
 )
 
 MIB = 1024 * 1024
@@ -123,14 +125,9 @@ class SqliteStore(StateStore):
     def _get_sync(self, key: str) -> bytes | None:
         assert self._conn is not None
         row = self._conn.execute(
-            "SELECT value, is_binary FROM state WHERE key = ? AND "
-            "(expiration_time IS NULL OR expiration_time > CURRENT_TIMESTAMP)",
-            (key,),
+            f"SELECT value, is_binary FROM state WHERE key = ? AND {LIVE}", (key,)
         ).fetchone()
-        if row is None:
-            return None
-        value, is_binary = row
-        return base64.b64decode(value) if is_binary else value.encode()
+        return None if row is None else _value(*row)
 
     async def get(self, key: str) -> bytes | None:
         return await self._run(self._get_sync, key)
@@ -142,12 +139,10 @@ class SqliteStore(StateStore):
             chunk = list(keys[i : i + GET_MANY_CHUNK])
             rows = self._conn.execute(
                 f"SELECT key, value, is_binary FROM state WHERE key IN "
-                f"({', '.join('?' * len(chunk))}) AND "
-                "(expiration_time IS NULL OR expiration_time > CURRENT_TIMESTAMP)",
+                f"({', '.join('?' * len(chunk))}) AND {LIVE}",
                 chunk,
             ).fetchall()
-            for key, value, is_binary in rows:
-                out[key] = base64.b64decode(value) if is_binary else value.encode()
+            out.update((key, _value(value, is_binary)) for key, value, is_binary in rows)
         return out
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
@@ -166,10 +161,7 @@ class SqliteStore(StateStore):
         low, past, high = meta_range(app_id, actor_type, prefix, after)
         rows = self._conn.execute(LIST_METAS, (low, past, high, limit)).fetchall()
         head = len(low) - len(prefix)
-        return [
-            (sort_key[head:], base64.b64decode(value) if is_binary else value.encode())
-            for sort_key, value, is_binary in rows
-        ]
+        return [(sort_key[head:], _value(value, is_binary)) for sort_key, value, is_binary in rows]
 
     async def list_metas(
         self, app_id: str, actor_type: str, prefix: str, after: str | None, limit: int
@@ -325,6 +317,11 @@ class SqliteStore(StateStore):
 
     def describe(self) -> str:
         return f"sqlite file {self.path}"
+
+
+def _value(text: str, is_binary: int) -> bytes:
+    """A stored value as read back: base64 text when binary."""
+    return base64.b64decode(text) if is_binary else text.encode()
 
 
 def _row(key: str, value: bytes) -> tuple[str, str, bool, str]:
